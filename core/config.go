@@ -1,0 +1,49 @@
+package core
+
+import "time"
+
+// Config holds the store's settings. Zero fields take the defaults below.
+type Config struct {
+	// MaxValueBytes bounds a stored value (default 1 MiB).
+	MaxValueBytes int
+	// MaxKeyBytes bounds a key id (default 512). Account names are 1–255 bytes.
+	MaxKeyBytes int
+	// MaxDuration bounds lock, mutex and TTL durations (default 24h).
+	MaxDuration time.Duration
+	// MaxWait bounds a mutex wait (default 1h).
+	MaxWait time.Duration
+	// NoSync turns fsync off: a pure-cache deployment. D1 no longer holds.
+	NoSync bool
+	// CacheEntries bounds the in-memory cache of committed records (default 65536).
+	CacheEntries int
+	// ReapInterval is how often expired keys are reclaimed (default 1s).
+	// They are invisible from their deadline on regardless (D4).
+	ReapInterval time.Duration
+	// Clock defaults to SystemClock.
+	Clock Clock
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = 1 << 20
+	}
+	if c.MaxKeyBytes == 0 {
+		c.MaxKeyBytes = 512
+	}
+	if c.MaxDuration == 0 {
+		c.MaxDuration = 24 * time.Hour
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = time.Hour
+	}
+	if c.CacheEntries == 0 {
+		c.CacheEntries = 65536
+	}
+	if c.ReapInterval == 0 {
+		c.ReapInterval = time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	return c
+}

@@ -1,0 +1,110 @@
+package core
+
+import (
+	"context"
+	"math"
+	"strconv"
+
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// parseInt parses v as Redis does for INCR: an optional '-', then decimal
+// digits without leading zeros, within int64. No spaces, no '+'.
+func parseInt(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 20 {
+		return 0, false
+	}
+	digits := v
+	if v[0] == '-' {
+		digits = v[1:]
+	}
+	if len(digits) == 0 || (digits[0] == '0' && len(v) > 1) {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	return n, err == nil
+}
+
+// counterValue reads a live record as a counter.
+func counterValue(r *persist.Record) (int64, error) {
+	if r.Type != persist.TypeString {
+		return 0, ErrWrongType
+	}
+	n, ok := parseInt(r.Value)
+	if !ok {
+		return 0, ErrNotInteger
+	}
+	return n, nil
+}
+
+// CtrAdd adds delta to the counter acc/id (absent counts as 0) and returns
+// the new value. Overflow is ErrOverflow and changes nothing. The key keeps
+// its TTL, like Redis INCRBY. On a sequence it is ErrWrongType (sequences
+// only move forward, through SeqNext); resp's INCR routes sequences itself.
+func (s *Store) CtrAdd(ctx context.Context, acc, id string, delta int64) (int64, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return 0, err
+	}
+	var v int64
+	err = s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		rec := persist.Record{Type: persist.TypeString}
+		if e.live(t.now) {
+			if v, err = counterValue(&e.rec); err != nil {
+				return err
+			}
+			rec.Create, rec.ExpireAt = e.rec.Create, e.rec.ExpireAt
+		}
+		if (delta > 0 && v > math.MaxInt64-delta) || (delta < 0 && v < math.MinInt64-delta) {
+			return ErrOverflow
+		}
+		v += delta
+		rec.Value = strconv.AppendInt(nil, v, 10)
+		t.put(k, e, rec)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+// CtrGet returns the counter's value; ErrNotFound when absent.
+func (s *Store) CtrGet(ctx context.Context, acc, id string) (int64, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return 0, err
+	}
+	var v int64
+	err = s.view(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		if !e.live(t.now) {
+			return ErrNotFound
+		}
+		v, err = counterValue(&e.rec)
+		return err
+	})
+	return v, err
+}
+
+// CtrDelete deletes a counter; absent is success. A sequence or a
+// non-integer value is refused, so the counter API cannot delete them by
+// mistake.
+func (s *Store) CtrDelete(ctx context.Context, acc, id string) error {
+	return s.deleteTyped(ctx, acc, id, func(r *persist.Record) error {
+		_, err := counterValue(r)
+		return err
+	})
+}

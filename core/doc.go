@@ -1,0 +1,32 @@
+// Package core holds the semantics of every concurrencydb command: the
+// keyspace of each account, versions, TTLs, persistent locks, in-memory
+// mutexes, and the apply loop with group commit that makes writes durable.
+// Front-ends (resp, httpapi) parse, call one Store method, and encode.
+//
+// Invariants (tests cite these IDs):
+//
+//   - D1: a write is acknowledged (its Store method returns) only after the
+//     batch holding it is synced; a read returns a value only after the
+//     batch holding that value's write is synced. One mechanism serves both:
+//     every call waits on the flight of the newest write it reflects.
+//   - D2: the revision counter is written in the same batch as the writes
+//     that used it, so after recovery it is ≥ every revision on disk.
+//   - D3: sequences, versions (mod revisions), fencing tokens (create
+//     revisions) and mutex handles never go backwards or repeat, also across
+//     a crash (for handles, a durable epoch fills the high bits).
+//   - D4: expiry and lock expiry are deletes that go through the apply loop
+//     (they take a revision and a batch like any write). An expired key is
+//     invisible from its deadline on, whether or not it is reclaimed yet.
+//   - D5: per key, writes are ordered in memory under the apply lock, so
+//     many writes to one key share one fsync; batches commit in order.
+//   - D6: after a failed sync the store is fail-stopped: no later write is
+//     acknowledged, every write answers ErrUnavailable; durable data can
+//     still be read.
+//   - M1: a mutex is granted to waiters first come, first served; a waiter
+//     whose context ends leaves the queue and never holds the mutex.
+//   - M2: a mutex is held by at most one handle; it is released by unlock,
+//     by force-unlock, or when its duration passes, and the next waiter is
+//     granted at once (no polling).
+//   - T1: persisted TTLs are absolute deadlines (unix ms), never durations;
+//     every command reads the clock once.
+package core

@@ -1,0 +1,178 @@
+package core
+
+import (
+	"context"
+	"time"
+
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// Cond is the precondition of a compare-and-set write or delete.
+type Cond int
+
+// Conditions. CondVersion with Version 0 means "only if absent".
+const (
+	CondNone    Cond = iota // unconditional
+	CondVersion             // only if the current version equals Version (0: absent)
+	CondAbsent              // only if the key does not exist (If-None-Match: *)
+	CondPresent             // only if the key exists (If-Match: *)
+)
+
+// Precondition is a condition on a key's current version.
+type Precondition struct {
+	Cond    Cond
+	Version uint64
+}
+
+// check returns a VersionError when the key (live: whether it exists,
+// current: its version) fails p.
+func (p Precondition) check(live bool, current uint64) error {
+	if !live {
+		current = 0
+	}
+	ok := true
+	switch p.Cond {
+	case CondVersion:
+		ok = current == p.Version
+	case CondAbsent:
+		ok = !live
+	case CondPresent:
+		ok = live
+	}
+	if !ok {
+		return &VersionError{Current: current}
+	}
+	return nil
+}
+
+// KV is a key's value with its metadata.
+type KV struct {
+	Value    []byte
+	Version  uint64 // mod revision
+	Created  uint64 // create revision
+	ExpireAt int64  // unix ms; 0 = no expiry
+	Type     persist.Type
+}
+
+// KVSetOptions qualify KVSet.
+type KVSetOptions struct {
+	If  Precondition
+	TTL time.Duration // 0: no expiry (clears an earlier TTL, like SET)
+}
+
+// checkDuration validates a lock, mutex or TTL duration against max.
+func checkDuration(name string, d, max time.Duration) error {
+	if d <= 0 {
+		return invalidf("%s must be greater than 0", name)
+	}
+	if d > max {
+		return invalidf("%s must be at most %v", name, max)
+	}
+	return nil
+}
+
+// deadline is now plus d in unix ms, at least 1 ms ahead (T1).
+func deadline(now int64, d time.Duration) int64 {
+	ms := d.Milliseconds()
+	if ms < 1 {
+		ms = 1
+	}
+	return now + ms
+}
+
+// KVSet stores value at acc/id if opts.If holds and returns the new version.
+func (s *Store) KVSet(ctx context.Context, acc, id string, value []byte, opts KVSetOptions) (uint64, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return 0, err
+	}
+	if len(value) > s.cfg.MaxValueBytes {
+		return 0, ErrTooLarge
+	}
+	if opts.TTL != 0 {
+		if err := checkDuration("ttl", opts.TTL, s.cfg.MaxDuration); err != nil {
+			return 0, err
+		}
+	}
+	var ver uint64
+	err = s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		live := e.live(t.now)
+		if live && e.rec.Type != persist.TypeString {
+			return ErrWrongType
+		}
+		if err := opts.If.check(live, e.rec.Mod); err != nil {
+			return err
+		}
+		rec := persist.Record{Type: persist.TypeString, Value: value}
+		if live {
+			rec.Create = e.rec.Create
+		}
+		if opts.TTL != 0 {
+			rec.ExpireAt = deadline(t.now, opts.TTL)
+		}
+		ver = t.put(k, e, rec).Mod
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return ver, nil
+}
+
+// KVGet returns the value at acc/id; ErrNotFound when absent or expired.
+// A sequence reads as its decimal value.
+func (s *Store) KVGet(ctx context.Context, acc, id string) (KV, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return KV{}, err
+	}
+	var kv KV
+	err = s.view(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		if !e.live(t.now) {
+			return ErrNotFound
+		}
+		kv = KV{Value: displayValue(&e.rec), Version: e.rec.Mod, Created: e.rec.Create, ExpireAt: e.rec.ExpireAt, Type: e.rec.Type}
+		return nil
+	})
+	return kv, err
+}
+
+// KVDelete deletes acc/id if cond holds. Without a condition an absent key
+// is ErrNotFound; with one, an absent key fails the condition
+// (VersionError), unless the condition is CondAbsent/version 0. A sequence
+// is ErrWrongType: the kv API does not reset sequences.
+func (s *Store) KVDelete(ctx context.Context, acc, id string, cond Precondition) error {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		live := e.live(t.now)
+		if live && e.rec.Type != persist.TypeString {
+			return ErrWrongType
+		}
+		if err := cond.check(live, e.rec.Mod); err != nil {
+			return err
+		}
+		if !live {
+			if cond.Cond == CondNone {
+				return ErrNotFound
+			}
+			return nil
+		}
+		t.del(k, e)
+		return nil
+	})
+}

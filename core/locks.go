@@ -1,0 +1,116 @@
+package core
+
+import (
+	"context"
+	"time"
+
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// A persistent lock is a string key whose value is the owner id, with an
+// absolute expiry: exactly what `SET key owner NX PX ms` writes, so Redis
+// lock libraries, the RESP LOCK.* commands and the HTTP lock API act on the
+// same locks. A key holding any value is a held lock. The key's create
+// revision is the fencing token: a new holder always gets a higher one (D3),
+// an extension by the holder keeps it.
+
+// LockInfo describes a held lock.
+type LockInfo struct {
+	Owner       string
+	Token       uint64 // create revision of the key
+	RemainingMs int64  // -1 when the key has no expiry
+}
+
+func lockInfo(r *persist.Record, now int64) LockInfo {
+	info := LockInfo{Owner: string(displayValue(r)), Token: r.Create, RemainingMs: -1}
+	if r.ExpireAt != 0 {
+		info.RemainingMs = r.ExpireAt - now
+	}
+	return info
+}
+
+// LockAcquire takes the lock acc/id for owner for dur, or extends it when
+// owner already holds it. Held by another owner: a *LockedError.
+func (s *Store) LockAcquire(ctx context.Context, acc, id, owner string, dur time.Duration) (LockInfo, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return LockInfo{}, err
+	}
+	if owner == "" {
+		return LockInfo{}, invalidf("owner is required")
+	}
+	if len(owner) > s.cfg.MaxValueBytes {
+		return LockInfo{}, ErrTooLarge
+	}
+	if err := checkDuration("dur", dur, s.cfg.MaxDuration); err != nil {
+		return LockInfo{}, err
+	}
+	var info LockInfo
+	err = s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		rec := persist.Record{Type: persist.TypeString, Value: []byte(owner), ExpireAt: deadline(t.now, dur)}
+		if e.live(t.now) {
+			if e.rec.Type != persist.TypeString || string(e.rec.Value) != owner {
+				li := lockInfo(&e.rec, t.now)
+				return &LockedError{Owner: li.Owner, RemainingMs: li.RemainingMs}
+			}
+			rec.Create = e.rec.Create // extension keeps the fencing token
+		}
+		rec = t.put(k, e, rec)
+		info = lockInfo(&rec, t.now)
+		return nil
+	})
+	return info, err
+}
+
+// LockGet returns the holder of acc/id; ErrNotFound when free.
+func (s *Store) LockGet(ctx context.Context, acc, id string) (LockInfo, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return LockInfo{}, err
+	}
+	var info LockInfo
+	err = s.view(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		if !e.live(t.now) {
+			return ErrNotFound
+		}
+		info = lockInfo(&e.rec, t.now)
+		return nil
+	})
+	return info, err
+}
+
+// LockRelease releases acc/id if owner holds it and reports whether it was
+// held. An empty owner force-releases (an operator action). Held by another
+// owner: a *LockedError, nothing changes.
+func (s *Store) LockRelease(ctx context.Context, acc, id, owner string) (bool, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return false, err
+	}
+	released := false
+	err = s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		if !e.live(t.now) {
+			return nil
+		}
+		if owner != "" && (e.rec.Type != persist.TypeString || string(e.rec.Value) != owner) {
+			li := lockInfo(&e.rec, t.now)
+			return &LockedError{Owner: li.Owner, RemainingMs: li.RemainingMs}
+		}
+		t.del(k, e)
+		released = true
+		return nil
+	})
+	return released, err
+}

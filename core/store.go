@@ -1,0 +1,391 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// Store is the keyspace of all accounts plus the mutex table. All methods
+// are safe for concurrent use.
+//
+// Shape (see DESIGN.md, "Concurrency model"): a command runs under the apply
+// lock (mu) against an in-memory overlay of records (mem), appends its
+// effects to the open batch and takes that batch's flight; it then releases
+// the lock and waits for the flight outside it. One committer goroutine swaps
+// in a fresh batch and commits the old one with fsync; commands arriving
+// during that fsync fill the next batch, so concurrent writers share one
+// fsync (group commit) and a hot key costs no disk round-trip per write (D5).
+type Store struct {
+	db    *persist.DB
+	cfg   Config
+	clock Clock
+	env   commitEnv
+
+	kick  chan struct{} // a batch has writes; capacity 1
+	stopc chan struct{} // closed by Close
+	wg    sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		rev      uint64            // last revision handed out (D2, D3)
+		mem      map[string]*entry // pending writes, and a cache of committed records
+		batch    *persist.Batch    // the open batch
+		open     *flight           // the open batch's flight
+		inflight *flight           // the batch being synced, or nil
+		durable  uint64            // gen of the last synced batch
+		failed   error             // set once a sync fails (D6)
+		closed   bool
+	}
+
+	mutexes mutexTable
+	stats   Stats
+}
+
+// Stats are counters for INFO and metrics; read them with atomic loads.
+type Stats struct {
+	Commits     atomic.Uint64 // synced batches
+	Writes      atomic.Uint64 // writes committed (sum of batch sizes)
+	CommitNanos atomic.Uint64 // total time in commit
+}
+
+// entry is one key's latest known state: committed (gen ≤ durable) or
+// pending in the open or in-flight batch. Entries are immutable once
+// published in mem; a write replaces the entry.
+type entry struct {
+	rec    persist.Record
+	exists bool
+	gen    uint64 // batch generation that wrote it; ≤ durable for cache entries
+}
+
+// flight is one batch on its way to disk. done closes when it is synced
+// (err nil) or failed.
+type flight struct {
+	gen  uint64
+	n    int // writes in the batch
+	done chan struct{}
+	err  error
+}
+
+// commitEnv is what the committer needs from storage, as funcs so that tests
+// can count or hold syncs (STYLE 17).
+type commitEnv struct {
+	newBatch func() *persist.Batch
+	commit   func(*persist.Batch) error
+}
+
+// Open starts a store over db. The caller closes db after Store.Close.
+func Open(db *persist.DB, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	s := &Store{
+		db:    db,
+		cfg:   cfg,
+		clock: cfg.Clock,
+		kick:  make(chan struct{}, 1),
+		stopc: make(chan struct{}),
+	}
+	s.env = commitEnv{
+		newBatch: db.NewBatch,
+		commit:   func(b *persist.Batch) error { return db.Commit(b, !cfg.NoSync) },
+	}
+	// D3 for mutex handles: every process start takes a new durable epoch.
+	if err := db.SetEpoch(db.Epoch + 1); err != nil {
+		return nil, fmt.Errorf("store epoch: %w", err)
+	}
+	s.mutexes.init(s.clock, db.Epoch)
+	s.mu.rev = db.Revision
+	s.mu.mem = make(map[string]*entry)
+	s.mu.batch = s.env.newBatch()
+	s.mu.open = newFlight(1)
+	s.Go("committer", s.commitLoop)
+	s.Go("reaper", s.reapLoop)
+	return s, nil
+}
+
+func newFlight(gen uint64) *flight { return &flight{gen: gen, done: make(chan struct{})} }
+
+// Go runs fn in a goroutine that Close waits for (STYLE 13).
+func (s *Store) Go(name string, fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+}
+
+// Close stops accepting writes, commits what is pending, fails blocked
+// mutex waiters with ErrClosed and stops the store's goroutines.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.closed = true
+	s.mu.Unlock()
+	close(s.stopc)
+	s.wg.Wait()
+	s.mutexes.close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.failed
+}
+
+// Healthy reports nil when the store is open and writable.
+func (s *Store) Healthy() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writableLocked()
+}
+
+func (s *Store) writableLocked() error {
+	if s.mu.closed {
+		return ErrClosed
+	}
+	return s.mu.failed
+}
+
+// Config returns the effective configuration.
+func (s *Store) Config() Config { return s.cfg }
+
+// Stats returns the store's counters.
+func (s *Store) Stats() *Stats { return &s.stats }
+
+// txn is one command's view of the keyspace while it holds the apply lock.
+// It tracks dep, the flight of the newest write the command reflects, which
+// the command waits for before it returns (D1).
+type txn struct {
+	s   *Store
+	now int64 // unix ms, read once per command (T1)
+	dep *flight
+}
+
+// update runs fn under the apply lock as a write command and waits for
+// everything it wrote or read to be durable.
+func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
+	return s.run(ctx, true, fn)
+}
+
+// view runs fn under the apply lock as a read command and waits for the
+// writes it read to be durable.
+func (s *Store) view(ctx context.Context, fn func(t *txn) error) error {
+	return s.run(ctx, false, fn)
+}
+
+func (s *Store) run(ctx context.Context, write bool, fn func(t *txn) error) error {
+	s.mu.Lock()
+	if write {
+		if err := s.writableLocked(); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	t := txn{s: s, now: s.clock.Now().UnixMilli()}
+	err := fn(&t)
+	s.mu.Unlock()
+	if werr := t.wait(ctx); werr != nil {
+		return werr
+	}
+	return err
+}
+
+func (t *txn) wait(ctx context.Context) error {
+	f := t.dep
+	if f == nil {
+		return nil
+	}
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (t *txn) depend(f *flight) {
+	if f != nil && (t.dep == nil || f.gen > t.dep.gen) {
+		t.dep = f
+	}
+}
+
+// get returns k's current entry (possibly not live: see live).
+func (t *txn) get(k []byte) (*entry, error) {
+	s := t.s
+	e, ok := s.mu.mem[string(k)]
+	if !ok {
+		rec, found, err := s.db.GetRecord(k)
+		if err != nil {
+			return nil, err
+		}
+		if len(s.mu.mem) >= s.cfg.CacheEntries {
+			s.evictLocked()
+		}
+		e = &entry{rec: rec, exists: found, gen: s.mu.durable}
+		s.mu.mem[string(k)] = e
+	}
+	if e.gen > s.mu.durable {
+		switch {
+		case e.gen == s.mu.open.gen:
+			t.depend(s.mu.open)
+		case s.mu.inflight != nil && e.gen == s.mu.inflight.gen:
+			t.depend(s.mu.inflight)
+		default:
+			// Written by a batch whose sync failed (D6).
+			return nil, s.mu.failed
+		}
+	}
+	return e, nil
+}
+
+// live reports whether e holds a value at time now (D4: expired is absent).
+func (e *entry) live(now int64) bool {
+	return e.exists && (e.rec.ExpireAt == 0 || e.rec.ExpireAt > now)
+}
+
+func (t *txn) nextRev() uint64 {
+	t.s.mu.rev++
+	return t.s.mu.rev
+}
+
+// put writes rec at k, replacing old (the entry get returned), and keeps
+// the expiry index in step. It assigns rec.Mod a new revision, and
+// rec.Create too when it is 0 (a new key). It returns the stored record.
+func (t *txn) put(k []byte, old *entry, rec persist.Record) persist.Record {
+	s := t.s
+	rec.Mod = t.nextRev()
+	if rec.Create == 0 {
+		rec.Create = rec.Mod
+	}
+	b := s.mu.batch
+	b.PutRecord(k, &rec)
+	if old.exists && old.rec.ExpireAt != 0 && old.rec.ExpireAt != rec.ExpireAt {
+		b.DeleteExpiry(old.rec.ExpireAt, k)
+	}
+	if rec.ExpireAt != 0 && !(old.exists && old.rec.ExpireAt == rec.ExpireAt) {
+		b.SetExpiry(rec.ExpireAt, k)
+	}
+	s.mu.mem[string(k)] = &entry{rec: rec, exists: true, gen: s.mu.open.gen}
+	t.wrote()
+	return rec
+}
+
+// del deletes k, whose current entry is old. A delete takes a revision
+// too, so a key re-created later gets versions above any it had (D3).
+func (t *txn) del(k []byte, old *entry) {
+	s := t.s
+	t.nextRev()
+	b := s.mu.batch
+	b.Delete(k)
+	if old.exists && old.rec.ExpireAt != 0 {
+		b.DeleteExpiry(old.rec.ExpireAt, k)
+	}
+	s.mu.mem[string(k)] = &entry{gen: s.mu.open.gen}
+	t.wrote()
+}
+
+func (t *txn) wrote() {
+	s := t.s
+	s.mu.open.n++
+	t.depend(s.mu.open)
+	if s.mu.open.n == 1 {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// evictLocked drops about a tenth of the committed entries of the cache.
+// Map iteration order is random enough for this bound; pending entries are
+// never dropped because they are the only copy until their batch syncs.
+func (s *Store) evictLocked() {
+	target := len(s.mu.mem) - s.cfg.CacheEntries*9/10
+	for k, e := range s.mu.mem {
+		if target <= 0 {
+			return
+		}
+		if e.gen <= s.mu.durable {
+			delete(s.mu.mem, k)
+			target--
+		}
+	}
+}
+
+func (s *Store) commitLoop() {
+	for {
+		select {
+		case <-s.kick:
+			s.commitOnce()
+		case <-s.stopc:
+			// Drain: commit until nothing is pending.
+			for s.commitOnce() {
+			}
+			return
+		}
+	}
+}
+
+// commitOnce commits the open batch if it has writes, and reports whether
+// it did anything.
+func (s *Store) commitOnce() bool {
+	s.mu.Lock()
+	f := s.mu.open
+	if f.n == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	b := s.mu.batch
+	s.mu.batch = s.env.newBatch()
+	s.mu.open = newFlight(f.gen + 1)
+	if failed := s.mu.failed; failed != nil {
+		// D6: never commit after a failed sync; these writes are refused.
+		s.mu.Unlock()
+		f.err = failed
+		close(f.done)
+		return true
+	}
+	b.SetRevision(s.mu.rev) // D2
+	s.mu.inflight = f
+	s.mu.Unlock()
+
+	start := s.clock.Now()
+	err := s.env.commit(b)
+	s.stats.CommitNanos.Add(uint64(s.clock.Now().Sub(start)))
+
+	s.mu.Lock()
+	s.mu.inflight = nil
+	if err != nil {
+		s.mu.failed = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		f.err = s.mu.failed
+		slog.Error("disk sync failed; refusing all further writes", "err", err)
+	} else {
+		s.mu.durable = f.gen
+		s.stats.Commits.Add(1)
+		s.stats.Writes.Add(uint64(f.n))
+	}
+	pendingNext := s.mu.open.n > 0
+	s.mu.Unlock()
+	close(f.done)
+	if pendingNext {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// validName checks an account name and a key id.
+func (s *Store) key(acc, id string) ([]byte, error) {
+	if len(acc) == 0 || len(acc) > persist.MaxNameLen {
+		return nil, invalidf("account name must be 1 to %d bytes", persist.MaxNameLen)
+	}
+	if len(id) > s.cfg.MaxKeyBytes {
+		return nil, invalidf("key is longer than %d bytes", s.cfg.MaxKeyBytes)
+	}
+	return persist.DataKey(acc, id), nil
+}

@@ -1,0 +1,251 @@
+package persist
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// ErrLocked is returned by Open when another process holds the data directory (P5).
+var ErrLocked = errors.New("data directory is in use by another process")
+
+// Options configure Open. The zero value is the production default.
+type Options struct {
+	// FS is the filesystem; nil means the real disk. Tests pass an in-memory,
+	// crashable or fault-injecting vfs.FS.
+	FS vfs.FS
+	// CacheBytes is the block cache size (default 8 MiB: a $5 server).
+	CacheBytes int64
+	// MemTableBytes is the memtable size (default 4 MiB).
+	MemTableBytes uint64
+}
+
+// DB is an open data directory.
+type DB struct {
+	pdb *pebble.DB
+	// Revision and Epoch are the values read from disk at Open.
+	Revision uint64
+	Epoch    uint64
+}
+
+// Open opens (creating if needed) the data directory dir.
+func Open(dir string, o Options) (*DB, error) {
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 8 << 20
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = 4 << 20
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref()
+	popts := &pebble.Options{
+		FS:              o.FS,
+		Cache:           cache,
+		MemTableSize:    o.MemTableBytes,
+		LoggerAndTracer: quietLogger{},
+	}
+	pdb, err := pebble.Open(dir, popts)
+	if err != nil {
+		if isLockErr(err) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
+		}
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	db := &DB{pdb: pdb}
+	if err := db.checkFormat(); err != nil {
+		pdb.Close()
+		return nil, err
+	}
+	if db.Revision, err = db.metaUint(metaRevision); err != nil {
+		pdb.Close()
+		return nil, err
+	}
+	if db.Epoch, err = db.metaUint(metaEpoch); err != nil {
+		pdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func isLockErr(err error) bool {
+	s := err.Error()
+	return bytes.Contains([]byte(s), []byte("lock")) && (bytes.Contains([]byte(s), []byte("resource temporarily unavailable")) || bytes.Contains([]byte(s), []byte("locked")))
+}
+
+func (db *DB) checkFormat() error {
+	v, ok, err := db.Get(metaFormat)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		b := db.NewBatch()
+		b.b.Set(metaFormat, []byte(strconv.Itoa(FormatVersion)), nil)
+		return db.Commit(b, true)
+	}
+	if string(v) != strconv.Itoa(FormatVersion) {
+		return fmt.Errorf("persist: P4: data format %q, this build reads %d", v, FormatVersion)
+	}
+	return nil
+}
+
+func (db *DB) metaUint(k []byte) (uint64, error) {
+	v, ok, err := db.Get(k)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("persist: corrupt meta key %q", k)
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Close closes the store. Pending unsynced writes are synced by Pebble's close.
+func (db *DB) Close() error { return db.pdb.Close() }
+
+// Get returns a copy of the value stored at k.
+func (db *DB) Get(k []byte) ([]byte, bool, error) {
+	v, closer, err := db.pdb.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, true, nil
+}
+
+// GetRecord reads and decodes the record of a data key.
+func (db *DB) GetRecord(k []byte) (Record, bool, error) {
+	v, ok, err := db.Get(k)
+	if err != nil || !ok {
+		return Record{}, false, err
+	}
+	r, err := DecodeRecord(v)
+	return r, err == nil, err
+}
+
+// SetEpoch durably stores the mutex-handle epoch (see core's mutex handles).
+func (db *DB) SetEpoch(e uint64) error {
+	b := db.NewBatch()
+	b.b.Set(metaEpoch, binary.BigEndian.AppendUint64(nil, e), nil)
+	if err := db.Commit(b, true); err != nil {
+		return err
+	}
+	db.Epoch = e
+	return nil
+}
+
+// Batch is a set of writes applied atomically by Commit (P3).
+type Batch struct {
+	b   *pebble.Batch
+	buf []byte
+}
+
+// NewBatch returns an empty batch.
+func (db *DB) NewBatch() *Batch { return &Batch{b: db.pdb.NewBatch()} }
+
+// Empty reports whether the batch holds no writes.
+func (b *Batch) Empty() bool { return b.b.Empty() }
+
+// Count is the number of writes in the batch.
+func (b *Batch) Count() int { return int(b.b.Count()) }
+
+// PutRecord stores r at data key k.
+func (b *Batch) PutRecord(k []byte, r *Record) {
+	b.buf = AppendRecord(b.buf[:0], r)
+	b.b.Set(k, b.buf, nil)
+}
+
+// Delete removes data key k.
+func (b *Batch) Delete(k []byte) { b.b.Delete(k, nil) }
+
+// SetExpiry adds k to the expiry index at time at (unix ms).
+func (b *Batch) SetExpiry(at int64, k []byte) { b.b.Set(expiryKey(at, k), nil, nil) }
+
+// DeleteExpiry removes k's entry at time at from the expiry index.
+func (b *Batch) DeleteExpiry(at int64, k []byte) { b.b.Delete(expiryKey(at, k), nil) }
+
+// SetRevision records the highest revision whose effects are in this batch
+// or an earlier one (core's D2).
+func (b *Batch) SetRevision(rev uint64) {
+	b.b.Set(metaRevision, binary.BigEndian.AppendUint64(nil, rev), nil)
+}
+
+// Commit applies b; with sync it returns only once b is fsynced (P2).
+func (db *DB) Commit(b *Batch, sync bool) error {
+	opts := pebble.NoSync
+	if sync {
+		opts = pebble.Sync
+	}
+	err := b.b.Commit(opts)
+	b.b.Close()
+	return err
+}
+
+// ScanExpired calls fn for index entries with expiry ≤ upTo, in time order,
+// at most limit of them.
+func (db *DB) ScanExpired(upTo int64, limit int, fn func(at int64, dataKey []byte)) error {
+	it, err := db.pdb.NewIter(&pebble.IterOptions{
+		LowerBound: []byte{prefixExpiry},
+		UpperBound: expiryKey(upTo+1, nil),
+	})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for it.First(); it.Valid() && n < limit; it.Next() {
+		k := it.Key()
+		if len(k) < 9 {
+			continue
+		}
+		fn(int64(binary.BigEndian.Uint64(k[1:9])), append([]byte(nil), k[9:]...))
+		n++
+	}
+	return it.Close()
+}
+
+// Scan calls fn for each data key in [start, end) in key order with its
+// decoded record, until fn returns false. The record's Value is only valid
+// during the call.
+func (db *DB) Scan(start, end []byte, fn func(k []byte, r Record) bool) error {
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: start, UpperBound: end})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		r, err := DecodeRecord(it.Value())
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("key %q: %w", it.Key(), err)
+		}
+		if !fn(it.Key(), r) {
+			break
+		}
+	}
+	return it.Close()
+}
+
+// DiskUsage is the total size of the store's files in bytes.
+func (db *DB) DiskUsage() uint64 { return db.pdb.Metrics().DiskSpaceUsage() }
+
+// quietLogger drops Pebble's informational chatter but keeps its errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...interface{}) {}
+func (quietLogger) Errorf(format string, args ...interface{}) {
+	slog.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+func (quietLogger) Fatalf(format string, args ...interface{}) {
+	pebble.DefaultLogger.Fatalf(format, args...)
+}
+func (quietLogger) Eventf(context.Context, string, ...interface{}) {}
+func (quietLogger) IsTracingEnabled(context.Context) bool          { return false }
