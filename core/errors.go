@@ -33,13 +33,19 @@ var (
 	ErrUnavailable = errors.New("store is read-only after a failed disk sync")
 	// ErrClosed: the store is shutting down.
 	ErrClosed = errors.New("server is shutting down")
+	// ErrNoAuth: a token is required and none was presented.
+	ErrNoAuth = errors.New("authentication required")
+	// ErrBadToken: the presented token matches no configured token.
+	ErrBadToken = errors.New("invalid token")
+	// ErrForbidden: the token is valid but limited to another account.
+	ErrForbidden = errors.New("token does not grant this account")
 )
 
 // Sentinels lists every sentinel, so front-end tests can check each is mapped.
 var Sentinels = []error{
 	ErrInvalid, ErrNotFound, ErrWrongType, ErrNotInteger, ErrOverflow,
 	ErrVersionMismatch, ErrLocked, ErrNotHeld, ErrTimeout, ErrTooLarge,
-	ErrUnavailable, ErrClosed,
+	ErrUnavailable, ErrClosed, ErrNoAuth, ErrBadToken, ErrForbidden,
 }
 
 // VersionError is a failed compare-and-set; it Is ErrVersionMismatch.
