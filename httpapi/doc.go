@@ -1,0 +1,18 @@
+// Package httpapi is the HTTP adapter of concurrencydb: the /db/{acc}/…
+// routes, query and body parsing, and status codes. It holds no semantics:
+// every handler parses, calls one core.Store method and encodes the result.
+//
+// Invariants:
+//
+//   - H1: a handler writes its response only after the core call returned,
+//     so no reply leaves before the write it reflects is synced (core's D1).
+//   - H2: a request with a missing or malformed parameter is answered 400
+//     before any core call, so it changes nothing.
+//   - H3: errors map to statuses in one table (errors.go); every core
+//     sentinel has a row, and error bodies are always JSON
+//     {"error": code, "message": sentence}.
+//   - H4: scalar results are plain text (a number and a newline, or the raw
+//     value) unless the client sends Accept: application/json.
+//   - H5: when auth is enabled, every /db/ request is authenticated and
+//     authorised for its account before anything else is parsed.
+package httpapi

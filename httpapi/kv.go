@@ -1,0 +1,140 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/concurrencydb/concurrencydb/core"
+)
+
+// precondition reads ?ver=N, If-Match: "N" | * and If-None-Match: *.
+// ver wins over the headers; ver=0 means "only if absent".
+func precondition(r *http.Request) (core.Precondition, error) {
+	ver, ok, err := uintParam(r.URL.Query(), "ver")
+	if err != nil {
+		return core.Precondition{}, err
+	}
+	if ok {
+		return core.Precondition{Cond: core.CondVersion, Version: ver}, nil
+	}
+	if m := strings.TrimSpace(r.Header.Get("If-None-Match")); m != "" {
+		if m != "*" {
+			return core.Precondition{}, fmt.Errorf("%w: If-None-Match supports only *", core.ErrInvalid)
+		}
+		return core.Precondition{Cond: core.CondAbsent}, nil
+	}
+	if m := strings.TrimSpace(r.Header.Get("If-Match")); m != "" {
+		if m == "*" {
+			return core.Precondition{Cond: core.CondPresent}, nil
+		}
+		n, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(m, "W/"), `"`), 10, 64)
+		if err != nil {
+			return core.Precondition{}, fmt.Errorf("%w: If-Match must be * or a quoted version, got %q", core.ErrInvalid, m)
+		}
+		return core.Precondition{Cond: core.CondVersion, Version: n}, nil
+	}
+	return core.Precondition{}, nil
+}
+
+func setVersionHeaders(w http.ResponseWriter, ver uint64) {
+	w.Header().Set("ETag", fmt.Sprintf(`"%d"`, ver))
+	w.Header().Set("X-Version", strconv.FormatUint(ver, 10))
+}
+
+func (a *API) kvSet(w http.ResponseWriter, r *http.Request) {
+	acc, id, err := target(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var opts core.KVSetOptions
+	if opts.If, err = precondition(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	if opts.TTL, err = seconds(r.URL.Query(), "ttl", 0, false); err != nil {
+		writeError(w, err)
+		return
+	}
+	if r.URL.Query().Has("ttl") && opts.TTL == 0 {
+		writeError(w, fmt.Errorf("%w: ttl must be greater than 0", core.ErrInvalid))
+		return
+	}
+	max := a.store.Config().MaxValueBytes
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max)))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, fmt.Errorf("%w: the body is larger than %d bytes", core.ErrTooLarge, max))
+			return
+		}
+		writeError(w, fmt.Errorf("%w: reading the body: %v", core.ErrInvalid, err))
+		return
+	}
+	ver, err := a.store.KVSet(r.Context(), acc, id, body, opts)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	setVersionHeaders(w, ver)
+	writeNumber(w, r, "version", ver)
+}
+
+func (a *API) kvGet(w http.ResponseWriter, r *http.Request) {
+	acc, id, err := target(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	kv, err := a.store.KVGet(r.Context(), acc, id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	setVersionHeaders(w, kv.Version)
+	var ttlMs int64 = -1
+	if kv.ExpireAt != 0 {
+		ttlMs = max(kv.ExpireAt-a.store.Config().Clock.Now().UnixMilli(), 0)
+		w.Header().Set("X-TTL-Ms", strconv.FormatInt(ttlMs, 10))
+	}
+	if wantsJSON(r) {
+		body := map[string]any{"version": kv.Version}
+		if utf8.Valid(kv.Value) {
+			body["value"] = string(kv.Value)
+		} else {
+			body["value"] = base64.StdEncoding.EncodeToString(kv.Value)
+			body["encoding"] = "base64"
+		}
+		if ttlMs >= 0 {
+			body["ttl_ms"] = ttlMs
+		}
+		writeJSON(w, http.StatusOK, body)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(kv.Value)
+}
+
+func (a *API) kvDelete(w http.ResponseWriter, r *http.Request) {
+	acc, id, err := target(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	cond, err := precondition(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.store.KVDelete(r.Context(), acc, id, cond); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/concurrencydb/concurrencydb/core"
+)
+
+// Mutex handles are 64-bit; JSON carries them as strings because
+// JavaScript numbers lose precision above 2^53.
+
+func (a *API) mutexLock(w http.ResponseWriter, r *http.Request) {
+	acc, id, err := target(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	q := r.URL.Query()
+	dur, err := seconds(q, "dur", 0, true)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	handle, extend, err := uintParam(q, "handle")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if extend {
+		if err := a.store.MutexExtend(acc, id, handle, dur); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeHandle(w, r, handle)
+		return
+	}
+	wait, err := seconds(q, "wait", 0, false)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h, err := a.store.MutexLock(r.Context(), acc, id, dur, wait)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeHandle(w, r, h)
+}
+
+func writeHandle(w http.ResponseWriter, r *http.Request, h uint64) {
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"handle": strconv.FormatUint(h, 10)})
+		return
+	}
+	writeText(w, fmt.Sprintf("%d\n", h))
+}
+
+func (a *API) mutexUnlock(w http.ResponseWriter, r *http.Request) {
+	acc, id, err := target(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	handle, given, err := uintParam(r.URL.Query(), "handle")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if given && handle == 0 {
+		// 0 is never a handle; only an absent handle means force-unlock.
+		writeError(w, fmt.Errorf("%w: handle 0", core.ErrNotHeld))
+		return
+	}
+	if err := a.store.MutexUnlock(acc, id, handle); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

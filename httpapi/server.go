@@ -1,0 +1,222 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// Config configures the HTTP API.
+type Config struct {
+	Auth core.Auth
+}
+
+// API serves the HTTP routes over one store.
+type API struct {
+	store *core.Store
+	auth  core.Auth
+}
+
+// Route is one documented endpoint; the openapi.yaml test checks them.
+type Route struct {
+	Method, Pattern string
+}
+
+// New returns the handler serving every route of the HTTP API.
+func New(store *core.Store, cfg Config) http.Handler {
+	a := &API{store: store, auth: cfg.Auth}
+	r := chi.NewRouter()
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, fmt.Errorf("%w: no such endpoint %s %s", core.ErrNotFound, r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method_not_allowed", "message": "method " + r.Method + " is not allowed on " + r.URL.Path})
+	})
+	r.Get("/healthz", a.healthz)
+	r.Route("/db/{acc}", func(r chi.Router) {
+		r.Use(a.authenticate)
+		for _, rt := range a.routes() {
+			r.Method(rt.method, rt.pattern, rt.h)
+			// An empty id is malformed (400), not an unknown path.
+			if strings.HasSuffix(rt.pattern, "/{id}") {
+				r.Method(rt.method, strings.TrimSuffix(rt.pattern, "{id}"), http.HandlerFunc(emptyID))
+			}
+		}
+	})
+	return r
+}
+
+type route struct {
+	method, pattern string
+	h               http.HandlerFunc
+}
+
+// routes is the table of /db/{acc} endpoints, one row per method and path.
+func (a *API) routes() []route {
+	return []route{
+		{"POST", "/sequence/{id}", a.seqNext},
+		{"GET", "/sequence/{id}", a.seqGet},
+		{"DELETE", "/sequence/{id}", a.seqReset},
+		{"POST", "/counter/{id}", a.ctrAdd},
+		{"GET", "/counter/{id}", a.ctrGet},
+		{"DELETE", "/counter/{id}", a.ctrDelete},
+		{"POST", "/kv/{id}", a.kvSet},
+		{"PUT", "/kv/{id}", a.kvSet},
+		{"GET", "/kv/{id}", a.kvGet},
+		{"DELETE", "/kv/{id}", a.kvDelete},
+		{"POST", "/lock/{id}", a.lockAcquire},
+		{"GET", "/lock/{id}", a.lockGet},
+		{"DELETE", "/lock/{id}", a.lockRelease},
+		{"POST", "/mlock/{id}", a.mutexLock},
+		{"POST", "/munlock/{id}", a.mutexUnlock},
+	}
+}
+
+// Routes lists every endpoint with its full path pattern.
+func Routes() []Route {
+	var out []Route
+	for _, rt := range (&API{}).routes() {
+		out = append(out, Route{rt.method, "/db/{acc}" + rt.pattern})
+	}
+	return append(out, Route{"GET", "/healthz"})
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := a.store.Healthy(); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeText(w, "ok\n")
+}
+
+// authenticate applies core.Auth to every /db/ request before any
+// parameter is parsed (H5).
+func (a *API) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.auth.Enabled() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		limited, err := a.auth.Identify(strings.TrimSpace(token))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		acc, err := pathParam(r, "acc")
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if err := a.auth.Allow(limited, acc); err != nil {
+			writeError(w, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func emptyID(w http.ResponseWriter, r *http.Request) {
+	writeError(w, fmt.Errorf("%w: the id in the path is empty", core.ErrInvalid))
+}
+
+// pathParam returns a percent-decoded path parameter of 1–255 bytes.
+func pathParam(r *http.Request, name string) (string, error) {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath != "" {
+		// chi matched on the escaped path: decode the segment ourselves.
+		var err error
+		if v, err = url.PathUnescape(v); err != nil {
+			return "", fmt.Errorf("%w: %s is not a valid escaped path segment", core.ErrInvalid, name)
+		}
+	}
+	if len(v) < 1 || len(v) > persist.MaxNameLen {
+		return "", fmt.Errorf("%w: %s must be 1 to %d bytes", core.ErrInvalid, name, persist.MaxNameLen)
+	}
+	return v, nil
+}
+
+// target returns the account and id of a /db/{acc}/…/{id} request.
+func target(r *http.Request) (acc, id string, err error) {
+	if acc, err = pathParam(r, "acc"); err != nil {
+		return "", "", err
+	}
+	id, err = pathParam(r, "id")
+	return acc, id, err
+}
+
+// seconds parses a duration in seconds (fractions allowed). Absent gives
+// def. Range checks (zero, negative, maximum) are core's; only syntax is
+// checked here. Values too large for a Duration become the largest one, which
+// core then refuses.
+func seconds(q url.Values, name string, def time.Duration, required bool) (time.Duration, error) {
+	s := q.Get(name)
+	if s == "" {
+		if required {
+			return 0, fmt.Errorf("%w: %s is required (seconds)", core.ErrInvalid, name)
+		}
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%w: %s must be a number of seconds, got %q", core.ErrInvalid, name, s)
+	}
+	if f < 0 {
+		return 0, fmt.Errorf("%w: %s must not be negative", core.ErrInvalid, name)
+	}
+	if f > float64(math.MaxInt64/int64(time.Second)) {
+		return time.Duration(math.MaxInt64), nil
+	}
+	d := time.Duration(f * float64(time.Second))
+	if d == 0 && f > 0 {
+		d = 1 // a positive fraction below 1ns is still not "zero"
+	}
+	return d, nil
+}
+
+func uintParam(q url.Values, name string) (uint64, bool, error) {
+	s := q.Get(name)
+	if s == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: %s must be a non-negative integer, got %q", core.ErrInvalid, name, s)
+	}
+	return n, true, nil
+}
+
+// wantsJSON reports whether the client asked for JSON results (H4).
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeText(w http.ResponseWriter, s string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte(s))
+}
+
+// writeNumber answers a scalar: "N\n", or {key: N} as JSON.
+func writeNumber[T int64 | uint64](w http.ResponseWriter, r *http.Request, key string, n T) {
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{key: n})
+		return
+	}
+	writeText(w, fmt.Sprintf("%d\n", n))
+}
