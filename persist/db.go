@@ -1,13 +1,14 @@
 package persist
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -74,9 +75,11 @@ func Open(dir string, o Options) (*DB, error) {
 	return db, nil
 }
 
+// isLockErr recognises the flock failure Pebble returns when another
+// process holds the directory's LOCK file.
 func isLockErr(err error) bool {
-	s := err.Error()
-	return bytes.Contains([]byte(s), []byte("lock")) && (bytes.Contains([]byte(s), []byte("resource temporarily unavailable")) || bytes.Contains([]byte(s), []byte("locked")))
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
+		strings.Contains(err.Error(), "resource temporarily unavailable")
 }
 
 func (db *DB) checkFormat() error {

@@ -8,6 +8,8 @@ import (
 	"math"
 	"net"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,12 +83,54 @@ func loadConfig(path string) (fileConfig, error) {
 	if err != nil {
 		return c, &configError{"-config", err.Error()}
 	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return c, &configError{path, oneLine(err)}
+	}
+	if len(root.Content) == 0 {
+		return c, nil // empty file: all defaults
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) /* empty file */ {
-		return c, &configError{path, strings.ReplaceAll(err.Error(), "\n", "; ")}
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		field := path
+		if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			if f := fieldAtLine(root.Content[0], "", line); f != "" {
+				field = f
+			}
+		}
+		return c, &configError{field, oneLine(err)}
 	}
 	return c, nil
+}
+
+var lineRE = regexp.MustCompile(`line (\d+):`)
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// fieldAtLine returns the dotted path of the mapping key on line, so an
+// error names the field rather than only a line number.
+func fieldAtLine(n *yaml.Node, prefix string, line int) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		path := k.Value
+		if prefix != "" {
+			path = prefix + "." + k.Value
+		}
+		if k.Line == line {
+			return path
+		}
+		if f := fieldAtLine(v, path, line); f != "" {
+			return f
+		}
+	}
+	return ""
 }
 
 // validate checks every field; the first problem is returned.

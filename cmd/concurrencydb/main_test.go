@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestBadConfigExits2AndTouchesNothing: a bad config or flag prints one line
+// naming the field, exits 2 and creates no data directory.
+func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		name  string
+		args  []string
+		field string
+	}{
+		{"unknown field", []string{"-config", write("a.yml", "bogus: 1\n")}, "bogus"},
+		{"negative wait", []string{"-config", write("b.yml", "limits:\n  max_wait: -1\n")}, "limits.max_wait"},
+		{"zero value size", []string{"-config", write("c.yml", "max_value_bytes: 0\n")}, "max_value_bytes"},
+		{"bad http addr", []string{"-http", "nonsense"}, "http.addr"},
+		{"bad resp addr", []string{"-resp", "1.2.3.4"}, "resp.addr"},
+		{"wrong type", []string{"-config", write("d.yml", "http: 5\n")}, "http"},
+		{"missing file", []string{"-config", filepath.Join(dir, "nope.yml")}, "-config"},
+		{"unknown flag", []string{"-bogus"}, "bogus"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			code := run(append(tc.args, "-data", data), &stderr)
+			if code != 2 {
+				t.Fatalf("exit code %d, want 2; stderr: %s", code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.field) {
+				t.Fatalf("error %q does not name %q", stderr.String(), tc.field)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Fatalf("data dir was created by a bad configuration")
+			}
+		})
+	}
+}
+
+// TestFlagsAndEnvOverrideConfig checks -data, -http, -resp and
+// CONCURRENCYDB_TOKEN win over the file.
+func TestFlagsAndEnvOverrideConfig(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yml")
+	os.WriteFile(p, []byte("data_dir: /from/file\nhttp:\n  addr: 127.0.0.1:1\nresp:\n  addr: 127.0.0.1:2\nauth:\n  token: file\n"), 0o644)
+	t.Setenv("CONCURRENCYDB_TOKEN", "env")
+	o, err := parse([]string{"-config", p, "-data", "/from/flag", "-http", "127.0.0.1:3", "-resp", "off"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if c.DataDir != "/from/flag" || c.HTTP.Addr != "127.0.0.1:3" || c.RESP.Addr != "" || c.Auth.Token != "env" {
+		t.Fatalf("overrides not applied: %+v", c)
+	}
+}
+
+// TestRepoConfigIsValidDefaults: the config.yml the README's run command
+// uses parses, validates and matches the issue's defaults.
+func TestRepoConfigIsValidDefaults(t *testing.T) {
+	c, err := loadConfig("../../config.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "./data" || c.HTTP.Addr != "127.0.0.1:8080" || c.RESP.Addr != "127.0.0.1:6379" ||
+		c.Auth.Token != "" || c.MaxValueBytes != 1048576 || c.Limits.MaxDuration != 86400 || c.Limits.MaxWait != 3600 || !c.Storage.Fsync {
+		t.Fatalf("config.yml defaults changed: %+v", c)
+	}
+	if d := defaultConfig(); fmt.Sprint(d) != fmt.Sprint(c) {
+		t.Fatalf("config.yml and defaultConfig() disagree:\n%+v\n%+v", c, d)
+	}
+}
+
+// buildBinary compiles the server once per test binary run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "concurrencydb")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	base   string
+	stderr *bytes.Buffer
+}
+
+func start(t *testing.T, bin, data string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "-config", "../../config.yml", "-data", data, "-http", addr, "-resp", "off")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, base: "http://" + addr, stderr: &stderr}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(p.base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("server did not become healthy; stderr:\n%s", stderr.String())
+	return nil
+}
+
+func (p *proc) post(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(p.base+path, "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+func (p *proc) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(p.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// TestBinarySurvivesKill9AndSIGTERM: the real binary, driven over HTTP,
+// keeps every acknowledged write across kill -9 and across a clean SIGTERM
+// stop (exit 0); sequences continue above every value returned (D1, D3).
+func TestBinarySurvivesKill9AndSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	p := start(t, bin, data)
+	var last uint64
+	for i := 0; i < 20; i++ {
+		code, body := p.post(t, "/db/acme/sequence/ids")
+		if code != 200 {
+			t.Fatalf("POST sequence: %d %s", code, body)
+		}
+		last, _ = strconv.ParseUint(body, 10, 64)
+	}
+	if code, body := p.post(t, "/db/acme/lock/job?owner=me&dur=3600"); code != 200 {
+		t.Fatalf("lock: %d %s", code, body)
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+
+	p = start(t, bin, data)
+	code, body := p.post(t, "/db/acme/sequence/ids")
+	if n, _ := strconv.ParseUint(body, 10, 64); code != 200 || n != last+1 {
+		t.Fatalf("after kill -9 the sequence gave %d %q, want %d", code, body, last+1)
+	}
+	if code, body := p.get(t, "/db/acme/lock/job"); code != 200 || !strings.Contains(body, `"owner":"me"`) {
+		t.Fatalf("lock lost across kill -9: %d %s", code, body)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("SIGTERM exit: %v\n%s", err, p.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
+	p = start(t, bin, data)
+	if _, body := p.get(t, "/db/acme/sequence/ids"); body != strconv.FormatUint(last+1, 10) {
+		t.Fatalf("after SIGTERM restart sequence is %q, want %d", body, last+1)
+	}
+	// A second process on the same data directory is refused.
+	cmd := exec.Command(bin, "-config", "../../config.yml", "-data", data, "-http", freeAddr(t), "-resp", "off")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use") {
+		t.Fatalf("second process on the same data dir: err=%v out=%s", err, firstLine(out))
+	}
+}
+
+func firstLine(b []byte) string {
+	s := bufio.NewScanner(bytes.NewReader(b))
+	if s.Scan() {
+		return s.Text()
+	}
+	return ""
+}
