@@ -135,6 +135,11 @@ func (s *Store) Close() error {
 	return s.mu.failed
 }
 
+// StopWaiters answers every blocked mutex waiter with ErrClosed and refuses
+// new mutex requests. Shutdown calls it first, so that front-ends can drain
+// their in-flight requests without waiting out long mutex waits.
+func (s *Store) StopWaiters() { s.mutexes.close() }
+
 // Healthy reports nil when the store is open and writable.
 func (s *Store) Healthy() error {
 	s.mu.Lock()
@@ -183,10 +188,17 @@ func (s *Store) run(ctx context.Context, write bool, fn func(t *txn) error) erro
 			s.mu.Unlock()
 			return err
 		}
+	} else if s.mu.closed {
+		s.mu.Unlock()
+		return ErrClosed
 	}
 	t := txn{s: s, now: s.clock.Now().UnixMilli()}
 	err := fn(&t)
 	s.mu.Unlock()
+	if p := pipelineFrom(ctx); p != nil {
+		p.add(t.dep) // the front-end waits before replying (D1; see Pipeline)
+		return err
+	}
 	if werr := t.wait(ctx); werr != nil {
 		return werr
 	}

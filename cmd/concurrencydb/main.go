@@ -157,6 +157,7 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		log.Info("shutting down")
 	case serveErr = <-errc:
 	}
+	store.StopWaiters()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if httpSrv != nil {
