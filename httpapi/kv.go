@@ -47,55 +47,38 @@ func setVersionHeaders(w http.ResponseWriter, ver uint64) {
 	w.Header().Set("X-Version", strconv.FormatUint(ver, 10))
 }
 
-func (a *API) kvSet(w http.ResponseWriter, r *http.Request) {
-	acc, id, err := target(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *API) kvSet(w http.ResponseWriter, r *http.Request, acc, id string) error {
 	var opts core.KVSetOptions
+	var err error
 	if opts.If, err = precondition(r); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if opts.TTL, err = seconds(r.URL.Query(), "ttl", 0, false); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if r.URL.Query().Has("ttl") && opts.TTL == 0 {
-		writeError(w, fmt.Errorf("%w: ttl must be greater than 0", core.ErrInvalid))
-		return
+		return fmt.Errorf("%w: ttl must be greater than 0", core.ErrInvalid)
 	}
 	max := a.store.Config().MaxValueBytes
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max)))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, fmt.Errorf("%w: the body is larger than %d bytes", core.ErrTooLarge, max))
-			return
+			return fmt.Errorf("%w: the body is larger than %d bytes", core.ErrTooLarge, max)
 		}
-		writeError(w, fmt.Errorf("%w: reading the body: %v", core.ErrInvalid, err))
-		return
+		return fmt.Errorf("%w: reading the body: %v", core.ErrInvalid, err)
 	}
 	ver, err := a.store.KVSet(r.Context(), acc, id, body, opts)
-	if err != nil {
-		writeError(w, err)
-		return
+	if err == nil {
+		setVersionHeaders(w, ver)
 	}
-	setVersionHeaders(w, ver)
-	writeNumber(w, r, "version", ver)
+	return writeNumber(w, r, "version", ver, err)
 }
 
-func (a *API) kvGet(w http.ResponseWriter, r *http.Request) {
-	acc, id, err := target(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *API) kvGet(w http.ResponseWriter, r *http.Request, acc, id string) error {
 	kv, err := a.store.KVGet(r.Context(), acc, id)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	setVersionHeaders(w, kv.Version)
 	var ttlMs int64 = -1
@@ -115,26 +98,17 @@ func (a *API) kvGet(w http.ResponseWriter, r *http.Request) {
 			body["ttl_ms"] = ttlMs
 		}
 		writeJSON(w, http.StatusOK, body)
-		return
+		return nil
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, _ = w.Write(kv.Value)
+	return nil
 }
 
-func (a *API) kvDelete(w http.ResponseWriter, r *http.Request) {
-	acc, id, err := target(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *API) kvDelete(w http.ResponseWriter, r *http.Request, acc, id string) error {
 	cond, err := precondition(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	if err := a.store.KVDelete(r.Context(), acc, id, cond); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	return noContent(w, a.store.KVDelete(r.Context(), acc, id, cond))
 }

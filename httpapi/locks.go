@@ -12,6 +12,11 @@ import (
 func owner(r *http.Request) (string, error) {
 	q := r.URL.Query()
 	o, alias := q.Get("owner"), q.Get("id")
+	// Present but empty is malformed: release without an owner is a force
+	// release, which an unset shell variable must not turn into.
+	if (o == "" && q.Has("owner")) || (alias == "" && q.Has("id")) {
+		return "", fmt.Errorf("%w: owner is empty", core.ErrInvalid)
+	}
 	if o != "" && alias != "" && o != alias {
 		return "", fmt.Errorf("%w: owner and id (its alias) differ", core.ErrInvalid)
 	}
@@ -25,67 +30,45 @@ func lockJSON(li core.LockInfo) map[string]any {
 	return map[string]any{"owner": li.Owner, "token": li.Token, "remaining_ms": li.RemainingMs}
 }
 
-func (a *API) lockAcquire(w http.ResponseWriter, r *http.Request) {
-	acc, id, err := target(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *API) lockAcquire(w http.ResponseWriter, r *http.Request, acc, id string) error {
 	who, err := owner(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if who == "" {
-		writeError(w, fmt.Errorf("%w: owner is required", core.ErrInvalid))
-		return
+		return fmt.Errorf("%w: owner is required", core.ErrInvalid)
 	}
 	dur, err := seconds(r.URL.Query(), "dur", 0, true)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	li, err := a.store.LockAcquire(r.Context(), acc, id, who, dur)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, lockJSON(li))
-		return
+		return nil
 	}
 	writeText(w, fmt.Sprintf("%d\n", li.Token))
+	return nil
 }
 
 // lockGet always answers JSON: a lock has three facts, none of them primary.
-func (a *API) lockGet(w http.ResponseWriter, r *http.Request) {
-	acc, id, err := target(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *API) lockGet(w http.ResponseWriter, r *http.Request, acc, id string) error {
 	li, err := a.store.LockGet(r.Context(), acc, id)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, lockJSON(li))
+	return nil
 }
 
-func (a *API) lockRelease(w http.ResponseWriter, r *http.Request) {
-	acc, id, err := target(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *API) lockRelease(w http.ResponseWriter, r *http.Request, acc, id string) error {
 	who, err := owner(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	if _, err := a.store.LockRelease(r.Context(), acc, id, who); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	_, err = a.store.LockRelease(r.Context(), acc, id, who)
+	return noContent(w, err)
 }

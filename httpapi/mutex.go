@@ -11,71 +11,50 @@ import (
 // Mutex handles are 64-bit; JSON carries them as strings because
 // JavaScript numbers lose precision above 2^53.
 
-func (a *API) mutexLock(w http.ResponseWriter, r *http.Request) {
-	acc, id, err := target(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *API) mutexLock(w http.ResponseWriter, r *http.Request, acc, id string) error {
 	q := r.URL.Query()
 	dur, err := seconds(q, "dur", 0, true)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	handle, extend, err := uintParam(q, "handle")
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if extend {
 		if err := a.store.MutexExtend(acc, id, handle, dur); err != nil {
-			writeError(w, err)
-			return
+			return err
 		}
-		writeHandle(w, r, handle)
-		return
+		return writeHandle(w, r, handle)
 	}
 	wait, err := seconds(q, "wait", 0, false)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	h, err := a.store.MutexLock(r.Context(), acc, id, dur, wait)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeHandle(w, r, h)
+	return writeHandle(w, r, h)
 }
 
-func writeHandle(w http.ResponseWriter, r *http.Request, h uint64) {
+func writeHandle(w http.ResponseWriter, r *http.Request, h uint64) error {
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, map[string]any{"handle": strconv.FormatUint(h, 10)})
-		return
+		return nil
 	}
 	writeText(w, fmt.Sprintf("%d\n", h))
+	return nil
 }
 
-func (a *API) mutexUnlock(w http.ResponseWriter, r *http.Request) {
-	acc, id, err := target(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *API) mutexUnlock(w http.ResponseWriter, r *http.Request, acc, id string) error {
 	handle, given, err := uintParam(r.URL.Query(), "handle")
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if given && handle == 0 {
 		// 0 is never a handle; only an absent handle means force-unlock.
-		writeError(w, fmt.Errorf("%w: handle 0", core.ErrNotHeld))
-		return
+		return fmt.Errorf("%w: handle 0", core.ErrNotHeld)
 	}
-	if err := a.store.MutexUnlock(acc, id, handle); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	return noContent(w, a.store.MutexUnlock(acc, id, handle))
 }

@@ -58,7 +58,22 @@ func New(store *core.Store, cfg Config) http.Handler {
 
 type route struct {
 	method, pattern string
-	h               http.HandlerFunc
+	h               endpoint
+}
+
+// endpoint is a handler body for /db/{acc}/…/{id}: it gets the decoded
+// account and id and either writes its reply and returns nil, or returns
+// the error to answer (before writing anything).
+type endpoint func(w http.ResponseWriter, r *http.Request, acc, id string) error
+
+func (e endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	acc, id, err := target(r)
+	if err == nil {
+		err = e(w, r, acc, id)
+	}
+	if err != nil {
+		writeError(w, err)
+	}
 }
 
 // routes is the table of /db/{acc} endpoints, one row per method and path.
@@ -161,6 +176,9 @@ func target(r *http.Request) (acc, id string, err error) {
 // core then refuses.
 func seconds(q url.Values, name string, def time.Duration, required bool) (time.Duration, error) {
 	s := q.Get(name)
+	if s == "" && q.Has(name) {
+		return 0, fmt.Errorf("%w: %s is empty", core.ErrInvalid, name)
+	}
 	if s == "" {
 		if required {
 			return 0, fmt.Errorf("%w: %s is required (seconds)", core.ErrInvalid, name)
@@ -186,6 +204,12 @@ func seconds(q url.Values, name string, def time.Duration, required bool) (time.
 
 func uintParam(q url.Values, name string) (uint64, bool, error) {
 	s := q.Get(name)
+	if s == "" && q.Has(name) {
+		// Present but empty (an unset shell variable) is malformed, not
+		// absent: absent can mean something else (no ver: unconditional;
+		// no handle: force-unlock).
+		return 0, false, fmt.Errorf("%w: %s is empty", core.ErrInvalid, name)
+	}
 	if s == "" {
 		return 0, false, nil
 	}
@@ -212,11 +236,24 @@ func writeText(w http.ResponseWriter, s string) {
 	_, _ = w.Write([]byte(s))
 }
 
-// writeNumber answers a scalar: "N\n", or {key: N} as JSON.
-func writeNumber[T int64 | uint64](w http.ResponseWriter, r *http.Request, key string, n T) {
+// writeNumber answers a scalar, "N\n" or {key: N} as JSON, unless err is
+// set, which it returns for the endpoint to answer.
+func writeNumber[T int64 | uint64](w http.ResponseWriter, r *http.Request, key string, n T, err error) error {
+	if err != nil {
+		return err
+	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, map[string]any{key: n})
-		return
+		return nil
 	}
 	writeText(w, fmt.Sprintf("%d\n", n))
+	return nil
+}
+
+// noContent answers 204 unless err is set, which it returns.
+func noContent(w http.ResponseWriter, err error) error {
+	if err == nil {
+		w.WriteHeader(http.StatusNoContent)
+	}
+	return err
 }
