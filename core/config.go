@@ -1,6 +1,13 @@
 package core
 
-import "time"
+import (
+	"time"
+
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// MaxNameLen bounds account names (and HTTP path ids) in bytes.
+const MaxNameLen = persist.MaxNameLen
 
 // Config holds the store's settings. Zero fields take the defaults below.
 type Config struct {

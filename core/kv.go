@@ -51,6 +51,7 @@ type KV struct {
 	Version  uint64 // mod revision
 	Created  uint64 // create revision
 	ExpireAt int64  // unix ms; 0 = no expiry
+	TTLMs    int64  // ms left at the read's clock reading; -1 = no expiry
 	Type     persist.Type
 }
 
@@ -139,7 +140,10 @@ func (s *Store) KVGet(ctx context.Context, acc, id string) (KV, error) {
 		if !e.live(t.now) {
 			return ErrNotFound
 		}
-		kv = KV{Value: displayValue(&e.rec), Version: e.rec.Mod, Created: e.rec.Create, ExpireAt: e.rec.ExpireAt, Type: e.rec.Type}
+		kv = KV{Value: displayValue(&e.rec), Version: e.rec.Mod, Created: e.rec.Create, ExpireAt: e.rec.ExpireAt, TTLMs: -1, Type: e.rec.Type}
+		if e.rec.ExpireAt != 0 {
+			kv.TTLMs = e.rec.ExpireAt - t.now
+		}
 		return nil
 	})
 	return kv, err

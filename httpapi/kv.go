@@ -81,9 +81,8 @@ func (a *API) kvGet(w http.ResponseWriter, r *http.Request, acc, id string) erro
 		return err
 	}
 	setVersionHeaders(w, kv.Version)
-	var ttlMs int64 = -1
-	if kv.ExpireAt != 0 {
-		ttlMs = max(kv.ExpireAt-a.store.Config().Clock.Now().UnixMilli(), 0)
+	ttlMs := kv.TTLMs
+	if ttlMs >= 0 {
 		w.Header().Set("X-TTL-Ms", strconv.FormatInt(ttlMs, 10))
 	}
 	if wantsJSON(r) {

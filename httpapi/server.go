@@ -13,7 +13,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/concurrencydb/concurrencydb/core"
-	"github.com/concurrencydb/concurrencydb/persist"
 )
 
 // Config configures the HTTP API.
@@ -122,8 +121,13 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		limited, err := a.auth.Identify(strings.TrimSpace(token))
+		// Only the Bearer scheme (case-insensitive, RFC 7235) carries a
+		// token; a bare "Authorization: <token>" is no token at all.
+		var token string
+		if scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+			token = strings.TrimSpace(cred)
+		}
+		limited, err := a.auth.Identify(token)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -155,8 +159,8 @@ func pathParam(r *http.Request, name string) (string, error) {
 			return "", fmt.Errorf("%w: %s is not a valid escaped path segment", core.ErrInvalid, name)
 		}
 	}
-	if len(v) < 1 || len(v) > persist.MaxNameLen {
-		return "", fmt.Errorf("%w: %s must be 1 to %d bytes", core.ErrInvalid, name, persist.MaxNameLen)
+	if len(v) < 1 || len(v) > core.MaxNameLen {
+		return "", fmt.Errorf("%w: %s must be 1 to %d bytes", core.ErrInvalid, name, core.MaxNameLen)
 	}
 	return v, nil
 }

@@ -1,0 +1,191 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/httpapi"
+)
+
+// lockInfo checks a lock GET: always JSON {"owner", "token", "remaining_ms"},
+// whatever the Accept header, and returns token and remaining ms.
+func (s *testServer) lockInfo(t *testing.T, path, owner string) (token, remainingMs int64) {
+	t.Helper()
+	var tokens [2]int64
+	for i, h := range []hdr{nil, acceptJSON, {"Accept", "text/plain"}} {
+		m := s.do(t, "GET", path, nil, h).want(t, http.StatusOK).json(t)
+		if len(m) != 3 || m["owner"] != owner {
+			t.Fatalf("lock GET %v, want owner %q, token and remaining_ms", m, owner)
+		}
+		tokens[min(i, 1)] = jsonInt(t, m, "token")
+		remainingMs = jsonInt(t, m, "remaining_ms")
+	}
+	if tokens[0] != tokens[1] {
+		t.Fatalf("token changed between reads: %v", tokens)
+	}
+	return tokens[0], remainingMs
+}
+
+func TestLockAcquireReturnsTokenAndGetDescribesTheHolder(t *testing.T) {
+	clock := newFakeClock()
+	s := newServerWith(t, core.Config{Clock: clock}, httpapi.Config{})
+	const p = "/db/acme/lock/backup"
+	s.get(t, p).wantError(t, http.StatusNotFound, "not_found")
+	tok := s.post(t, p+"?owner=host1&dur=30").want(t, http.StatusOK).number(t)
+	gotTok, rem := s.lockInfo(t, p, "host1")
+	if uint64(gotTok) != tok || rem != 30000 {
+		t.Fatalf("GET token %d remaining %d, want %d and 30000", gotTok, rem, tok)
+	}
+	clock.Advance(10 * time.Second)
+	if _, rem := s.lockInfo(t, p, "host1"); rem != 20000 {
+		t.Fatalf("remaining_ms %d after 10 s of 30, want 20000", rem)
+	}
+	// JSON acquire answers the lock object.
+	s.do(t, "POST", p+"?owner=host1&dur=5", nil, acceptJSON).
+		wantJSON(t, map[string]any{"owner": "host1", "token": unum(tok), "remaining_ms": num(5000)})
+}
+
+// An extension by the holder keeps the fencing token and restarts the
+// duration; another owner gets 409 naming the holder and the time left.
+func TestLockSameOwnerExtendsKeepingTokenOtherOwnerGets409(t *testing.T) {
+	clock := newFakeClock()
+	s := newServerWith(t, core.Config{Clock: clock}, httpapi.Config{})
+	const p = "/db/acme/lock/job"
+	tok := s.post(t, p+"?owner=a&dur=10").want(t, http.StatusOK).number(t)
+	clock.Advance(8 * time.Second)
+	s.post(t, p+"?owner=a&dur=10").wantText(t, itoa(tok)+"\n")
+	if _, rem := s.lockInfo(t, p, "a"); rem != 10000 {
+		t.Fatalf("remaining_ms %d after extension, want 10000", rem)
+	}
+	clock.Advance(3 * time.Second)
+	e := s.post(t, p+"?owner=b&dur=10").wantError(t, http.StatusConflict, "locked")
+	if e["owner"] != "a" || jsonInt(t, e, "remaining_ms") != 7000 {
+		t.Fatalf("409 body %v, want owner a and remaining_ms 7000", e)
+	}
+	gotTok, _ := s.lockInfo(t, p, "a")
+	if uint64(gotTok) != tok {
+		t.Fatalf("token %d after a refused acquire, want %d", gotTok, tok)
+	}
+}
+
+// id= is an alias of owner=, as the original API description's example
+// uses it; both given and different, or empty, is malformed.
+func TestLockIDParameterIsAnAliasOfOwner(t *testing.T) {
+	s := newServer(t)
+	const p = "/db/1/lock/1"
+	tok := s.post(t, p+"?id=123&dur=30").want(t, http.StatusOK).number(t)
+	s.lockInfo(t, p, "123")
+	s.post(t, p+"?owner=123&dur=30").wantText(t, itoa(tok)+"\n")
+	s.post(t, p+"?owner=123&id=123&dur=30").wantText(t, itoa(tok)+"\n")
+	s.del(t, p+"?id=999").wantError(t, http.StatusConflict, "locked")
+	s.del(t, p+"?id=123").want(t, http.StatusNoContent)
+	s.get(t, p).wantError(t, http.StatusNotFound, "not_found")
+}
+
+func TestLockMalformedParametersAre400AndChangeNothing(t *testing.T) {
+	s := newServer(t)
+	const p = "/db/acme/lock/l"
+	tok := s.post(t, "/db/acme/lock/held?owner=a&dur=30").want(t, http.StatusOK).number(t)
+	for _, c := range []struct{ name, method, path string }{
+		{"acquire without owner", "POST", p + "?dur=1"},
+		{"acquire with empty owner", "POST", p + "?owner=&dur=1"},
+		{"acquire with empty id", "POST", p + "?id=&dur=1"},
+		{"acquire with owner and id differing", "POST", p + "?owner=a&id=b&dur=1"},
+		{"acquire without dur", "POST", p + "?owner=a"},
+		{"release with empty owner", "DELETE", "/db/acme/lock/held?owner="},
+		{"release with empty id", "DELETE", "/db/acme/lock/held?id="},
+		{"release with owner and id differing", "DELETE", "/db/acme/lock/held?owner=a&id=b"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s.do(t, c.method, c.path, nil, nil).wantError(t, http.StatusBadRequest, "invalid")
+		})
+	}
+	s.get(t, p).wantError(t, http.StatusNotFound, "not_found")
+	if got, _ := s.lockInfo(t, "/db/acme/lock/held", "a"); uint64(got) != tok {
+		t.Fatalf("held lock's token %d, want %d", got, tok)
+	}
+}
+
+func TestLockReleaseByOwnerOrForceIs204OtherOwnerIs409(t *testing.T) {
+	s := newServer(t)
+	const p = "/db/acme/lock/l"
+	s.del(t, p+"?owner=a").want(t, http.StatusNoContent) // already free
+	s.del(t, p).want(t, http.StatusNoContent)            // force on a free lock
+
+	tok := s.post(t, p+"?owner=a&dur=30").want(t, http.StatusOK).number(t)
+	e := s.del(t, p+"?owner=b").wantError(t, http.StatusConflict, "locked")
+	if e["owner"] != "a" {
+		t.Fatalf("409 body %v, want owner a", e)
+	}
+	if rem := jsonInt(t, e, "remaining_ms"); rem <= 0 || rem > 30000 {
+		t.Fatalf("409 remaining_ms %d, want within (0, 30000]", rem)
+	}
+	if got, _ := s.lockInfo(t, p, "a"); uint64(got) != tok {
+		t.Fatalf("token %d after a refused release, want %d", got, tok)
+	}
+	s.del(t, p+"?owner=a").want(t, http.StatusNoContent)
+	s.get(t, p).wantError(t, http.StatusNotFound, "not_found")
+
+	// Without owner: an operator's force release.
+	s.post(t, p+"?owner=a&dur=30").want(t, http.StatusOK)
+	s.del(t, p).want(t, http.StatusNoContent)
+	s.get(t, p).wantError(t, http.StatusNotFound, "not_found")
+}
+
+// The fencing token is the key's create revision: every new acquisition,
+// after a release, a force release or an expiry, gets a higher one.
+func TestLockTokenIncreasesAcrossReleaseAndReacquire(t *testing.T) {
+	clock := newFakeClock()
+	s := newServerWith(t, core.Config{Clock: clock}, httpapi.Config{})
+	const p = "/db/acme/lock/l"
+	last := uint64(0)
+	next := func(owner string) {
+		t.Helper()
+		tok := s.post(t, p+"?owner="+owner+"&dur=10").want(t, http.StatusOK).number(t)
+		if tok <= last {
+			t.Fatalf("token %d for a new acquisition, not above %d", tok, last)
+		}
+		last = tok
+	}
+	next("a")
+	s.del(t, p+"?owner=a").want(t, http.StatusNoContent)
+	next("a")
+	s.del(t, p).want(t, http.StatusNoContent)
+	next("b")
+	clock.Advance(10 * time.Second) // expired
+	s.get(t, p).wantError(t, http.StatusNotFound, "not_found")
+	s.del(t, p+"?owner=b").want(t, http.StatusNoContent) // already free
+	next("c")
+	// Unrelated writes in between do not break the order.
+	s.do(t, "PUT", "/db/acme/kv/other", []byte("x"), nil).want(t, http.StatusOK)
+	clock.Advance(10 * time.Second)
+	next("c")
+}
+
+// A lock is the SET key owner NX PX idiom: a key holding any value is a
+// held lock, and a lock is readable as a kv value.
+func TestLockOnAKeyHoldingAValueIsHeld(t *testing.T) {
+	s := newServer(t)
+	v := s.do(t, "PUT", "/db/acme/kv/k", []byte("someone"), nil).wantVersion(t)
+	e := s.post(t, "/db/acme/lock/k?owner=me&dur=10").wantError(t, http.StatusConflict, "locked")
+	if e["owner"] != "someone" || jsonInt(t, e, "remaining_ms") != -1 {
+		t.Fatalf("409 body %v, want owner someone and remaining_ms -1 (no expiry)", e)
+	}
+	tok, rem := s.lockInfo(t, "/db/acme/lock/k", "someone")
+	if uint64(tok) != v || rem != -1 {
+		t.Fatalf("GET token %d remaining %d, want %d (create revision) and -1", tok, rem, v)
+	}
+	// The value's owner may take it over as a lock, keeping its token.
+	s.post(t, "/db/acme/lock/k?owner=someone&dur=10").wantText(t, itoa(v)+"\n")
+
+	s.post(t, "/db/acme/lock/j?owner=worker-7&dur=10").want(t, http.StatusOK)
+	r := s.get(t, "/db/acme/kv/j").wantValue(t, "worker-7")
+	if r.header.Get("X-TTL-Ms") == "" {
+		t.Fatal("a lock read as kv has no X-TTL-Ms")
+	}
+	s.do(t, "PUT", "/db/acme/kv/j?ver=0", []byte("x"), nil).wantError(t, http.StatusConflict, "version_mismatch")
+}
+
+func itoa(n uint64) string { return unum(n).String() }
