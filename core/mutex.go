@@ -203,6 +203,9 @@ func (s *Store) MutexExtend(acc, name string, handle uint64, dur time.Duration) 
 	mt := &s.mutexes
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
+	if mt.mu.closed {
+		return ErrClosed
+	}
 	st := mt.mu.m[k]
 	if handle == 0 || st == nil || st.holder != handle {
 		return ErrNotHeld
@@ -223,6 +226,9 @@ func (s *Store) MutexUnlock(acc, name string, handle uint64) error {
 	mt := &s.mutexes
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
+	if mt.mu.closed {
+		return ErrClosed
+	}
 	st := mt.mu.m[k]
 	if handle == 0 {
 		if st != nil && st.holder != 0 {
