@@ -28,6 +28,7 @@ type mutexTable struct {
 	mu      struct {
 		sync.Mutex
 		seq    uint64
+		timers uint64 // last expiry timer id handed out
 		m      map[mutexKey]*mutexState
 		closed bool
 	}
@@ -36,6 +37,7 @@ type mutexTable struct {
 type mutexState struct {
 	holder  uint64      // 0 when free
 	stop    func() bool // cancels the holder's expiry timer
+	timer   uint64      // id of the holder's current expiry timer
 	waiters list.List   // of *waiter, first come first served (M1)
 }
 
@@ -77,14 +79,28 @@ func (mt *mutexTable) grantLocked(k mutexKey, st *mutexState, dur time.Duration)
 	}
 	h := mt.epoch<<handleSeqBits | mt.mu.seq
 	st.holder = h
-	st.stop = mt.clock.AfterFunc(dur, func() { mt.expire(k, h) })
+	mt.armLocked(k, st, h, dur)
 	return h
 }
 
-func (mt *mutexTable) expire(k mutexKey, h uint64) {
+// armLocked starts the expiry timer of holder h, replacing any earlier one.
+// Each timer has its own id because stopping a timer that has already
+// fired does not stop its func: one that waits for mt.mu while the holder
+// extends must not then release the extended mutex (M2).
+func (mt *mutexTable) armLocked(k mutexKey, st *mutexState, h uint64, dur time.Duration) {
+	if st.stop != nil {
+		st.stop()
+	}
+	mt.mu.timers++
+	id := mt.mu.timers
+	st.timer = id
+	st.stop = mt.clock.AfterFunc(dur, func() { mt.expire(k, h, id) })
+}
+
+func (mt *mutexTable) expire(k mutexKey, h, timer uint64) {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
-	if st := mt.mu.m[k]; st != nil && st.holder == h && !mt.mu.closed {
+	if st := mt.mu.m[k]; st != nil && st.holder == h && st.timer == timer && !mt.mu.closed {
 		mt.handOffLocked(k, st)
 	}
 }
@@ -210,8 +226,7 @@ func (s *Store) MutexExtend(acc, name string, handle uint64, dur time.Duration) 
 	if handle == 0 || st == nil || st.holder != handle {
 		return ErrNotHeld
 	}
-	st.stop()
-	st.stop = mt.clock.AfterFunc(dur, func() { mt.expire(k, handle) })
+	mt.armLocked(k, st, handle, dur)
 	return nil
 }
 

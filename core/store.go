@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -65,10 +66,11 @@ type entry struct {
 // flight is one batch on its way to disk. done closes when it is synced
 // (err nil) or failed.
 type flight struct {
-	gen  uint64
-	n    int // writes in the batch
-	done chan struct{}
-	err  error
+	gen    uint64
+	n      int  // writes in the batch
+	kicked bool // the committer was told about it (see Pipeline)
+	done   chan struct{}
+	err    error
 }
 
 // commitEnv is what the committer needs from storage, as funcs so that tests
@@ -97,7 +99,13 @@ func Open(db *persist.DB, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("store epoch: %w", err)
 	}
 	s.mutexes.init(s.clock, db.Epoch)
-	s.mu.rev = db.Revision
+	// Not db.Revision: that is from when db opened, and a store closed and
+	// opened again on the same db would reissue its revisions (D3).
+	rev, err := db.LoadRevision()
+	if err != nil {
+		return nil, fmt.Errorf("load revision: %w", err)
+	}
+	s.mu.rev = rev
 	s.mu.mem = make(map[string]*entry)
 	s.mu.batch = s.env.newBatch()
 	s.mu.open = newFlight(1)
@@ -167,6 +175,9 @@ type txn struct {
 	s   *Store
 	now int64 // unix ms, read once per command (T1)
 	dep *flight
+	// deferKick: the caller (a Pipeline) starts the commit itself once it
+	// has submitted all its commands, so they share one fsync.
+	deferKick bool
 }
 
 // update runs fn under the apply lock as a write command and waits for
@@ -192,11 +203,18 @@ func (s *Store) run(ctx context.Context, write bool, fn func(t *txn) error) erro
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	t := txn{s: s, now: s.clock.Now().UnixMilli()}
+	p := pipelineFrom(ctx)
+	t := txn{s: s, now: s.clock.Now().UnixMilli(), deferKick: p != nil}
 	err := fn(&t)
+	if p == nil && t.dep == s.mu.open && !s.mu.open.kicked {
+		// It reflects a Pipeline's write whose commit is not started yet:
+		// start it rather than wait for the pipeline to.
+		s.mu.open.kicked = true
+		s.kickCommitter()
+	}
 	s.mu.Unlock()
-	if p := pipelineFrom(ctx); p != nil {
-		p.add(t.dep) // the front-end waits before replying (D1; see Pipeline)
+	if p != nil {
+		p.add(s, t.dep) // the front-end waits before replying (D1; see Pipeline)
 		return err
 	}
 	if werr := t.wait(ctx); werr != nil {
@@ -272,6 +290,9 @@ func (t *txn) put(k []byte, old *entry, rec persist.Record) persist.Record {
 	if rec.Create == 0 {
 		rec.Create = rec.Mod
 	}
+	// NB: the entry outlives the command, so it must not share the
+	// caller's buffer (RESP arguments point into a reused read buffer).
+	rec.Value = bytes.Clone(rec.Value)
 	b := s.mu.batch
 	b.PutRecord(k, &rec)
 	if old.exists && old.rec.ExpireAt != 0 && old.rec.ExpireAt != rec.ExpireAt {
@@ -303,11 +324,9 @@ func (t *txn) wrote() {
 	s := t.s
 	s.mu.open.n++
 	t.depend(s.mu.open)
-	if s.mu.open.n == 1 {
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
+	if !t.deferKick && !s.mu.open.kicked {
+		s.mu.open.kicked = true
+		s.kickCommitter()
 	}
 }
 
@@ -379,16 +398,21 @@ func (s *Store) commitOnce() bool {
 		s.stats.Commits.Add(1)
 		s.stats.Writes.Add(uint64(f.n))
 	}
-	pendingNext := s.mu.open.n > 0
+	pendingNext := s.mu.open.kicked
 	s.mu.Unlock()
 	close(f.done)
 	if pendingNext {
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
+		s.kickCommitter()
 	}
 	return true
+}
+
+// kickCommitter tells the committer the open batch has writes to commit.
+func (s *Store) kickCommitter() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 }
 
 // validName checks an account name and a key id.

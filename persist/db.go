@@ -76,10 +76,12 @@ func Open(dir string, o Options) (*DB, error) {
 }
 
 // isLockErr recognises the flock failure Pebble returns when another
-// process holds the directory's LOCK file.
+// process holds the directory's LOCK file, and the error of Pebble's
+// in-process lock table when this process already has it open.
 func isLockErr(err error) bool {
 	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
-		strings.Contains(err.Error(), "resource temporarily unavailable")
+		strings.Contains(err.Error(), "resource temporarily unavailable") ||
+		strings.Contains(err.Error(), "lock held by current process")
 }
 
 func (db *DB) checkFormat() error {
@@ -108,6 +110,11 @@ func (db *DB) metaUint(k []byte) (uint64, error) {
 	}
 	return binary.BigEndian.Uint64(v), nil
 }
+
+// LoadRevision reads the revision counter as it is on disk now (the last
+// SetRevision committed). Unlike the Revision field, read once at Open, it
+// is right for a store started again on a DB that stayed open (core's D3).
+func (db *DB) LoadRevision() (uint64, error) { return db.metaUint(metaRevision) }
 
 // Close closes the store. Pending unsynced writes are synced by Pebble's close.
 func (db *DB) Close() error { return db.pdb.Close() }
@@ -184,14 +191,22 @@ func (b *Batch) SetRevision(rev uint64) {
 }
 
 // Commit applies b; with sync it returns only once b is fsynced (P2).
+//
+// NB: Batch.Commit(pebble.Sync) hands a failed WAL sync to the logger's
+// Fatalf, which exits the process (pebble DB.applyInternal: "fatal commit
+// error"). Committing without the sync wait and then waiting for the sync
+// returns that error instead, so core can fail-stop and keep serving reads
+// of durable data (core's D6). A failed WAL sync is sticky in Pebble: every
+// later commit fails (and goes to Fatalf), so core never commits again.
 func (db *DB) Commit(b *Batch, sync bool) error {
-	opts := pebble.NoSync
-	if sync {
-		opts = pebble.Sync
+	defer b.b.Close()
+	if !sync {
+		return b.b.Commit(pebble.NoSync)
 	}
-	err := b.b.Commit(opts)
-	b.b.Close()
-	return err
+	if err := db.pdb.ApplyNoSyncWait(b.b, pebble.Sync); err != nil {
+		return err
+	}
+	return b.b.SyncWait()
 }
 
 // ScanExpired calls fn for index entries with expiry ≤ upTo, in time order,

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// fileConfig mirrors config.yml. Every field has a default here, so an
+// empty or missing file is a valid configuration.
+type fileConfig struct {
+	DataDir string `yaml:"data_dir"`
+	HTTP    struct {
+		Addr string `yaml:"addr"`
+	} `yaml:"http"`
+	RESP struct {
+		Addr     string `yaml:"addr"`
+		MaxConns int    `yaml:"max_conns"`
+		MaxArgs  int    `yaml:"max_args"`
+	} `yaml:"resp"`
+	DefaultAccount string `yaml:"default_account"`
+	Auth           struct {
+		Token    string            `yaml:"token"`
+		Accounts map[string]string `yaml:"accounts"`
+	} `yaml:"auth"`
+	MaxValueBytes int `yaml:"max_value_bytes"`
+	Limits        struct {
+		MaxDuration float64 `yaml:"max_duration"`
+		MaxWait     float64 `yaml:"max_wait"`
+		MaxKeyBytes int     `yaml:"max_key_bytes"`
+	} `yaml:"limits"`
+	Storage struct {
+		Fsync           bool  `yaml:"fsync"`
+		CacheEntries    int   `yaml:"cache_entries"`
+		BlockCacheBytes int64 `yaml:"block_cache_bytes"`
+		MemtableBytes   int64 `yaml:"memtable_bytes"`
+	} `yaml:"storage"`
+}
+
+func defaultConfig() fileConfig {
+	var c fileConfig
+	c.DataDir = "./data"
+	c.HTTP.Addr = "127.0.0.1:8080"
+	c.RESP.Addr = "127.0.0.1:6379"
+	c.RESP.MaxConns = 10000
+	c.RESP.MaxArgs = 1 << 20
+	c.DefaultAccount = "0"
+	c.MaxValueBytes = 1 << 20
+	c.Limits.MaxDuration = 86400
+	c.Limits.MaxWait = 3600
+	c.Limits.MaxKeyBytes = 512
+	c.Storage.Fsync = true
+	c.Storage.CacheEntries = 65536
+	c.Storage.BlockCacheBytes = 8 << 20
+	c.Storage.MemtableBytes = 4 << 20
+	return c
+}
+
+// configError names the offending field; main prints it on one line and
+// exits 2.
+type configError struct{ field, msg string }
+
+func (e *configError) Error() string { return "config: " + e.field + ": " + e.msg }
+
+// loadConfig reads path over the defaults. Unknown fields are errors, so a
+// typo is not silently ignored.
+func loadConfig(path string) (fileConfig, error) {
+	c := defaultConfig()
+	if path == "" {
+		return c, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return c, &configError{"-config", err.Error()}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return c, &configError{path, oneLine(err)}
+	}
+	if len(root.Content) == 0 {
+		return c, nil // empty file: all defaults
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		field := path
+		if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			if f := fieldAtLine(root.Content[0], "", line); f != "" {
+				field = f
+			}
+		}
+		return c, &configError{field, oneLine(err)}
+	}
+	return c, nil
+}
+
+var lineRE = regexp.MustCompile(`line (\d+):`)
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// fieldAtLine returns the dotted path of the mapping key on line, so an
+// error names the field rather than only a line number.
+func fieldAtLine(n *yaml.Node, prefix string, line int) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		path := k.Value
+		if prefix != "" {
+			path = prefix + "." + k.Value
+		}
+		if k.Line == line {
+			return path
+		}
+		if f := fieldAtLine(v, path, line); f != "" {
+			return f
+		}
+	}
+	return ""
+}
+
+// validate checks every field; the first problem is returned.
+func (c *fileConfig) validate() error {
+	if c.DataDir == "" {
+		return &configError{"data_dir", "must not be empty"}
+	}
+	for _, a := range []struct{ field, addr string }{{"http.addr", c.HTTP.Addr}, {"resp.addr", c.RESP.Addr}} {
+		if a.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return &configError{a.field, fmt.Sprintf("%q is not host:port", a.addr)}
+		}
+	}
+	if c.HTTP.Addr == "" && c.RESP.Addr == "" {
+		return &configError{"http.addr", "http.addr and resp.addr are both empty: nothing to serve"}
+	}
+	if c.RESP.MaxConns < 1 {
+		return &configError{"resp.max_conns", "must be at least 1"}
+	}
+	if c.RESP.MaxArgs < 1 {
+		return &configError{"resp.max_args", "must be at least 1"}
+	}
+	if c.DefaultAccount == "" || len(c.DefaultAccount) > 255 {
+		return &configError{"default_account", "must be 1 to 255 bytes"}
+	}
+	for acc, tok := range c.Auth.Accounts {
+		if acc == "" || len(acc) > 255 {
+			return &configError{"auth.accounts", fmt.Sprintf("account %q must be 1 to 255 bytes", acc)}
+		}
+		if tok == "" {
+			return &configError{"auth.accounts." + acc, "token must not be empty"}
+		}
+	}
+	if c.MaxValueBytes < 1 || c.MaxValueBytes > 512<<20 {
+		return &configError{"max_value_bytes", "must be 1 to 536870912"}
+	}
+	if err := positiveSeconds("limits.max_duration", c.Limits.MaxDuration); err != nil {
+		return err
+	}
+	if err := positiveSeconds("limits.max_wait", c.Limits.MaxWait); err != nil {
+		return err
+	}
+	if c.Limits.MaxKeyBytes < 1 || c.Limits.MaxKeyBytes > 1<<20 {
+		return &configError{"limits.max_key_bytes", "must be 1 to 1048576"}
+	}
+	if c.Storage.CacheEntries < 1 {
+		return &configError{"storage.cache_entries", "must be at least 1"}
+	}
+	if c.Storage.BlockCacheBytes < 1<<20 {
+		return &configError{"storage.block_cache_bytes", "must be at least 1048576"}
+	}
+	if c.Storage.MemtableBytes < 1<<20 || c.Storage.MemtableBytes > 1<<30 {
+		return &configError{"storage.memtable_bytes", "must be 1048576 to 1073741824"}
+	}
+	return nil
+}
+
+func positiveSeconds(field string, s float64) error {
+	if math.IsNaN(s) || s <= 0 || s > 10*365*86400 {
+		return &configError{field, "must be a number of seconds above 0 and at most ten years"}
+	}
+	return nil
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -1,0 +1,695 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// The generic keyspace commands (Redis's db.c and expire.c): delete, exist,
+// type, TTLs, enumeration, rename, flush. They act on every type; the few
+// that could move a sequence backwards or make it expire (EXPIRE family,
+// RENAME onto it) refuse it with ErrWrongType (D3).
+
+// ErrInvalidExpire is the ErrInvalid of an expiry that is zero, negative or
+// out of range where a positive one is required (SET EX 0). Front-ends name
+// the command in its text, as Redis does.
+var ErrInvalidExpire = fmt.Errorf("%w: invalid expire time", ErrInvalid)
+
+// ExpiryMode says what a write does to a key's TTL.
+type ExpiryMode uint8
+
+// Expiry modes.
+const (
+	ExpiryClear ExpiryMode = iota // no expiry: what a plain SET does
+	ExpiryKeep                    // keep the current expiry (KEEPTTL)
+	ExpiryIn                      // Ms milliseconds from now (EX, PX)
+	ExpiryAt                      // at unix time Ms milliseconds (EXAT, PXAT)
+)
+
+// Expiry is the TTL part of a write. Relative expiries become absolute
+// deadlines with the command's single clock reading (T1).
+type Expiry struct {
+	Mode ExpiryMode
+	Ms   int64
+}
+
+// resolve returns the deadline (unix ms, 0 = none) a write with x stores,
+// given the key's current deadline old. A deadline at or before now is
+// returned as is: the caller deletes the key instead of writing it.
+func (x Expiry) resolve(now, old int64, max time.Duration) (int64, error) {
+	switch x.Mode {
+	case ExpiryKeep:
+		return old, nil
+	case ExpiryIn:
+		if x.Ms <= 0 {
+			return 0, ErrInvalidExpire
+		}
+		if x.Ms > max.Milliseconds() {
+			return 0, invalidf("ttl must be at most %v", max)
+		}
+		return now + x.Ms, nil
+	case ExpiryAt:
+		if x.Ms <= 0 {
+			return 0, ErrInvalidExpire
+		}
+		if x.Ms-now > max.Milliseconds() {
+			return 0, invalidf("ttl must be at most %v", max)
+		}
+		return x.Ms, nil
+	}
+	return 0, nil
+}
+
+// recLive reports whether a stored record is visible at now (D4).
+func recLive(r *persist.Record, now int64) bool {
+	return r.ExpireAt == 0 || r.ExpireAt > now
+}
+
+// putOrExpire writes rec at k unless its deadline has already passed, in
+// which case the key is deleted (Redis: SET … PXAT in the past).
+func (t *txn) putOrExpire(k []byte, old *entry, rec persist.Record) persist.Record {
+	if rec.ExpireAt != 0 && rec.ExpireAt <= t.now {
+		if old.exists {
+			t.del(k, old)
+		}
+		return rec
+	}
+	return t.put(k, old, rec)
+}
+
+// keys validates and encodes the ids of one account.
+func (s *Store) keys(acc string, ids []string) ([][]byte, error) {
+	ks := make([][]byte, len(ids))
+	for i, id := range ids {
+		k, err := s.key(acc, id)
+		if err != nil {
+			return nil, err
+		}
+		ks[i] = k
+	}
+	return ks, nil
+}
+
+// Del deletes the given keys of acc, whatever their type (deleting a
+// sequence resets it), and returns how many existed.
+func (s *Store) Del(ctx context.Context, acc string, ids []string) (int, error) {
+	ks, err := s.keys(acc, ids)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = s.update(ctx, func(t *txn) error {
+		for _, k := range ks {
+			e, err := t.get(k)
+			if err != nil {
+				return err
+			}
+			if e.live(t.now) {
+				t.del(k, e)
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Exists counts the given keys that exist; a key named twice counts twice.
+func (s *Store) Exists(ctx context.Context, acc string, ids []string) (int, error) {
+	ks, err := s.keys(acc, ids)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = s.view(ctx, func(t *txn) error {
+		for _, k := range ks {
+			e, err := t.get(k)
+			if err != nil {
+				return err
+			}
+			if e.live(t.now) {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// TypeName is the name TYPE answers for a record type.
+func TypeName(t persist.Type) string {
+	switch t {
+	case persist.TypeString:
+		return "string"
+	case persist.TypeSequence:
+		return "sequence"
+	}
+	return "unknown"
+}
+
+// Type returns the type name of acc/id, "none" when absent.
+func (s *Store) Type(ctx context.Context, acc, id string) (string, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return "", err
+	}
+	name := "none"
+	err = s.view(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		if e.live(t.now) {
+			name = TypeName(e.rec.Type)
+		}
+		return nil
+	})
+	return name, err
+}
+
+// ExpireCond is the NX/XX/GT/LT condition of the EXPIRE family.
+type ExpireCond uint8
+
+// Expire conditions (a key without TTL counts as an infinite TTL for GT/LT,
+// as in Redis).
+const (
+	ExpireAlways    ExpireCond = iota
+	ExpireIfNoTTL              // NX
+	ExpireIfTTL                // XX
+	ExpireIfGreater            // GT
+	ExpireIfLess               // LT
+)
+
+// Expire sets acc/id's deadline to x (ExpiryIn or ExpiryAt) if cond holds
+// and reports whether it did. A deadline not after now deletes the key,
+// like Redis. A sequence never expires: ErrWrongType (D3).
+func (s *Store) Expire(ctx context.Context, acc, id string, x Expiry, cond ExpireCond) (bool, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return false, err
+	}
+	if x.Mode != ExpiryIn && x.Mode != ExpiryAt {
+		return false, invalidf("expire needs a relative or absolute deadline")
+	}
+	max := s.cfg.MaxDuration.Milliseconds()
+	if x.Mode == ExpiryIn && x.Ms > max {
+		return false, invalidf("ttl must be at most %v", s.cfg.MaxDuration)
+	}
+	done := false
+	err = s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		if !e.live(t.now) {
+			return nil
+		}
+		if e.rec.Type == persist.TypeSequence {
+			return ErrWrongType
+		}
+		at := x.Ms
+		if x.Mode == ExpiryIn {
+			at = t.now + x.Ms
+		}
+		if at-t.now > max {
+			return invalidf("ttl must be at most %v", s.cfg.MaxDuration)
+		}
+		cur := e.rec.ExpireAt
+		switch cond {
+		case ExpireIfNoTTL:
+			if cur != 0 {
+				return nil
+			}
+		case ExpireIfTTL:
+			if cur == 0 {
+				return nil
+			}
+		case ExpireIfGreater:
+			if cur == 0 || at <= cur {
+				return nil
+			}
+		case ExpireIfLess:
+			if cur != 0 && at >= cur {
+				return nil
+			}
+		}
+		rec := e.rec
+		rec.ExpireAt = at
+		t.putOrExpire(k, e, rec)
+		done = true
+		return nil
+	})
+	return done, err
+}
+
+// Persist removes acc/id's TTL and reports whether it had one.
+func (s *Store) Persist(ctx context.Context, acc, id string) (bool, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return false, err
+	}
+	done := false
+	err = s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		if !e.live(t.now) || e.rec.ExpireAt == 0 {
+			return nil
+		}
+		rec := e.rec
+		rec.ExpireAt = 0
+		t.put(k, e, rec)
+		done = true
+		return nil
+	})
+	return done, err
+}
+
+// Redis's replies for a key without a TTL and for an absent key.
+const (
+	NoExpiry  int64 = -1
+	NoSuchKey int64 = -2
+)
+
+// KeyExpiry returns acc/id's deadline (unix ms) and the milliseconds left
+// until it; both are NoExpiry for a key without TTL and NoSuchKey for an
+// absent key.
+func (s *Store) KeyExpiry(ctx context.Context, acc, id string) (expireAt, remainingMs int64, err error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	expireAt, remainingMs = NoSuchKey, NoSuchKey
+	err = s.view(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !e.live(t.now):
+		case e.rec.ExpireAt == 0:
+			expireAt, remainingMs = NoExpiry, NoExpiry
+		default:
+			expireAt, remainingMs = e.rec.ExpireAt, e.rec.ExpireAt-t.now
+		}
+		return nil
+	})
+	return expireAt, remainingMs, err
+}
+
+// scan visits the records stored in [start, end) after key after
+// (exclusive; nil: from start) in key order, calling fn for each existing
+// record (live or expired: check recLive) until fn returns false; it
+// reports whether fn stopped it. Pending writes (the overlay) take
+// precedence over Pebble, and the txn depends on every pending write in the
+// range, deletes included, so the reply waits for them (D1).
+//
+// It runs under the apply lock: fn may put and del. rec.Value is only valid
+// during the call. NB: a full scan holds the apply lock for its duration,
+// like Redis's KEYS holds its event loop; SCAN bounds it with COUNT.
+func (t *txn) scan(start, end, after []byte, fn func(k []byte, rec *persist.Record) bool) (stopped bool, err error) {
+	s := t.s
+	lower := start
+	if after != nil && bytes.Compare(after, start) >= 0 {
+		lower = append(bytes.Clone(after), 0)
+	}
+	var overlay []string
+	for k, e := range s.mu.mem {
+		if e.gen > s.mu.durable && k >= string(lower) && (end == nil || k < string(end)) {
+			overlay = append(overlay, k)
+		}
+	}
+	slices.Sort(overlay)
+	i := 0
+	// emit visits overlay key i; it reports false to stop the scan.
+	emit := func() bool {
+		k := []byte(overlay[i])
+		i++
+		e, gerr := t.get(k)
+		if gerr != nil {
+			err = gerr
+			return false
+		}
+		if !e.exists {
+			return true
+		}
+		rec := e.rec
+		if !fn(k, &rec) {
+			stopped = true
+			return false
+		}
+		return true
+	}
+	serr := s.db.Scan(lower, end, func(k []byte, rec persist.Record) bool {
+		for i < len(overlay) && overlay[i] < string(k) {
+			if !emit() {
+				return false
+			}
+		}
+		if i < len(overlay) && overlay[i] == string(k) {
+			return emit()
+		}
+		if !fn(k, &rec) {
+			stopped = true
+			return false
+		}
+		return true
+	})
+	if serr != nil {
+		return false, serr
+	}
+	for err == nil && !stopped && i < len(overlay) {
+		emit()
+	}
+	return stopped, err
+}
+
+func accountRange(acc string) (start, end []byte) {
+	start = persist.AccountPrefix(acc)
+	return start, persist.PrefixEnd(start)
+}
+
+func (s *Store) checkAccount(acc string) error {
+	if len(acc) == 0 || len(acc) > persist.MaxNameLen {
+		return invalidf("account name must be 1 to %d bytes", persist.MaxNameLen)
+	}
+	return nil
+}
+
+// ScanOptions qualify Scan and Keys.
+type ScanOptions struct {
+	After string // continue after this id; "" starts at the beginning
+	Count int    // how many live keys to look at (a hint, as in Redis); ≤0: 10
+	Match string // glob pattern (Redis syntax); "" matches all
+	Type  string // only keys of this type name; "" for all
+}
+
+// Scan returns ids of acc in key order after opts.After, looking at about
+// opts.Count live keys, and the id to continue after ("" when the account
+// is exhausted). Keys are ordered, so a key that exists for the whole of a
+// scan is returned exactly once however the keyspace changes meanwhile.
+func (s *Store) Scan(ctx context.Context, acc string, opts ScanOptions) (ids []string, next string, err error) {
+	if err := s.checkAccount(acc); err != nil {
+		return nil, "", err
+	}
+	if opts.Count <= 0 {
+		opts.Count = 10
+	}
+	start, end := accountRange(acc)
+	var after []byte
+	if opts.After != "" {
+		after = persist.DataKey(acc, opts.After)
+	}
+	err = s.view(ctx, func(t *txn) error {
+		seen := 0
+		stopped, err := t.scan(start, end, after, func(k []byte, rec *persist.Record) bool {
+			if !recLive(rec, t.now) {
+				return true
+			}
+			_, id, _ := persist.SplitDataKey(k)
+			if (opts.Type == "" || opts.Type == TypeName(rec.Type)) && (opts.Match == "" || MatchGlob(opts.Match, id)) {
+				ids = append(ids, id)
+			}
+			seen++
+			if seen >= opts.Count {
+				next = id
+				return false
+			}
+			return true
+		})
+		if err == nil && !stopped {
+			next = ""
+		}
+		return err
+	})
+	return ids, next, err
+}
+
+// Keys returns every id of acc that matches the glob pattern, in key order.
+func (s *Store) Keys(ctx context.Context, acc, pattern string) ([]string, error) {
+	if err := s.checkAccount(acc); err != nil {
+		return nil, err
+	}
+	start, end := accountRange(acc)
+	ids := []string{}
+	err := s.view(ctx, func(t *txn) error {
+		_, err := t.scan(start, end, nil, func(k []byte, rec *persist.Record) bool {
+			if recLive(rec, t.now) {
+				_, id, _ := persist.SplitDataKey(k)
+				if MatchGlob(pattern, id) {
+					ids = append(ids, id)
+				}
+			}
+			return true
+		})
+		return err
+	})
+	return ids, err
+}
+
+// RandomKey returns an id of acc picked at random, or ok false when the
+// account is empty. NB: it picks the first key after a random point, so
+// ids after long gaps are favoured; good enough for RANDOMKEY's uses.
+func (s *Store) RandomKey(ctx context.Context, acc string) (id string, ok bool, err error) {
+	if err := s.checkAccount(acc); err != nil {
+		return "", false, err
+	}
+	start, end := accountRange(acc)
+	pivot := append(bytes.Clone(start), byte(rand.IntN(256)), byte(rand.IntN(256)))
+	err = s.view(ctx, func(t *txn) error {
+		first := func(k []byte, rec *persist.Record) bool {
+			if !recLive(rec, t.now) {
+				return true
+			}
+			_, id, _ = persist.SplitDataKey(k)
+			ok = true
+			return false
+		}
+		if _, err := t.scan(start, end, pivot, first); err != nil || ok {
+			return err
+		}
+		_, err := t.scan(start, end, nil, first)
+		return err
+	})
+	return id, ok, err
+}
+
+// DBSize counts the live keys of acc.
+func (s *Store) DBSize(ctx context.Context, acc string) (int, error) {
+	if err := s.checkAccount(acc); err != nil {
+		return 0, err
+	}
+	start, end := accountRange(acc)
+	n := 0
+	err := s.view(ctx, func(t *txn) error {
+		_, err := t.scan(start, end, nil, func(_ []byte, rec *persist.Record) bool {
+			if recLive(rec, t.now) {
+				n++
+			}
+			return true
+		})
+		return err
+	})
+	return n, err
+}
+
+// FlushDB deletes every key of acc, sequences included.
+func (s *Store) FlushDB(ctx context.Context, acc string) error {
+	if err := s.checkAccount(acc); err != nil {
+		return err
+	}
+	start, end := accountRange(acc)
+	return s.flush(ctx, start, end)
+}
+
+// FlushAll deletes every key of every account.
+func (s *Store) FlushAll(ctx context.Context) error {
+	start := persist.DataPrefix()
+	return s.flush(ctx, start, persist.PrefixEnd(start))
+}
+
+func (s *Store) flush(ctx context.Context, start, end []byte) error {
+	return s.update(ctx, func(t *txn) error {
+		var ks [][]byte
+		_, err := t.scan(start, end, nil, func(k []byte, _ *persist.Record) bool {
+			ks = append(ks, bytes.Clone(k))
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range ks {
+			e, err := t.get(k)
+			if err != nil {
+				return err
+			}
+			if e.exists {
+				t.del(k, e)
+			}
+		}
+		return nil
+	})
+}
+
+// AccountKeys is one line of INFO keyspace.
+type AccountKeys struct {
+	Account string
+	Keys    int // live keys
+	Expires int // live keys with a TTL
+}
+
+// Keyspace counts the live keys of every non-empty account, in account
+// order. NB: it reads the whole keyspace under the apply lock.
+func (s *Store) Keyspace(ctx context.Context) ([]AccountKeys, error) {
+	start := persist.DataPrefix()
+	var out []AccountKeys
+	err := s.view(ctx, func(t *txn) error {
+		_, err := t.scan(start, persist.PrefixEnd(start), nil, func(k []byte, rec *persist.Record) bool {
+			if !recLive(rec, t.now) {
+				return true
+			}
+			acc, _, _ := persist.SplitDataKey(k)
+			if len(out) == 0 || out[len(out)-1].Account != acc {
+				out = append(out, AccountKeys{Account: acc})
+			}
+			out[len(out)-1].Keys++
+			if rec.ExpireAt != 0 {
+				out[len(out)-1].Expires++
+			}
+			return true
+		})
+		return err
+	})
+	return out, err
+}
+
+// Rename moves acc/src to acc/dst with its value and TTL, replacing dst
+// (with nx, only when dst is absent; it reports whether it moved). The key
+// at dst is a new key: it gets a new create revision, so a lock renamed
+// onto dst fences above any earlier holder of dst (D3). Moving a sequence
+// resets src and keeps its value at dst; replacing a sequence at dst would
+// move it backwards: ErrWrongType. An absent src is ErrNotFound.
+func (s *Store) Rename(ctx context.Context, acc, src, dst string, nx bool) (bool, error) {
+	ks, err := s.keys(acc, []string{src, dst})
+	if err != nil {
+		return false, err
+	}
+	moved := false
+	err = s.update(ctx, func(t *txn) error {
+		se, err := t.get(ks[0])
+		if err != nil {
+			return err
+		}
+		if !se.live(t.now) {
+			return ErrNotFound
+		}
+		de, err := t.get(ks[1])
+		if err != nil {
+			return err
+		}
+		dlive := de.live(t.now)
+		if src == dst {
+			moved = !nx
+			return nil
+		}
+		if dlive && de.rec.Type == persist.TypeSequence {
+			return ErrWrongType
+		}
+		if nx && dlive {
+			return nil
+		}
+		rec := se.rec
+		rec.Create = 0
+		t.put(ks[1], de, rec)
+		t.del(ks[0], se)
+		moved = true
+		return nil
+	})
+	return moved, err
+}
+
+// MatchGlob reports whether s matches the Redis glob pattern p: * any run,
+// ? one byte, [abc] [^a] [a-z] classes, \ escapes the next byte.
+func MatchGlob(p, s string) bool {
+	pi, si := 0, 0
+	starP, starS := -1, 0
+	for si < len(s) {
+		if pi < len(p) {
+			switch p[pi] {
+			case '*':
+				for pi < len(p) && p[pi] == '*' {
+					pi++
+				}
+				if pi == len(p) {
+					return true
+				}
+				starP, starS = pi, si
+				continue
+			default:
+				if next, ok := matchOne(p, pi, s[si]); ok {
+					pi, si = next, si+1
+					continue
+				}
+			}
+		}
+		if starP < 0 {
+			return false
+		}
+		starS++
+		pi, si = starP, starS
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+// matchOne matches the single pattern token at p[i] (not '*') against c and
+// returns the index after the token.
+func matchOne(p string, i int, c byte) (int, bool) {
+	switch p[i] {
+	case '?':
+		return i + 1, true
+	case '\\':
+		if i+1 < len(p) {
+			return i + 2, p[i+1] == c
+		}
+		return i + 1, c == '\\'
+	case '[':
+		j := i + 1
+		not := j < len(p) && p[j] == '^'
+		if not {
+			j++
+		}
+		match := false
+		for j < len(p) && p[j] != ']' {
+			switch {
+			case p[j] == '\\' && j+1 < len(p):
+				match = match || p[j+1] == c
+				j += 2
+			case j+2 < len(p) && p[j+1] == '-' && p[j+2] != ']':
+				lo, hi := p[j], p[j+2]
+				if lo > hi {
+					lo, hi = hi, lo
+				}
+				match = match || (c >= lo && c <= hi)
+				j += 3
+			default:
+				match = match || p[j] == c
+				j++
+			}
+		}
+		if j < len(p) {
+			j++ // the closing ]
+		}
+		return j, match != not
+	}
+	return i + 1, p[i] == c
+}

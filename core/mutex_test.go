@@ -1,0 +1,372 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// waitForWaiters blocks until n clients wait on mutexes (the queue order is
+// set when MutexLock enqueues, so tests wait for it before the next one).
+func waitForWaiters(t *testing.T, s *testStore, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for s.MutexWaiters() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d mutex waiters after 20s, want %d", s.MutexWaiters(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func mustMutex(t *testing.T, s *testStore, name string, dur time.Duration) uint64 {
+	t.Helper()
+	h, err := s.MutexLock(ctxT(t), "a", name, dur, 0)
+	if err != nil {
+		t.Fatalf("MutexLock(%s): %v", name, err)
+	}
+	return h
+}
+
+// lockAsync starts a blocking MutexLock in the background.
+func lockAsync(ctx context.Context, s *testStore, name string, dur, wait time.Duration) <-chan result {
+	return goCall(func() (any, error) { return s.MutexLock(ctx, "a", name, dur, wait) })
+}
+
+// firstResult waits for the first of cs to deliver and returns its index.
+func firstResult(t *testing.T, cs []<-chan result) (int, result) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, c := range cs {
+			select {
+			case r := <-c:
+				return i, r
+			default:
+			}
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	t.Fatal("no waiter returned within 20s")
+	return 0, result{}
+}
+
+// assertHeld checks that a try-once lock of name fails: someone holds it.
+func assertHeld(t *testing.T, s *testStore, name string) {
+	t.Helper()
+	if h, err := s.MutexLock(ctxT(t), "a", name, time.Second, 0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("try-once lock of a held mutex = (%d, %v), want ErrTimeout", h, err)
+	}
+}
+
+// assertFree checks that a try-once lock succeeds, then unlocks it.
+func assertFree(t *testing.T, s *testStore, name string) {
+	t.Helper()
+	h, err := s.MutexLock(ctxT(t), "a", name, time.Second, 0)
+	if err != nil {
+		t.Fatalf("try-once lock of a free mutex = %v", err)
+	}
+	if err := s.MutexUnlock("a", name, h); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMutexTryOnce_M2(t *testing.T) {
+	s, _ := newStore(t)
+	h := mustMutex(t, s, "m", time.Minute)
+	if h == 0 {
+		t.Fatal("handle 0 is the force-unlock handle and must never be issued")
+	}
+	assertHeld(t, s, "m")
+	assertFree(t, s, "other") // names are independent
+	if err := s.MutexUnlock("a", "m", h); err != nil {
+		t.Fatal(err)
+	}
+	h2 := mustMutex(t, s, "m", time.Minute)
+	if h2 == h {
+		t.Fatal("a handle was issued twice")
+	}
+}
+
+// TestMutexNamesAreNotKeys: a mutex and a key of the same name do not
+// interfere (mutex names are their own namespace).
+func TestMutexNamesAreNotKeys(t *testing.T) {
+	s, _ := newStore(t)
+	mustLock(t, s, "m", "owner", time.Minute)
+	h := mustMutex(t, s, "m", time.Minute)
+	if err := s.MutexUnlock("a", "m", h); err != nil {
+		t.Fatal(err)
+	}
+	if li, err := s.LockGet(ctxT(t), "a", "m"); err != nil || li.Owner != "owner" {
+		t.Fatalf("lock after mutex use = (%+v, %v)", li, err)
+	}
+}
+
+// TestMutexFIFO_M1: waiters are granted in arrival order, each at once
+// when the holder before it unlocks.
+func TestMutexFIFO_M1(t *testing.T) {
+	ctx := ctxT(t)
+	s, _ := newStore(t)
+	h := mustMutex(t, s, "m", time.Minute)
+	const n = 5
+	waiters := make([]<-chan result, n)
+	for i := range n {
+		waiters[i] = lockAsync(ctx, s, "m", time.Minute, time.Minute)
+		waitForWaiters(t, s, i+1)
+	}
+	for i := range n {
+		if err := s.MutexUnlock("a", "m", h); err != nil {
+			t.Fatalf("unlock before waiter %d: %v", i, err)
+		}
+		j, r := firstResult(t, waiters[i:])
+		if j != 0 || r.err != nil {
+			t.Fatalf("after unlock %d: waiter %d returned (%v, %v), want waiter %d granted", i, i+j, r.v, r.err, i)
+		}
+		h = r.v.(uint64)
+	}
+	if err := s.MutexUnlock("a", "m", h); err != nil {
+		t.Fatal(err)
+	}
+	assertFree(t, s, "m")
+}
+
+// TestMutexWaitTimeout_M1: a waiter whose wait passes gets ErrTimeout and
+// leaves the queue; the holder keeps the mutex.
+func TestMutexWaitTimeout_M1(t *testing.T) {
+	ctx := ctxT(t)
+	s, clock := newStore(t)
+	h := mustMutex(t, s, "m", time.Hour)
+	w := lockAsync(ctx, s, "m", time.Minute, 5*time.Second)
+	waitForWaiters(t, s, 1)
+	clock.Advance(4 * time.Second)
+	mustNotReturn(t, w, "waiter before its wait passed")
+	clock.Advance(time.Second)
+	if r := recv(t, w); !errors.Is(r.err, ErrTimeout) {
+		t.Fatalf("waiter = (%v, %v), want ErrTimeout", r.v, r.err)
+	}
+	waitForWaiters(t, s, 0)
+	assertHeld(t, s, "m")
+	if err := s.MutexUnlock("a", "m", h); err != nil {
+		t.Fatal(err)
+	}
+	assertFree(t, s, "m")
+}
+
+// TestMutexCancelledWaiterIsNeverGranted_M1: a waiter whose context ends
+// (its client disconnected) leaves the queue; the next unlock skips it.
+func TestMutexCancelledWaiterIsNeverGranted_M1(t *testing.T) {
+	ctx := ctxT(t)
+	s, _ := newStore(t)
+	h := mustMutex(t, s, "m", time.Hour)
+	cctx, cancel := context.WithCancel(ctx)
+	gone := lockAsync(cctx, s, "m", time.Hour, time.Hour)
+	waitForWaiters(t, s, 1)
+	next := lockAsync(ctx, s, "m", time.Hour, time.Hour)
+	waitForWaiters(t, s, 2)
+	cancel()
+	if r := recv(t, gone); !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("cancelled waiter = (%v, %v), want context.Canceled", r.v, r.err)
+	}
+	waitForWaiters(t, s, 1)
+	if err := s.MutexUnlock("a", "m", h); err != nil {
+		t.Fatal(err)
+	}
+	r := recv(t, next)
+	if r.err != nil {
+		t.Fatalf("waiter after the cancelled one = %v", r.err)
+	}
+	if err := s.MutexUnlock("a", "m", r.v.(uint64)); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody holds it now: the cancelled waiter was not granted.
+	assertFree(t, s, "m")
+}
+
+// TestMutexExpiryGrantsNextWaiter_M2: when the holder's duration passes,
+// the next waiter is granted at once and the old handle no longer holds.
+func TestMutexExpiryGrantsNextWaiter_M2(t *testing.T) {
+	ctx := ctxT(t)
+	s, clock := newStore(t)
+	h := mustMutex(t, s, "m", 10*time.Second)
+	w := lockAsync(ctx, s, "m", 3*time.Second, time.Minute)
+	waitForWaiters(t, s, 1)
+	clock.Advance(9 * time.Second)
+	mustNotReturn(t, w, "waiter before the holder's duration passed")
+	clock.Advance(time.Second)
+	r := recv(t, w)
+	if r.err != nil {
+		t.Fatalf("waiter after the holder expired = %v", r.err)
+	}
+	h2 := r.v.(uint64)
+	if h2 == h {
+		t.Fatal("the waiter got the expired holder's handle")
+	}
+	if err := s.MutexUnlock("a", "m", h); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("unlock by the expired handle = %v, want ErrNotHeld", err)
+	}
+	if err := s.MutexExtend("a", "m", h, time.Minute); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("extend by the expired handle = %v, want ErrNotHeld", err)
+	}
+	assertHeld(t, s, "m")
+	clock.Advance(3 * time.Second)
+	clock.Settle()
+	assertFree(t, s, "m")
+}
+
+// TestMutexExtend_M2: the holder's extension counts from now; the old
+// deadline no longer releases it.
+func TestMutexExtend_M2(t *testing.T) {
+	s, clock := newStore(t)
+	h := mustMutex(t, s, "m", 10*time.Second)
+	clock.Advance(5 * time.Second)
+	if err := s.MutexExtend("a", "m", h, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(6 * time.Second) // past the first deadline
+	clock.Settle()
+	assertHeld(t, s, "m")
+	clock.Advance(4 * time.Second)
+	clock.Settle()
+	assertFree(t, s, "m")
+	if err := s.MutexExtend("a", "m", h, time.Second); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("extend after expiry = %v, want ErrNotHeld", err)
+	}
+	other := mustMutex(t, s, "m", time.Minute)
+	for _, bad := range []uint64{0, h, other + 1} {
+		if err := s.MutexExtend("a", "m", bad, time.Second); !errors.Is(err, ErrNotHeld) {
+			t.Fatalf("extend by handle %d = %v, want ErrNotHeld", bad, err)
+		}
+	}
+}
+
+// TestMutexExtendRacingExpiry_M2: an extension that succeeds while the old
+// deadline's timer is already firing must win: the holder was told it holds
+// the mutex for another dur, so the stale timer must not release it.
+func TestMutexExtendRacingExpiry_M2(t *testing.T) {
+	s, clock := newStore(t)
+	h := mustMutex(t, s, "m", 10*time.Second)
+	gate := make(chan struct{})
+	clock.mu.Lock()
+	clock.gate = gate
+	clock.mu.Unlock()
+	clock.Advance(10 * time.Second) // the expiry timer has started, held at the gate
+	err := s.MutexExtend("a", "m", h, 10*time.Second)
+	clock.mu.Lock()
+	clock.gate = nil
+	clock.mu.Unlock()
+	close(gate)
+	clock.Settle()
+	if err != nil {
+		// Refusing the extension is consistent too: then the mutex is gone.
+		if !errors.Is(err, ErrNotHeld) {
+			t.Fatalf("extend = %v, want nil or ErrNotHeld", err)
+		}
+		return
+	}
+	assertHeld(t, s, "m")
+	if err := s.MutexUnlock("a", "m", h); err != nil {
+		t.Fatalf("unlock after a successful extension = %v, want nil", err)
+	}
+}
+
+func TestMutexUnlock_M2(t *testing.T) {
+	ctx := ctxT(t)
+	s, _ := newStore(t)
+	if err := s.MutexUnlock("a", "m", 0); err != nil {
+		t.Fatalf("force unlock of a free mutex = %v", err)
+	}
+	if err := s.MutexUnlock("a", "m", 12345); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("unlock of a free mutex by a handle = %v, want ErrNotHeld", err)
+	}
+	h := mustMutex(t, s, "m", time.Hour)
+	if err := s.MutexUnlock("a", "m", h+1); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("unlock by a wrong handle = %v, want ErrNotHeld", err)
+	}
+	if err := s.MutexUnlock("b", "m", h); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("unlock in another account = %v, want ErrNotHeld", err)
+	}
+	assertHeld(t, s, "m")
+	// Force unlock hands the mutex to the next waiter.
+	w := lockAsync(ctx, s, "m", time.Hour, time.Hour)
+	waitForWaiters(t, s, 1)
+	if err := s.MutexUnlock("a", "m", 0); err != nil {
+		t.Fatal(err)
+	}
+	r := recv(t, w)
+	if r.err != nil {
+		t.Fatalf("waiter after force unlock = %v", r.err)
+	}
+	if err := s.MutexUnlock("a", "m", h); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("unlock by the force-unlocked handle = %v, want ErrNotHeld", err)
+	}
+	if err := s.MutexUnlock("a", "m", r.v.(uint64)); err != nil {
+		t.Fatal(err)
+	}
+	assertFree(t, s, "m")
+}
+
+func TestMutexLockRefusesBadArguments(t *testing.T) {
+	s, _ := newStore(t)
+	tests := []struct {
+		name      string
+		acc       string
+		dur, wait time.Duration
+	}{
+		{"zero dur", "a", 0, 0},
+		{"negative dur", "a", -time.Second, 0},
+		{"dur above max", "a", 25 * time.Hour, 0},
+		{"negative wait", "a", time.Second, -time.Second},
+		{"wait above max", "a", time.Second, time.Hour + time.Second},
+		{"empty account", "", time.Second, 0},
+	}
+	for _, tt := range tests {
+		if _, err := s.MutexLock(ctxT(t), tt.acc, "m", tt.dur, tt.wait); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: MutexLock = %v, want ErrInvalid", tt.name, err)
+		}
+	}
+	assertFree(t, s, "m")
+}
+
+// TestMutexWaitersFailOnClose: a blocked waiter is answered ErrClosed when
+// the store closes, and later requests are refused.
+func TestMutexWaitersFailOnClose(t *testing.T) {
+	ctx := ctxT(t)
+	s, _ := newStore(t)
+	mustMutex(t, s, "m", time.Hour)
+	w := lockAsync(ctx, s, "m", time.Hour, time.Hour)
+	waitForWaiters(t, s, 1)
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(t, w); !errors.Is(r.err, ErrClosed) {
+		t.Fatalf("waiter at close = (%v, %v), want ErrClosed", r.v, r.err)
+	}
+	if _, err := s.MutexLock(ctx, "a", "n", time.Second, 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("MutexLock after close = %v, want ErrClosed", err)
+	}
+}
+
+// TestMutexHandlesNeverRepeatAcrossRestart_D3: every handle issued after
+// reopening the store on the same data is above every handle before.
+func TestMutexHandlesNeverRepeatAcrossRestart_D3(t *testing.T) {
+	s := openStore(t, nil, t.TempDir(), Config{Clock: newFakeClock()})
+	var prevMax uint64
+	for round := range 3 {
+		if round > 0 {
+			s = s.reopen()
+		}
+		var roundMax uint64
+		for _, name := range []string{"m", "n", "m"} {
+			h := mustMutex(t, s, name, time.Hour)
+			if h <= prevMax {
+				t.Fatalf("round %d: handle %d is not above %d, issued before the restart", round, h, prevMax)
+			}
+			roundMax = max(roundMax, h)
+			if err := s.MutexUnlock("a", name, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prevMax = roundMax
+	}
+}

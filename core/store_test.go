@@ -1,0 +1,332 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.uber.org/goleak"
+
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// TestMain fails the package when a test leaves a goroutine behind
+// (STYLE 13: every goroutine is owned, and Close waits for it).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// fakeClock is a Clock that only moves when a test calls Advance. Timers
+// whose deadline is reached run in their own goroutine, as with
+// time.AfterFunc; Settle waits until every fired timer has returned.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+	gate   chan struct{} // when set, fired timers wait for it to close
+	wg     sync.WaitGroup
+}
+
+type fakeTimer struct {
+	at    time.Time
+	f     func()
+	state int // 0 pending, 1 stopped, 2 fired
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	t := &fakeTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	c.mu.Unlock()
+	if d <= 0 {
+		c.Advance(0)
+	}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if t.state == 0 {
+			t.state = 1
+			return true
+		}
+		return false
+	}
+}
+
+// Advance moves the clock by d and starts every timer that is due, in
+// deadline order (each in its own goroutine, so their relative order is
+// not guaranteed).
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	keep := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.state != 0:
+		case !t.at.After(c.now):
+			t.state = 2
+			due = append(due, t)
+		default:
+			keep = append(keep, t)
+		}
+	}
+	c.timers = keep
+	gate := c.gate
+	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
+	c.wg.Add(len(due))
+	c.mu.Unlock()
+	for _, t := range due {
+		go func() {
+			defer c.wg.Done()
+			if gate != nil {
+				<-gate
+			}
+			t.f()
+		}()
+	}
+}
+
+// Settle waits for every fired timer function to return.
+func (c *fakeClock) Settle() { c.wg.Wait() }
+
+// syncFS wraps a vfs.FS so a test can hold back or fail every file sync
+// (Sync, SyncData, SyncTo) from a moment of its choosing: Pebble also syncs
+// while opening, so tests switch the mode only once the store is open.
+type syncFS struct {
+	vfs.FS
+	mu      sync.Mutex
+	mode    int           // syncPass, syncHold, syncFail
+	release chan struct{} // closed to let held syncs go
+	held    chan struct{} // receives (non-blocking) when a sync is held
+	delay   time.Duration // every sync takes at least this long
+}
+
+const (
+	syncPass = iota
+	syncHold
+	syncFail
+)
+
+var errInjectedSync = errors.New("injected sync failure")
+
+func newSyncFS(fs vfs.FS) *syncFS { return &syncFS{FS: fs, held: make(chan struct{}, 1)} }
+
+// hold makes every sync from now on block until releaseSyncs.
+func (fs *syncFS) hold() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.mode = syncHold
+	fs.release = make(chan struct{})
+}
+
+// releaseSyncs lets held syncs complete and later ones pass.
+func (fs *syncFS) releaseSyncs() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.mode == syncHold {
+		close(fs.release)
+	}
+	fs.mode = syncPass
+}
+
+// failSyncs makes every sync from now on return errInjectedSync.
+func (fs *syncFS) failSyncs() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.mode = syncFail
+}
+
+// slowSyncs makes every sync take at least d, like a real disk: a store
+// that acknowledged before syncing then leaves acknowledged writes unsynced
+// for long enough that a crash clone shows it.
+func (fs *syncFS) slowSyncs(d time.Duration) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.delay = d
+}
+
+func (fs *syncFS) sync() error {
+	fs.mu.Lock()
+	mode, release, delay := fs.mode, fs.release, fs.delay
+	fs.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	switch mode {
+	case syncHold:
+		select {
+		case fs.held <- struct{}{}:
+		default:
+		}
+		<-release
+	case syncFail:
+		return errInjectedSync
+	}
+	return nil
+}
+
+func (fs *syncFS) wrap(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &syncFile{File: f, fs: fs}, nil
+}
+
+func (fs *syncFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return fs.wrap(fs.FS.Create(name, c))
+}
+
+func (fs *syncFS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
+	return fs.wrap(fs.FS.Open(name, opts...))
+}
+
+func (fs *syncFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	return fs.wrap(fs.FS.OpenReadWrite(name, c, opts...))
+}
+
+func (fs *syncFS) OpenDir(name string) (vfs.File, error) { return fs.wrap(fs.FS.OpenDir(name)) }
+
+func (fs *syncFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return fs.wrap(fs.FS.ReuseForWrite(oldname, newname, c))
+}
+
+func (fs *syncFS) Unwrap() vfs.FS { return fs.FS }
+
+type syncFile struct {
+	vfs.File
+	fs *syncFS
+}
+
+func (f *syncFile) Sync() error {
+	if err := f.fs.sync(); err != nil {
+		return err
+	}
+	return f.File.Sync()
+}
+
+func (f *syncFile) SyncData() error {
+	if err := f.fs.sync(); err != nil {
+		return err
+	}
+	return f.File.SyncData()
+}
+
+func (f *syncFile) SyncTo(length int64) (bool, error) {
+	if err := f.fs.sync(); err != nil {
+		return false, err
+	}
+	return f.File.SyncTo(length)
+}
+
+// testStore is a Store over a persist.DB, closed (both) at test cleanup
+// unless the test closed it first.
+type testStore struct {
+	*Store
+	t      testing.TB
+	db     *persist.DB
+	fs     vfs.FS
+	dir    string
+	cfg    Config
+	closed bool
+}
+
+// openStore opens a store on fs/dir (fs nil: the real disk).
+func openStore(t testing.TB, fs vfs.FS, dir string, cfg Config) *testStore {
+	t.Helper()
+	db, err := persist.Open(dir, persist.Options{FS: fs})
+	if err != nil {
+		t.Fatalf("persist.Open: %v", err)
+	}
+	s, err := Open(db, cfg)
+	if err != nil {
+		db.Close()
+		t.Fatalf("core.Open: %v", err)
+	}
+	ts := &testStore{Store: s, t: t, db: db, fs: fs, dir: dir, cfg: cfg}
+	t.Cleanup(func() { ts.close() })
+	return ts
+}
+
+// newStore opens a store on a fresh in-memory filesystem with a fake clock.
+func newStore(t testing.TB) (*testStore, *fakeClock) {
+	t.Helper()
+	clock := newFakeClock()
+	return openStore(t, vfs.NewMem(), "db", Config{Clock: clock}), clock
+}
+
+// close closes the store, then its DB, and returns the store's error.
+func (ts *testStore) close() error {
+	if ts.closed {
+		return nil
+	}
+	ts.closed = true
+	err := ts.Store.Close()
+	if derr := ts.db.Close(); derr != nil && err == nil {
+		ts.t.Errorf("persist close: %v", derr)
+	}
+	return err
+}
+
+// reopen closes the store and its DB and opens both again on the same data.
+func (ts *testStore) reopen() *testStore {
+	ts.t.Helper()
+	if err := ts.close(); err != nil {
+		ts.t.Fatalf("close: %v", err)
+	}
+	return openStore(ts.t, ts.fs, ts.dir, ts.cfg)
+}
+
+// result is the outcome of a call run in the background.
+type result struct {
+	v   any
+	err error
+}
+
+// goCall runs fn in a goroutine and delivers its result on the channel.
+func goCall(fn func() (any, error)) <-chan result {
+	c := make(chan result, 1)
+	go func() {
+		v, err := fn()
+		c <- result{v, err}
+	}()
+	return c
+}
+
+func recv(t testing.TB, c <-chan result) result {
+	t.Helper()
+	select {
+	case r := <-c:
+		return r
+	case <-time.After(20 * time.Second):
+		t.Fatal("call did not return within 20s")
+		return result{}
+	}
+}
+
+// mustNotReturn fails if c delivers within a short while. A short wait is
+// the only way to see that something does not happen; it cannot make a
+// correct store fail, only a broken one pass by luck on a slow machine.
+func mustNotReturn(t testing.TB, c <-chan result, what string) {
+	t.Helper()
+	select {
+	case r := <-c:
+		t.Fatalf("%s returned (%v, %v) while it should still block", what, r.v, r.err)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func ctxT(t testing.TB) context.Context { return t.Context() }

@@ -1,0 +1,507 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"strconv"
+
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// The Redis string commands (Redis's t_string.c). A sequence reads as its
+// decimal value wherever a string is read, but everything that could move
+// it backwards or make it expire is ErrWrongType (D3): only IncrBy with a
+// non-negative delta advances it, and only a delete resets it.
+
+// SetCond is the condition of a Set or DelEx.
+type SetCond uint8
+
+// Set conditions.
+const (
+	SetAlways     SetCond = iota
+	SetIfAbsent           // NX
+	SetIfPresent          // XX
+	SetIfEqual            // IFEQ: the key holds exactly Match
+	SetIfNotEqual         // IFNE: the key is absent or holds something else
+)
+
+// SetOptions qualify Set (Redis SET's options).
+type SetOptions struct {
+	Cond   SetCond
+	Match  []byte // for SetIfEqual and SetIfNotEqual
+	Expiry Expiry // ExpiryClear unless EX/PX/EXAT/PXAT/KEEPTTL
+}
+
+// SetResult is what Set did and what it replaced.
+type SetResult struct {
+	Written   bool   // the condition held and the value was stored
+	Old       []byte // the value before (display form), when OldExists
+	OldExists bool
+	Version   uint64 // the new version, when Written
+}
+
+func (s *Store) checkValue(v []byte) error {
+	if len(v) > s.cfg.MaxValueBytes {
+		return ErrTooLarge
+	}
+	return nil
+}
+
+// Set stores value at acc/id if opts.Cond holds. A sequence is never
+// overwritten (D3): ErrWrongType. An existing string keeps its create
+// revision (its lock fencing token), as with KVSet.
+func (s *Store) Set(ctx context.Context, acc, id string, value []byte, opts SetOptions) (SetResult, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return SetResult{}, err
+	}
+	if err := s.checkValue(value); err != nil {
+		return SetResult{}, err
+	}
+	value = bytes.Clone(value) // callers may reuse their buffers
+	if value == nil {
+		value = []byte{}
+	}
+	var res SetResult
+	err = s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		live := e.live(t.now)
+		if live {
+			if e.rec.Type == persist.TypeSequence {
+				return ErrWrongType
+			}
+			res.Old, res.OldExists = e.rec.Value, true
+		}
+		var ok bool
+		switch opts.Cond {
+		case SetAlways:
+			ok = true
+		case SetIfAbsent:
+			ok = !live
+		case SetIfPresent:
+			ok = live
+		case SetIfEqual:
+			ok = live && bytes.Equal(e.rec.Value, opts.Match)
+		case SetIfNotEqual:
+			ok = !live || !bytes.Equal(e.rec.Value, opts.Match)
+		}
+		old := int64(0)
+		if live {
+			old = e.rec.ExpireAt
+		}
+		at, err := opts.Expiry.resolve(t.now, old, s.cfg.MaxDuration)
+		if err != nil || !ok {
+			return err
+		}
+		rec := persist.Record{Type: persist.TypeString, Value: value, ExpireAt: at}
+		if live {
+			rec.Create = e.rec.Create
+		}
+		res.Written = true
+		res.Version = t.putOrExpire(k, e, rec).Mod
+		return nil
+	})
+	return res, err
+}
+
+// KeyValue is one pair of MSet.
+type KeyValue struct {
+	ID    string
+	Value []byte
+}
+
+// MSet stores every pair in acc at once, clearing their TTLs; with nx only
+// if none of the keys exists (it reports whether it wrote). A sequence
+// among them is ErrWrongType and nothing is written.
+func (s *Store) MSet(ctx context.Context, acc string, pairs []KeyValue, nx bool) (bool, error) {
+	ks := make([][]byte, len(pairs))
+	vals := make([][]byte, len(pairs))
+	for i, p := range pairs {
+		k, err := s.key(acc, p.ID)
+		if err != nil {
+			return false, err
+		}
+		if err := s.checkValue(p.Value); err != nil {
+			return false, err
+		}
+		ks[i] = k
+		vals[i] = append([]byte{}, p.Value...)
+	}
+	written := false
+	err := s.update(ctx, func(t *txn) error {
+		for _, k := range ks {
+			e, err := t.get(k)
+			if err != nil {
+				return err
+			}
+			if !e.live(t.now) {
+				continue
+			}
+			if e.rec.Type == persist.TypeSequence {
+				return ErrWrongType
+			}
+			if nx {
+				return nil
+			}
+		}
+		for i, k := range ks {
+			e, err := t.get(k)
+			if err != nil {
+				return err
+			}
+			rec := persist.Record{Type: persist.TypeString, Value: vals[i]}
+			if e.live(t.now) {
+				rec.Create = e.rec.Create
+			}
+			t.put(k, e, rec)
+		}
+		written = true
+		return nil
+	})
+	return written, err
+}
+
+// MGet returns the values of ids in acc, nil for an absent key.
+func (s *Store) MGet(ctx context.Context, acc string, ids []string) ([][]byte, error) {
+	ks, err := s.keys(acc, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(ks))
+	err = s.view(ctx, func(t *txn) error {
+		for i, k := range ks {
+			e, err := t.get(k)
+			if err != nil {
+				return err
+			}
+			if e.live(t.now) {
+				out[i] = displayValue(&e.rec)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Get returns the value at acc/id and whether it exists.
+func (s *Store) Get(ctx context.Context, acc, id string) ([]byte, bool, error) {
+	vs, err := s.MGet(ctx, acc, []string{id})
+	if err != nil {
+		return nil, false, err
+	}
+	return vs[0], vs[0] != nil, nil
+}
+
+// GetDel returns the value at acc/id and deletes the key (a sequence is
+// reset, as by DEL).
+func (s *Store) GetDel(ctx context.Context, acc, id string) ([]byte, bool, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return nil, false, err
+	}
+	var v []byte
+	found := false
+	err = s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		if !e.live(t.now) {
+			return nil
+		}
+		v, found = displayValue(&e.rec), true
+		t.del(k, e)
+		return nil
+	})
+	return v, found, err
+}
+
+// GetEx returns the value at acc/id and changes its TTL to x (ExpiryKeep:
+// no change; ExpiryClear: PERSIST). Giving a sequence a TTL is
+// ErrWrongType (D3).
+func (s *Store) GetEx(ctx context.Context, acc, id string, x Expiry) ([]byte, bool, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return nil, false, err
+	}
+	var v []byte
+	found := false
+	err = s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		if !e.live(t.now) {
+			return nil
+		}
+		at, err := x.resolve(t.now, e.rec.ExpireAt, s.cfg.MaxDuration)
+		if err != nil {
+			return err
+		}
+		if at != e.rec.ExpireAt && e.rec.Type == persist.TypeSequence {
+			return ErrWrongType
+		}
+		v, found = displayValue(&e.rec), true
+		if at != e.rec.ExpireAt {
+			rec := e.rec
+			rec.ExpireAt = at
+			t.putOrExpire(k, e, rec)
+		}
+		return nil
+	})
+	return v, found, err
+}
+
+// stringWrite applies fn to the current string value of acc/id ("" when
+// absent) and stores the result, keeping the key's TTL and create
+// revision. fn returns write false to leave the key as it is. A sequence is
+// ErrWrongType.
+func (s *Store) stringWrite(ctx context.Context, acc, id string, fn func(old []byte, live bool) (v []byte, write bool, err error)) error {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		live := e.live(t.now)
+		var old []byte
+		if live {
+			if e.rec.Type != persist.TypeString {
+				return ErrWrongType
+			}
+			old = e.rec.Value
+		}
+		v, write, err := fn(old, live)
+		if err != nil || !write {
+			return err
+		}
+		if err := s.checkValue(v); err != nil {
+			return err
+		}
+		rec := persist.Record{Type: persist.TypeString, Value: v}
+		if live {
+			rec.Create, rec.ExpireAt = e.rec.Create, e.rec.ExpireAt
+		}
+		t.put(k, e, rec)
+		return nil
+	})
+}
+
+// Append appends v to the string at acc/id and returns the new length.
+func (s *Store) Append(ctx context.Context, acc, id string, v []byte) (int, error) {
+	n := 0
+	err := s.stringWrite(ctx, acc, id, func(old []byte, _ bool) ([]byte, bool, error) {
+		if len(old)+len(v) > s.cfg.MaxValueBytes {
+			return nil, false, ErrTooLarge
+		}
+		nv := make([]byte, 0, len(old)+len(v))
+		nv = append(append(nv, old...), v...)
+		n = len(nv)
+		return nv, true, nil
+	})
+	return n, err
+}
+
+// SetRange overwrites the string at acc/id from offset with v, padding
+// with zero bytes, and returns the new length. An empty v changes nothing
+// (and does not create the key).
+func (s *Store) SetRange(ctx context.Context, acc, id string, offset int64, v []byte) (int, error) {
+	if offset < 0 {
+		return 0, invalidf("offset is out of range")
+	}
+	n := 0
+	err := s.stringWrite(ctx, acc, id, func(old []byte, live bool) ([]byte, bool, error) {
+		if len(v) == 0 {
+			n = len(old)
+			return nil, false, nil
+		}
+		if offset+int64(len(v)) > int64(s.cfg.MaxValueBytes) {
+			return nil, false, ErrTooLarge
+		}
+		size := max(len(old), int(offset)+len(v))
+		nv := make([]byte, size)
+		copy(nv, old)
+		copy(nv[offset:], v)
+		n = len(nv)
+		return nv, true, nil
+	})
+	return n, err
+}
+
+// StrLen returns the length of the value at acc/id (0 when absent).
+func (s *Store) StrLen(ctx context.Context, acc, id string) (int, error) {
+	v, _, err := s.Get(ctx, acc, id)
+	return len(v), err
+}
+
+// GetRange returns the substring [start, end] of the value at acc/id;
+// negative offsets count from the end, as in Redis.
+func (s *Store) GetRange(ctx context.Context, acc, id string, start, end int64) ([]byte, error) {
+	v, _, err := s.Get(ctx, acc, id)
+	if err != nil {
+		return nil, err
+	}
+	return substr(v, start, end), nil
+}
+
+// substr is Redis GETRANGE's clamping of [start, end] to v.
+func substr(v []byte, start, end int64) []byte {
+	n := int64(len(v))
+	if start < 0 && end < 0 && start > end {
+		return []byte{}
+	}
+	if start < 0 {
+		start += n
+	}
+	if end < 0 {
+		end += n
+	}
+	start, end = max(start, 0), max(end, 0)
+	end = min(end, n-1)
+	if n == 0 || start > end {
+		return []byte{}
+	}
+	return v[start : end+1]
+}
+
+// IncrBy adds delta to the integer at acc/id (absent counts as 0), keeping
+// its TTL, and returns the new value: Redis INCRBY. On a sequence a
+// non-negative delta advances it (it is SeqNext by delta); a negative one
+// is ErrWrongType (D3). Overflow is ErrOverflow and changes nothing.
+func (s *Store) IncrBy(ctx context.Context, acc, id string, delta int64) (int64, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return 0, err
+	}
+	var v int64
+	err = s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		live := e.live(t.now)
+		if live && e.rec.Type == persist.TypeSequence {
+			if delta < 0 {
+				return ErrWrongType
+			}
+			cur := seqValue(&e.rec)
+			if cur > math.MaxInt64-uint64(delta) {
+				return ErrOverflow
+			}
+			rec := e.rec
+			rec.Value = bigEndian(cur + uint64(delta))
+			t.put(k, e, rec)
+			v = int64(cur + uint64(delta))
+			return nil
+		}
+		rec := persist.Record{Type: persist.TypeString}
+		if live {
+			if v, err = counterValue(&e.rec); err != nil {
+				return err
+			}
+			rec.Create, rec.ExpireAt = e.rec.Create, e.rec.ExpireAt
+		}
+		if (delta > 0 && v > math.MaxInt64-delta) || (delta < 0 && v < math.MinInt64-delta) {
+			return ErrOverflow
+		}
+		v += delta
+		rec.Value = strconv.AppendInt(nil, v, 10)
+		t.put(k, e, rec)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+func bigEndian(v uint64) []byte {
+	return []byte{byte(v >> 56), byte(v >> 48), byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}
+
+// ParseFloat parses a float argument or value as Redis does: no spaces,
+// no NaN.
+func ParseFloat(b []byte) (float64, bool) {
+	if len(b) == 0 || len(b) > 5000 || b[0] == ' ' || b[len(b)-1] == ' ' {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsNaN(f) {
+		return 0, false
+	}
+	return f, true
+}
+
+// FormatFloat prints f the way INCRBYFLOAT replies: the shortest decimal
+// that reads back as f, without exponent.
+func FormatFloat(f float64) []byte {
+	return strconv.AppendFloat(nil, f, 'f', -1, 64)
+}
+
+// IncrByFloat adds delta to the number at acc/id, keeping its TTL, and
+// returns the new value as stored. A sequence is ErrWrongType (it holds
+// integers only).
+func (s *Store) IncrByFloat(ctx context.Context, acc, id string, delta float64) ([]byte, error) {
+	var out []byte
+	err := s.stringWrite(ctx, acc, id, func(old []byte, live bool) ([]byte, bool, error) {
+		cur := 0.0
+		if live {
+			f, ok := ParseFloat(old)
+			if !ok {
+				return nil, false, invalidf("value is not a valid float")
+			}
+			cur = f
+		}
+		r := cur + delta
+		if math.IsNaN(r) || math.IsInf(r, 0) {
+			return nil, false, invalidf("increment would produce NaN or Infinity")
+		}
+		out = FormatFloat(r)
+		return out, true, nil
+	})
+	return out, err
+}
+
+// DelEx deletes acc/id if cond (SetAlways, SetIfEqual or SetIfNotEqual
+// against match) holds and reports whether it did: Redis 8.4's DELEX, so an
+// owner releases its lock without Lua. A condition on a sequence is
+// ErrWrongType.
+func (s *Store) DelEx(ctx context.Context, acc, id string, cond SetCond, match []byte) (bool, error) {
+	k, err := s.key(acc, id)
+	if err != nil {
+		return false, err
+	}
+	deleted := false
+	err = s.update(ctx, func(t *txn) error {
+		e, err := t.get(k)
+		if err != nil {
+			return err
+		}
+		if !e.live(t.now) {
+			return nil
+		}
+		switch cond {
+		case SetAlways:
+		case SetIfEqual, SetIfNotEqual:
+			if e.rec.Type != persist.TypeString {
+				return ErrWrongType
+			}
+			if bytes.Equal(e.rec.Value, match) != (cond == SetIfEqual) {
+				return nil
+			}
+		default:
+			return invalidf("unsupported DELEX condition")
+		}
+		t.del(k, e)
+		deleted = true
+		return nil
+	})
+	return deleted, err
+}

@@ -1,0 +1,148 @@
+package core
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"testing"
+)
+
+func TestSubstrClampsLikeRedisGetRange(t *testing.T) {
+	v := []byte("This is a string")
+	for _, tc := range []struct {
+		start, end int64
+		want       string
+	}{
+		{0, 3, "This"}, {-3, -1, "ing"}, {0, -1, "This is a string"}, {10, 100, "string"},
+		{5, 2, ""}, {-1, -5, ""}, {-100, 3, "This"}, {16, 20, ""}, {0, 0, "T"},
+	} {
+		if got := string(substr(v, tc.start, tc.end)); got != tc.want {
+			t.Errorf("substr(%d, %d) = %q, want %q", tc.start, tc.end, got, tc.want)
+		}
+	}
+	if got := substr(nil, 0, -1); len(got) != 0 {
+		t.Errorf("substr of empty = %q", got)
+	}
+}
+
+func TestSetConditionsAndTTL_T1(t *testing.T) {
+	s := ksStore(t)
+	set := func(v string, o SetOptions) SetResult {
+		t.Helper()
+		r, err := s.Set(ksbg, "a", "k", []byte(v), o)
+		ksMust(t, err)
+		return r
+	}
+	if r := set("1", SetOptions{Cond: SetIfPresent}); r.Written {
+		t.Fatal("XX on absent wrote")
+	}
+	if r := set("1", SetOptions{Cond: SetIfAbsent, Expiry: Expiry{Mode: ExpiryIn, Ms: 60000}}); !r.Written || r.OldExists {
+		t.Fatalf("NX on absent: %+v", r)
+	}
+	if r := set("2", SetOptions{Cond: SetIfAbsent}); r.Written || string(r.Old) != "1" {
+		t.Fatalf("NX on present: %+v", r)
+	}
+	if r := set("2", SetOptions{Cond: SetIfEqual, Match: []byte("x")}); r.Written {
+		t.Fatal("IFEQ mismatch wrote")
+	}
+	if r := set("2", SetOptions{Cond: SetIfEqual, Match: []byte("1"), Expiry: Expiry{Mode: ExpiryKeep}}); !r.Written {
+		t.Fatal("IFEQ match did not write")
+	}
+	if _, left, _ := s.KeyExpiry(ksbg, "a", "k"); left <= 0 {
+		t.Fatal("KEEPTTL lost the TTL")
+	}
+	if r := set("3", SetOptions{Cond: SetIfNotEqual, Match: []byte("2")}); r.Written {
+		t.Fatal("IFNE with the current value wrote")
+	}
+	if r := set("3", SetOptions{}); !r.Written {
+		t.Fatal("plain set")
+	}
+	if at, _, _ := s.KeyExpiry(ksbg, "a", "k"); at != NoExpiry {
+		t.Fatal("plain SET kept the TTL")
+	}
+	if _, err := s.Set(ksbg, "a", "k", []byte("v"), SetOptions{Expiry: Expiry{Mode: ExpiryIn, Ms: 0}}); !errors.Is(err, ErrInvalidExpire) {
+		t.Fatalf("EX 0: %v", err)
+	}
+	// The caller's buffer is not kept.
+	buf := []byte("original")
+	_, err := s.Set(ksbg, "a", "alias", buf, SetOptions{})
+	ksMust(t, err)
+	copy(buf, "XXXXXXXX")
+	if v, _, _ := s.Get(ksbg, "a", "alias"); string(v) != "original" {
+		t.Fatalf("stored value aliases the caller's buffer: %q", v)
+	}
+}
+
+// On a sequence, IncrBy with delta ≥ 0 advances it and everything that
+// could move it back or expire it is ErrWrongType (D3).
+func TestStringWritesNeverMoveASequenceBack_D3(t *testing.T) {
+	s := ksStore(t)
+	_, err := s.SeqNext(ksbg, "a", "s", 10)
+	ksMust(t, err)
+	if v, err := s.IncrBy(ksbg, "a", "s", 5); err != nil || v != 15 {
+		t.Fatalf("IncrBy 5 on a sequence = %d, %v", v, err)
+	}
+	if v, _ := s.SeqGet(ksbg, "a", "s"); v != 15 {
+		t.Fatalf("SeqGet after IncrBy = %d", v)
+	}
+	for name, err := range map[string]error{
+		"IncrBy -1": func() error { _, err := s.IncrBy(ksbg, "a", "s", -1); return err }(),
+		"Set":       func() error { _, err := s.Set(ksbg, "a", "s", []byte("1"), SetOptions{}); return err }(),
+		"MSet": func() error {
+			_, err := s.MSet(ksbg, "a", []KeyValue{{"x", nil}, {"s", []byte("1")}}, false)
+			return err
+		}(),
+		"Append":   func() error { _, err := s.Append(ksbg, "a", "s", []byte("0")); return err }(),
+		"SetRange": func() error { _, err := s.SetRange(ksbg, "a", "s", 0, []byte("0")); return err }(),
+		"GetEx":    func() error { _, _, err := s.GetEx(ksbg, "a", "s", Expiry{Mode: ExpiryIn, Ms: 1000}); return err }(),
+		"Float":    func() error { _, err := s.IncrByFloat(ksbg, "a", "s", 1); return err }(),
+		"DelEx":    func() error { _, err := s.DelEx(ksbg, "a", "s", SetIfEqual, []byte("15")); return err }(),
+	} {
+		if !errors.Is(err, ErrWrongType) {
+			t.Errorf("%s on a sequence: %v, want ErrWrongType", name, err)
+		}
+	}
+	if n, _ := s.Exists(ksbg, "a", []string{"x"}); n != 0 {
+		t.Fatal("refused MSet wrote its other key")
+	}
+	if v, _ := s.SeqGet(ksbg, "a", "s"); v != 15 {
+		t.Fatalf("sequence moved to %d", v)
+	}
+	s.Set(ksbg, "a", "max", []byte(strconv.FormatInt(math.MaxInt64, 10)), SetOptions{})
+	if _, err := s.IncrBy(ksbg, "a", "max", 1); !errors.Is(err, ErrOverflow) {
+		t.Fatalf("IncrBy overflow: %v", err)
+	}
+	// GetDel and Del reset it.
+	if v, ok, err := s.GetDel(ksbg, "a", "s"); err != nil || !ok || string(v) != "15" {
+		t.Fatalf("GetDel of a sequence = %q, %v, %v", v, ok, err)
+	}
+	if v, _ := s.SeqNext(ksbg, "a", "s", 1); v != 1 {
+		t.Fatalf("SeqNext after GetDel = %d", v)
+	}
+}
+
+func TestAppendSetRangeAndFloatsRespectMaxValueBytes(t *testing.T) {
+	s := ksStore(t)
+	max := s.Config().MaxValueBytes
+	ksSet(t, s, "a", "k", "abc")
+	if _, err := s.Append(ksbg, "a", "k", make([]byte, max)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Append over the limit: %v", err)
+	}
+	if _, err := s.SetRange(ksbg, "a", "k", int64(max), []byte("x")); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("SetRange over the limit: %v", err)
+	}
+	if v, _, _ := s.Get(ksbg, "a", "k"); string(v) != "abc" {
+		t.Fatalf("refused writes changed the value: %q", v)
+	}
+	ksSet(t, s, "a", "f", "1.5")
+	if v, err := s.IncrByFloat(ksbg, "a", "f", 0.25); err != nil || string(v) != "1.75" {
+		t.Fatalf("IncrByFloat = %q, %v", v, err)
+	}
+	if _, err := s.IncrByFloat(ksbg, "a", "f", math.Inf(1)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("IncrByFloat to infinity: %v", err)
+	}
+	ksSet(t, s, "a", "nf", "abc")
+	if _, err := s.IncrByFloat(ksbg, "a", "nf", 1); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("IncrByFloat on a non-float: %v", err)
+	}
+}

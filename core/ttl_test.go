@@ -1,0 +1,106 @@
+package core
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// TestReaperDeletesExpiredKeysFromDisk_D4 lets a TTL pass on the fake
+// clock and waits for the background reaper to delete the key on disk
+// (and its expiry index entry), through the apply loop.
+func TestReaperDeletesExpiredKeysFromDisk_D4(t *testing.T) {
+	ctx := ctxT(t)
+	clock := newFakeClock()
+	s := openStore(t, vfs.NewMem(), "db", Config{Clock: clock, ReapInterval: 5 * time.Millisecond})
+	if _, err := s.KVSet(ctx, "a", "gone", []byte("x"), KVSetOptions{TTL: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.KVSet(ctx, "a", "kept", []byte("y"), KVSetOptions{TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	// A TTL that was cleared leaves a stale index entry that must not
+	// delete the key.
+	if _, err := s.KVSet(ctx, "a", "cleared", []byte("z"), KVSetOptions{TTL: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.KVSet(ctx, "a", "cleared", []byte("z"), KVSetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	writesBefore := s.Stats().Writes.Load()
+	clock.Advance(2 * time.Second)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, found, err := s.db.Get(persist.DataKey("a", "gone"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("expired key still on disk after 20s of reaping")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s.Stats().Writes.Load() == writesBefore {
+		t.Fatal("reaper deleted the key without a logged write (D4)")
+	}
+	var expired int
+	if err := s.db.ScanExpired(clock.Now().UnixMilli(), 100, func(int64, []byte) { expired++ }); err != nil {
+		t.Fatal(err)
+	}
+	if expired != 0 {
+		t.Fatalf("%d expiry index entries left after reaping", expired)
+	}
+	s = s.reopen()
+	if _, err := s.KVGet(ctx, "a", "gone"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("reaped key after reopen: %v, want ErrNotFound", err)
+	}
+	for _, id := range []string{"kept", "cleared"} {
+		if _, err := s.KVGet(ctx, "a", id); err != nil {
+			t.Fatalf("live key %q after reaping: %v", id, err)
+		}
+	}
+}
+
+// TestReaperReclaimsMoreThanOneBatch_D4: more expired keys than one reaper
+// pass takes are all reclaimed, and live keys are left alone.
+func TestReaperReclaimsMoreThanOneBatch_D4(t *testing.T) {
+	ctx := ctxT(t)
+	clock := newFakeClock()
+	s := openStore(t, vfs.NewMem(), "db", Config{Clock: clock, ReapInterval: 5 * time.Millisecond})
+	const n = 2*reapBatch + 17
+	for i := range n {
+		if _, err := s.KVSet(ctx, "a", "k"+strconv.Itoa(i), []byte("x"), KVSetOptions{TTL: time.Duration(1+i%3) * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSet(t, s, "live", "y")
+	clock.Advance(3 * time.Second)
+	p := persist.AccountPrefix("a")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var left []string
+		if err := s.db.Scan(p, persist.PrefixEnd(p), func(k []byte, r persist.Record) bool {
+			_, id, _ := persist.SplitDataKey(k)
+			left = append(left, id)
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(left) == 1 && left[0] == "live" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d keys on disk after 20s of reaping, want only live", len(left))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,137 @@
+package resp
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/concurrencydb/concurrencydb/core"
+)
+
+// splitKey applies R3 to a key argument: `{acc}:rest` addresses account
+// acc (non-empty, without `}`), id rest; tagged false means the key belongs
+// to the current account and is all id.
+func splitKey(k []byte) (acc, id string, tagged bool) {
+	if len(k) >= 4 && k[0] == '{' {
+		if i := bytes.IndexByte(k, '}'); i > 1 && i+1 < len(k) && k[i+1] == ':' {
+			return string(k[1:i]), string(k[i+2:]), true
+		}
+	}
+	return "", string(k), false
+}
+
+// key resolves argument i to its account and id and checks the connection
+// may act on that account; on failure it writes the error reply.
+func (x *call) key(i int) (acc, id string, ok bool) {
+	acc, id, tagged := splitKey(x.args[i])
+	if !tagged {
+		acc = x.c.account()
+	}
+	if err := x.s.cfg.Auth.Allow(x.c.limitedTo, acc); err != nil {
+		x.errorText(fmt.Sprintf("NOPERM this token does not grant account '%s'", acc))
+		return "", "", false
+	}
+	return acc, id, true
+}
+
+// keysOf resolves the key arguments at positions idx, which must all be in
+// one account (R3: no command spans two accounts); CROSSSLOT otherwise.
+func (x *call) keysOf(idx []int) (acc string, ids []string, ok bool) {
+	ids = make([]string, len(idx))
+	for n, i := range idx {
+		a, id, ok := x.key(i)
+		if !ok {
+			return "", nil, false
+		}
+		if n > 0 && a != acc {
+			x.errorText("CROSSSLOT Keys in request don't hash to the same slot")
+			return "", nil, false
+		}
+		acc, ids[n] = a, id
+	}
+	return acc, ids, true
+}
+
+// span is the positions from..len(args)-1 with the given step.
+func (x *call) span(from, step int) []int {
+	var idx []int
+	for i := from; i < len(x.args); i += step {
+		idx = append(idx, i)
+	}
+	return idx
+}
+
+// parseInt parses an integer argument as Redis's string2ll does: an
+// optional '-', decimal digits, no leading zeros, no '+' or spaces.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	d := b
+	if d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || (d[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	return n, err == nil
+}
+
+// int reads integer argument i; on failure it writes Redis's error.
+func (x *call) intArg(i int) (int64, bool) {
+	n, ok := parseInt(x.args[i])
+	if !ok {
+		x.errorText("ERR value is not an integer or out of range")
+	}
+	return n, ok
+}
+
+// uintArg reads a non-negative integer argument.
+func (x *call) uintArg(i int) (uint64, bool) {
+	n, ok := parseInt(x.args[i])
+	if !ok || n < 0 {
+		x.errorText("ERR value is not an integer or out of range")
+		return 0, false
+	}
+	return uint64(n), true
+}
+
+// floatArg reads a float argument.
+func (x *call) floatArg(i int) (float64, bool) {
+	f, ok := core.ParseFloat(x.args[i])
+	if !ok {
+		x.errorText("ERR value is not a valid float")
+	}
+	return f, ok
+}
+
+// secondsArg reads a duration in seconds (fractions allowed, ≥ 0).
+func (x *call) secondsArg(i int, what string) (time.Duration, bool) {
+	f, ok := core.ParseFloat(x.args[i])
+	if !ok || f < 0 || math.IsInf(f, 0) || f > float64(math.MaxInt64)/float64(time.Second) {
+		x.errorText("ERR " + what + " is not a valid number of seconds")
+		return 0, false
+	}
+	return time.Duration(f * float64(time.Second)), true
+}
+
+// is reports whether argument i equals word, ignoring ASCII case.
+func (x *call) is(i int, word string) bool {
+	return i < len(x.args) && bytes.EqualFold(x.args[i], []byte(word))
+}
+
+// toMs converts an EX/EXPIRE amount to milliseconds; ok false on overflow.
+func toMs(n int64, unit int64) (int64, bool) {
+	if n > math.MaxInt64/unit || n < math.MinInt64/unit {
+		return 0, false
+	}
+	return n * unit, true
+}

@@ -1,0 +1,274 @@
+package resp
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/concurrencydb/concurrencydb/core"
+)
+
+// handlers binds each command of the table to its handler. Tests check
+// the two agree both ways (STYLE 5).
+func handlers() map[string]func(*call) {
+	return map[string]func(*call){
+		// connection.go
+		"PING": cmdPing, "ECHO": cmdEcho, "QUIT": cmdQuit, "HELLO": cmdHello,
+		"AUTH": cmdAuth, "SELECT": cmdSelect, "CLIENT": cmdClient,
+		// server.go commands live in info.go
+		"INFO": cmdInfo, "CONFIG": cmdConfig, "TIME": cmdTime, "DBSIZE": cmdDBSize,
+		"FLUSHDB": cmdFlushDB, "FLUSHALL": cmdFlushAll, "WAITAOF": cmdWaitAOF,
+		"COMMAND": cmdCommand,
+		// strings.go
+		"GET": cmdGet, "SET": cmdSet, "SETNX": cmdSetNX, "SETEX": cmdSetEX,
+		"PSETEX": cmdPSetEX, "GETSET": cmdGetSet, "GETDEL": cmdGetDel,
+		"GETEX": cmdGetEx, "MGET": cmdMGet, "MSET": cmdMSet, "MSETNX": cmdMSetNX,
+		"APPEND": cmdAppend, "STRLEN": cmdStrLen, "GETRANGE": cmdGetRange,
+		"SETRANGE": cmdSetRange, "DELEX": cmdDelEx,
+		// counters.go
+		"INCR": cmdIncr, "INCRBY": cmdIncrBy, "DECR": cmdDecr, "DECRBY": cmdDecrBy,
+		"INCRBYFLOAT": cmdIncrByFloat, "CTR.ADD": cmdCtrAdd, "CTR.GET": cmdCtrGet,
+		// keyspace.go
+		"DEL": cmdDel, "UNLINK": cmdDel, "EXISTS": cmdExists, "TYPE": cmdType,
+		"EXPIRE": cmdExpire, "PEXPIRE": cmdExpire, "EXPIREAT": cmdExpire,
+		"PEXPIREAT": cmdExpire, "TTL": cmdTTL, "PTTL": cmdTTL,
+		"EXPIRETIME": cmdTTL, "PEXPIRETIME": cmdTTL, "PERSIST": cmdPersist,
+		"KEYS": cmdKeys, "SCAN": cmdScan, "RENAME": cmdRename,
+		"RENAMENX": cmdRename, "RANDOMKEY": cmdRandomKey,
+		// sequences.go
+		"SEQ.NEXT": cmdSeqNext, "SEQ.GET": cmdSeqGet, "SEQ.RESET": cmdSeqReset,
+		// kv.go
+		"KV.GET": cmdKVGet, "KV.SET": cmdKVSet, "KV.DEL": cmdKVDel,
+		// locks.go
+		"LOCK.ACQUIRE": cmdLockAcquire, "LOCK.GET": cmdLockGet,
+		"LOCK.RELEASE": cmdLockRelease,
+		// mutex.go
+		"MLOCK": cmdMLock, "MUNLOCK": cmdMUnlock, "MLOCK.EXTEND": cmdMLockExtend,
+	}
+}
+
+type command struct {
+	spec  core.CommandSpec
+	lname string // lower-case name, as Redis prints it in errors
+	h     func(*call)
+}
+
+// buildCommands joins the table with the handlers; a table row without a
+// handler is a broken invariant (R2), caught by tests before it ships.
+func buildCommands() map[string]*command {
+	hs := handlers()
+	m := make(map[string]*command)
+	for _, spec := range core.Commands() {
+		h := hs[spec.Name]
+		if h == nil {
+			panic("resp: R2 violated: no handler for " + spec.Name)
+		}
+		lname := strings.ToLower(spec.Name)
+		m[lname] = &command{spec: spec, lname: lname, h: h}
+	}
+	return m
+}
+
+// sortedCommands is the table in name order.
+func (s *Server) sortedCommands() []*command {
+	out := make([]*command, 0, len(s.cmds))
+	for _, c := range s.cmds {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].lname < out[j].lname })
+	return out
+}
+
+// aclCategories derives Redis ACL categories from flags and group, for the
+// COMMAND reply.
+func aclCategories(spec core.CommandSpec) []string {
+	var cats []string
+	if spec.Flags&core.CmdWrite != 0 {
+		cats = append(cats, "@write")
+	}
+	if spec.Flags&core.CmdReadonly != 0 {
+		cats = append(cats, "@read")
+	}
+	if spec.Flags&core.CmdFast != 0 {
+		cats = append(cats, "@fast")
+	} else {
+		cats = append(cats, "@slow")
+	}
+	if spec.Flags&core.CmdBlocking != 0 {
+		cats = append(cats, "@blocking")
+	}
+	if spec.Flags&core.CmdAdmin != 0 {
+		cats = append(cats, "@admin", "@dangerous")
+	}
+	switch spec.Group {
+	case "string", "counter", "sequence", "kv", "lock":
+		cats = append(cats, "@string")
+	case "generic":
+		cats = append(cats, "@keyspace")
+	case "connection":
+		cats = append(cats, "@connection")
+	case "mutex":
+		cats = append(cats, "@concurrencydb")
+	}
+	return cats
+}
+
+// commandInfo writes one command's entry of COMMAND / COMMAND INFO in
+// Redis 7's ten-element shape; clients read key positions from it.
+func (x *call) commandInfo(c *command) {
+	sp := c.spec
+	x.array(10)
+	x.bulkString(c.lname)
+	x.int(int64(sp.Arity))
+	flags := sp.Flags.Names()
+	x.array(len(flags))
+	for _, f := range flags {
+		x.status(f)
+	}
+	x.int(int64(sp.FirstKey))
+	x.int(int64(sp.LastKey))
+	x.int(int64(sp.Step))
+	cats := aclCategories(sp)
+	x.array(len(cats))
+	for _, cat := range cats {
+		x.status(cat)
+	}
+	x.array(0) // tips
+	x.array(0) // key specs
+	x.array(0) // subcommands
+}
+
+// commandDocs writes one command's COMMAND DOCS map (as a flat array).
+func (x *call) commandDocs(c *command) {
+	sp := c.spec
+	since := sp.Since
+	if since == "ext" {
+		since = "concurrencydb"
+	}
+	x.bulkString(c.lname)
+	x.array(6)
+	x.bulkString("summary")
+	x.bulkString(sp.Summary)
+	x.bulkString("since")
+	x.bulkString(since)
+	x.bulkString("group")
+	x.bulkString(sp.Group)
+}
+
+func cmdCommand(x *call) {
+	s := x.s
+	if len(x.args) == 1 {
+		cmds := s.sortedCommands()
+		x.array(len(cmds))
+		for _, c := range cmds {
+			x.commandInfo(c)
+		}
+		return
+	}
+	switch {
+	case x.is(1, "COUNT") && len(x.args) == 2:
+		x.int(int64(len(s.cmds)))
+	case x.is(1, "LIST") && len(x.args) == 2:
+		cmds := s.sortedCommands()
+		x.array(len(cmds))
+		for _, c := range cmds {
+			x.bulkString(c.lname)
+		}
+	case x.is(1, "INFO"):
+		names := x.args[2:]
+		if len(names) == 0 {
+			cmdCommand(&call{s: x.s, c: x.c, args: x.args[:1], name: x.name, out: x.out})
+			return
+		}
+		x.array(len(names))
+		for _, n := range names {
+			if c := s.lookup(n); c != nil {
+				x.commandInfo(c)
+			} else {
+				x.nullArray()
+			}
+		}
+	case x.is(1, "DOCS"):
+		var cmds []*command
+		if len(x.args) == 2 {
+			cmds = s.sortedCommands()
+		} else {
+			for _, n := range x.args[2:] {
+				if c := s.lookup(n); c != nil {
+					cmds = append(cmds, c)
+				}
+			}
+		}
+		x.array(2 * len(cmds))
+		for _, c := range cmds {
+			x.commandDocs(c)
+		}
+	default:
+		x.errorText(fmt.Sprintf("ERR unknown subcommand '%s'. Try COMMAND HELP.", truncate(x.args[1], 128)))
+	}
+}
+
+// CommandsMarkdown renders the command table as the Markdown document
+// resp/COMMANDS.md (kept up to date by a test; regenerate with
+// `go test ./resp -run TestCommandsMarkdownIsUpToDate -update`).
+func CommandsMarkdown() string {
+	var b strings.Builder
+	b.WriteString("# RESP commands\n\n")
+	b.WriteString("Generated from the command table (`core/commands.go`) by `go test ./resp -run TestCommandsMarkdownIsUpToDate -update`; do not edit.\n\n")
+	b.WriteString("Keys of the form `{acc}:rest` address account `acc`; other keys the connection's current account (`SELECT`, default `0`), so `GET {acme}:user:1` reads what `PUT /db/acme/kv/user:1` wrote. Every write is on disk (fsynced) before its reply. Clients asking for RESP3 (`HELLO 3`) fall back to RESP2.\n\n")
+	b.WriteString(`## Examples
+
+` + "```" + `
+$ redis-cli SET greeting hello
+OK
+$ redis-cli SET {acme}:lock:job42 worker-1 NX PX 30000    # take a lock
+OK
+$ redis-cli DELEX {acme}:lock:job42 IFEQ worker-1         # release it, only if still ours
+(integer) 1
+$ redis-cli SEQ.NEXT {acme}:orders COUNT 100              # reserve ids 1..100
+(integer) 100
+$ redis-cli INCR {acme}:orders                            # a sequence only moves forward
+(integer) 101
+$ redis-cli KV.SET {acme}:cfg v1 VER 0                    # create only
+(integer) 7
+$ redis-cli MLOCK {acme}:deploy 60 10                     # wait up to 10 s for the mutex
+(integer) 1099511627777
+$ redis-cli MUNLOCK {acme}:deploy 1099511627777
+OK
+` + "```" + `
+
+Errors carry Redis's texts and prefixes (` + "`WRONGTYPE`, `NOAUTH`, `WRONGPASS`, `NOPERM`, `CROSSSLOT`" + `) plus ` + "`VERSION`, `LOCKED` and `NOTHELD`" + ` for the extension commands; a command not listed here answers ` + "`ERR unknown command`" + `.
+
+`)
+	groups := []struct{ name, title string }{
+		{"connection", "Connection"}, {"server", "Server"}, {"string", "Strings and counters"},
+		{"generic", "Keyspace and TTL"}, {"sequence", "Sequences (extension)"},
+		{"counter", "Counters (extension)"}, {"kv", "Versioned values (extension)"},
+		{"lock", "Persistent locks (extension)"}, {"mutex", "Mutexes (extension)"},
+	}
+	specs := core.Commands()
+	for _, g := range groups {
+		fmt.Fprintf(&b, "## %s\n\n| Command | Arguments | Flags | Since | HTTP | Summary |\n|---|---|---|---|---|---|\n", g.title)
+		for _, sp := range specs {
+			if sp.Group != g.name {
+				continue
+			}
+			http := sp.HTTP
+			if http != "" {
+				http = "`" + http + "`"
+			}
+			since := sp.Since
+			if since == "ext" {
+				since = "—"
+			}
+			args := sp.Args
+			if args != "" {
+				args = "`" + strings.ReplaceAll(args, "|", "\\|") + "`"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", sp.Name, args,
+				strings.Join(sp.Flags.Names(), ", "), since, http, strings.ReplaceAll(sp.Summary, "|", "\\|"))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,246 @@
+package resp
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// redisVersion is the Redis version whose semantics the server follows;
+// clients read it from HELLO and INFO to pick features.
+const redisVersion = "7.4.0"
+
+func cmdPing(x *call) {
+	switch len(x.args) {
+	case 1:
+		x.status("PONG")
+	case 2:
+		x.bulk(x.args[1])
+	default:
+		x.errorText("ERR wrong number of arguments for 'ping' command")
+	}
+}
+
+func cmdEcho(x *call) { x.bulk(x.args[1]) }
+
+func cmdQuit(x *call) {
+	x.ok()
+	x.c.quit = true
+}
+
+// cmdHello answers HELLO [2] like Redis 7 (the server map as a flat
+// array). HELLO 3 answers an error: go-redis falls back to RESP2 on any
+// error, rueidis when the text matches "unknown command 'HELLO'".
+func cmdHello(x *call) {
+	i := 1
+	if len(x.args) > 1 {
+		v, ok := parseInt(x.args[1])
+		if !ok {
+			x.errorText("ERR Protocol version is not an integer or out of range")
+			return
+		}
+		if v == 3 {
+			x.errorText("NOPROTO unknown command 'HELLO' for protocol 3: this server speaks RESP2 only")
+			return
+		}
+		if v != 2 {
+			x.errorText("NOPROTO unsupported protocol version")
+			return
+		}
+		i = 2
+	}
+	var name []byte
+	setName := false
+	for ; i < len(x.args); i++ {
+		switch {
+		case x.is(i, "AUTH") && i+2 < len(x.args):
+			if !x.authenticate(x.args[i+2]) {
+				return
+			}
+			i += 2
+		case x.is(i, "SETNAME") && i+1 < len(x.args):
+			name, setName = x.args[i+1], true
+			i++
+		default:
+			x.errorText(fmt.Sprintf("ERR Syntax error in HELLO option '%s'", truncate(x.args[i], 128)))
+			return
+		}
+	}
+	if !x.c.authed {
+		x.errorText("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		return
+	}
+	if setName {
+		if !validClientName(name) {
+			x.errorText("ERR Client names cannot contain spaces, newlines or special characters.")
+			return
+		}
+		x.c.mu.Lock()
+		x.c.mu.name = string(name)
+		x.c.mu.Unlock()
+	}
+	x.array(14)
+	x.bulkString("server")
+	x.bulkString("concurrencydb")
+	x.bulkString("version")
+	x.bulkString(redisVersion)
+	x.bulkString("proto")
+	x.int(2)
+	x.bulkString("id")
+	x.int(x.c.id)
+	x.bulkString("mode")
+	x.bulkString("standalone")
+	x.bulkString("role")
+	x.bulkString("master")
+	x.bulkString("modules")
+	x.array(0)
+}
+
+// authenticate applies a token and writes the error reply when it fails.
+// An account token limits the connection to its account and selects it.
+func (x *call) authenticate(token []byte) bool {
+	a := x.s.cfg.Auth
+	if !a.Enabled() {
+		x.errorText("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		return false
+	}
+	acc, err := a.Identify(string(token))
+	if err != nil {
+		x.errorText("WRONGPASS invalid username-password pair or user is disabled.")
+		return false
+	}
+	x.c.authed, x.c.limitedTo = true, acc
+	if acc != "" {
+		x.c.mu.Lock()
+		x.c.mu.account = acc
+		x.c.mu.Unlock()
+	}
+	return true
+}
+
+func cmdAuth(x *call) {
+	if len(x.args) > 3 {
+		x.syntaxErr()
+		return
+	}
+	// AUTH token, or AUTH user token: the user name is not used.
+	if x.authenticate(x.args[len(x.args)-1]) {
+		x.ok()
+	}
+}
+
+func cmdSelect(x *call) {
+	acc := string(x.args[1])
+	if len(acc) == 0 || len(acc) > persist.MaxNameLen || strings.ContainsAny(acc, "{}") {
+		x.errorText(fmt.Sprintf("ERR invalid account name: 1 to %d bytes, without { or }", persist.MaxNameLen))
+		return
+	}
+	if err := x.s.cfg.Auth.Allow(x.c.limitedTo, acc); err != nil {
+		x.errorText(fmt.Sprintf("NOPERM this token does not grant account '%s'", acc))
+		return
+	}
+	x.c.mu.Lock()
+	x.c.mu.account = acc
+	x.c.mu.Unlock()
+	x.ok()
+}
+
+func validClientName(b []byte) bool {
+	for _, c := range b {
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func cmdClient(x *call) {
+	c := x.c
+	switch {
+	case x.is(1, "SETNAME") && len(x.args) == 3:
+		if !validClientName(x.args[2]) {
+			x.errorText("ERR Client names cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.mu.Lock()
+		c.mu.name = string(x.args[2])
+		c.mu.Unlock()
+		x.ok()
+	case x.is(1, "GETNAME") && len(x.args) == 2:
+		c.mu.Lock()
+		name := c.mu.name
+		c.mu.Unlock()
+		if name == "" {
+			x.null()
+		} else {
+			x.bulkString(name)
+		}
+	case x.is(1, "ID") && len(x.args) == 2:
+		x.int(c.id)
+	case x.is(1, "SETINFO") && len(x.args) == 4:
+		v := string(x.args[3])
+		if strings.ContainsAny(v, " \r\n") {
+			x.errorText("ERR lib-name and lib-ver cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch {
+		case x.is(2, "LIB-NAME"):
+			c.mu.libName = v
+		case x.is(2, "LIB-VER"):
+			c.mu.libVer = v
+		default:
+			x.errorText(fmt.Sprintf("ERR Unrecognized option '%s'", truncate(x.args[2], 128)))
+			return
+		}
+		x.ok()
+	case x.is(1, "LIST"):
+		x.s.mu.Lock()
+		clients := make([]*client, 0, len(x.s.mu.clients))
+		for _, cl := range x.s.mu.clients {
+			clients = append(clients, cl)
+		}
+		x.s.mu.Unlock()
+		var b strings.Builder
+		for _, cl := range sortClients(clients) {
+			b.WriteString(cl.info())
+			b.WriteByte('\n')
+		}
+		x.bulkString(b.String())
+	case x.is(1, "INFO") && len(x.args) == 2:
+		x.bulkString(c.info() + "\n")
+	case x.is(1, "NO-EVICT") || x.is(1, "NO-TOUCH"):
+		x.ok()
+	default:
+		x.errorText(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLIENT HELP.", truncate(x.args[1], 128)))
+	}
+}
+
+func sortClients(cs []*client) []*client {
+	for i := 1; i < len(cs); i++ {
+		for j := i; j > 0 && cs[j].id < cs[j-1].id; j-- {
+			cs[j], cs[j-1] = cs[j-1], cs[j]
+		}
+	}
+	return cs
+}
+
+// info is the client's CLIENT LIST line.
+func (c *client) info() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	idle := int64(0)
+	if !c.mu.cmdAt.IsZero() {
+		idle = int64(now.Sub(c.mu.cmdAt).Seconds())
+	}
+	cmd := c.mu.lastCmd
+	if cmd == "" {
+		cmd = "NULL"
+	}
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=N db=%s sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s",
+		c.id, c.addr, c.laddr, c.mu.name, int64(now.Sub(c.created).Seconds()), idle, c.mu.account, cmd, c.mu.libName, c.mu.libVer)
+}

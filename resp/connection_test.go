@@ -1,0 +1,205 @@
+package resp
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/concurrencydb/concurrencydb/core"
+)
+
+func TestConnectionCommands(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(func(o *redis.Options) { o.PoolSize = 1 })
+	if v := c.Do(bg, "PING", "hi").Val(); v != "hi" {
+		t.Fatalf("PING hi = %v", v)
+	}
+	if v := c.Echo(bg, "x y").Val(); v != "x y" {
+		t.Fatalf("ECHO = %v", v)
+	}
+	// HELLO 2 answers the server map as an array.
+	m, err := c.Do(bg, "HELLO", "2").Slice()
+	must(t, err)
+	if len(m) != 14 || m[0] != "server" || m[4] != "proto" || m[5] != int64(2) {
+		t.Fatalf("HELLO 2 = %#v", m)
+	}
+	wantErr(t, c.Do(bg, "HELLO", "3").Err(), "NOPROTO unknown command 'HELLO'")
+	wantErr(t, c.Do(bg, "HELLO", "4").Err(), "NOPROTO")
+	// CLIENT
+	must(t, c.Do(bg, "CLIENT", "SETNAME", "worker-1").Err())
+	if v := c.Do(bg, "CLIENT", "GETNAME").Val(); v != "worker-1" {
+		t.Fatalf("CLIENT GETNAME = %v", v)
+	}
+	wantErr(t, c.Do(bg, "CLIENT", "SETNAME", "has space").Err(), "ERR Client names cannot contain spaces")
+	id, err := c.ClientID(bg).Result()
+	must(t, err)
+	if id <= 0 {
+		t.Fatalf("CLIENT ID = %d", id)
+	}
+	list := c.ClientList(bg).Val()
+	if !strings.Contains(list, "name=worker-1") || !strings.Contains(list, "lib-name=go-redis") {
+		t.Fatalf("CLIENT LIST = %q", list)
+	}
+	info, err := c.ClientInfo(bg).Result()
+	must(t, err)
+	if info.ID != id || info.Name != "worker-1" {
+		t.Fatalf("CLIENT INFO = %+v", info)
+	}
+	wantErr(t, c.Do(bg, "CLIENT", "BOGUS").Err(), "ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.")
+	// INFO
+	all := c.Info(bg).Val()
+	for _, want := range []string{"# Server", "redis_version:", "# Clients", "connected_clients:", "# Memory", "used_memory:", "# Persistence", "loading:0", "# Stats", "total_commands_processed:", "# Keyspace"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("INFO lacks %q", want)
+		}
+	}
+	must(t, c.Set(bg, "{acme}:k", "v", time.Hour).Err())
+	must(t, c.Set(bg, "k", "v", 0).Err())
+	ks := c.Info(bg, "keyspace").Val()
+	if !strings.Contains(ks, "db0:keys=1,expires=0") || !strings.Contains(ks, "dbacme:keys=1,expires=1") || strings.Contains(ks, "# Server") {
+		t.Fatalf("INFO keyspace = %q", ks)
+	}
+	// CONFIG GET
+	cfg := c.ConfigGet(bg, "*").Val()
+	if cfg["appendonly"] != "yes" || cfg["appendfsync"] != "always" || cfg["save"] != "" {
+		t.Fatalf("CONFIG GET * = %v", cfg)
+	}
+	if cfg := c.ConfigGet(bg, "appendfsync").Val(); len(cfg) != 1 {
+		t.Fatalf("CONFIG GET appendfsync = %v", cfg)
+	}
+	wantErr(t, c.ConfigSet(bg, "save", "").Err(), "ERR CONFIG SET is not supported")
+	// TIME
+	now, err := c.Time(bg).Result()
+	must(t, err)
+	if d := time.Since(now); d < -time.Minute || d > time.Minute {
+		t.Fatalf("TIME = %v", now)
+	}
+	// WAITAOF answers at once: [1 local, 0 replicas].
+	v, err := c.Do(bg, "WAITAOF", "1", "0", "0").Slice()
+	must(t, err)
+	if len(v) != 2 || v[0] != int64(1) || v[1] != int64(0) {
+		t.Fatalf("WAITAOF = %v", v)
+	}
+	// QUIT replies OK and closes.
+	r := e.raw()
+	r.send("QUIT\r\nPING\r\n")
+	if got := r.readN(1); got != "+OK\r\n" {
+		t.Fatalf("QUIT = %q", got)
+	}
+	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := r.nc.Read(make([]byte, 16)); err == nil {
+		t.Fatalf("connection still open after QUIT (read %d bytes)", n)
+	}
+}
+
+// A command not implemented answers Redis's own "unknown command" text,
+// never a silent success (R2); arity is checked from the table.
+func TestUnknownCommandAndArityErrorsUseRedisTexts_R2(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	wantErr(t, c.Do(bg, "HSET", "h", "f", "v").Err(), "ERR unknown command 'HSET', with args beginning with: 'h' 'f' 'v' ")
+	wantErr(t, c.Do(bg, "NOPE").Err(), "ERR unknown command 'NOPE', with args beginning with: ")
+	wantErr(t, c.Do(bg, "GET").Err(), "ERR wrong number of arguments for 'get' command")
+	wantErr(t, c.Do(bg, "GET", "a", "b").Err(), "ERR wrong number of arguments for 'get' command")
+	wantErr(t, c.Do(bg, "MLOCK", "m", "1").Err(), "ERR wrong number of arguments for 'mlock' command")
+	// Case-insensitive names.
+	if v := c.Do(bg, "pInG").Val(); v != "PONG" {
+		t.Fatalf("pInG = %v", v)
+	}
+}
+
+// Inline (telnet-style) commands work, as in Redis.
+func TestInlineCommandsWork(t *testing.T) {
+	e := newEnv(t)
+	r := e.raw()
+	r.send("SET greeting hello\r\nGET greeting\r\nPING\r\n")
+	if got := r.readN(3); got != "+OK\r\n$5\r\nhello\r\n+PONG\r\n" {
+		t.Fatalf("inline replies = %q", got)
+	}
+}
+
+func TestLimitsAnswerErrorsAndConnectionKeepsWorking(t *testing.T) {
+	e := newEnv(t, withRESP(func(rc *Config) { rc.MaxArgs = 4 }))
+	r := e.raw()
+	r.send("MSET a 1 b 2\r\nGET a\r\nMSET a 1\r\nGET a\r\n")
+	got := r.readN(4)
+	if !strings.HasPrefix(got, "-ERR too many arguments: 5, max_args is 4\r\n$-1\r\n+OK\r\n$1\r\n1\r\n") {
+		t.Fatalf("replies = %q", got)
+	}
+}
+
+func TestMaxConnsRefusesTheConnectionOverTheLimit(t *testing.T) {
+	e := newEnv(t, withRESP(func(rc *Config) { rc.MaxConns = 1 }))
+	first := e.raw()
+	first.send("PING\r\n")
+	if got := first.readN(1); got != "+PONG\r\n" {
+		t.Fatalf("first = %q", got)
+	}
+	second := e.raw()
+	if got := second.readN(1); got != "-ERR max number of clients reached\r\n" {
+		t.Fatalf("second = %q", got)
+	}
+	first.nc.Close()
+	eventually(t, "first connection gone", func() bool {
+		e.srv.mu.Lock()
+		defer e.srv.mu.Unlock()
+		return len(e.srv.mu.clients) == 0
+	})
+	third := e.raw()
+	third.send("PING\r\n")
+	if got := third.readN(1); got != "+PONG\r\n" {
+		t.Fatalf("third = %q", got)
+	}
+}
+
+func withAuth(a core.Auth) envOpt {
+	return withRESP(func(rc *Config) { rc.Auth = a })
+}
+
+// AUTH with the global token grants every account; an account token
+// grants (and selects) its account only (core.Auth).
+func TestAuthGlobalAndPerAccountTokens(t *testing.T) {
+	e := newEnv(t, withAuth(core.Auth{Token: "root", Accounts: map[string]string{"acme": "acme-token"}}))
+	// No token: NOAUTH, except for AUTH/HELLO/QUIT.
+	anon := e.client()
+	wantErr(t, anon.Get(bg, "k").Err(), "NOAUTH Authentication required.")
+	wantErr(t, anon.Do(bg, "AUTH", "wrong").Err(), "WRONGPASS")
+	// Global token through go-redis (HELLO 3 AUTH → fallback → AUTH).
+	root := e.client(func(o *redis.Options) { o.Password = "root" })
+	must(t, root.Set(bg, "{acme}:k", "v", 0).Err())
+	must(t, root.Set(bg, "{other}:k", "v", 0).Err())
+	must(t, root.FlushAll(bg).Err())
+	must(t, root.Set(bg, "{acme}:k", "v", 0).Err())
+	// Username + token form.
+	user := e.client(func(o *redis.Options) { o.Username = "default"; o.Password = "root" })
+	must(t, user.Ping(bg).Err())
+	// Account token: its account only, selected at AUTH.
+	acme := e.client(func(o *redis.Options) { o.Password = "acme-token"; o.PoolSize = 1 })
+	if v := acme.Get(bg, "k").Val(); v != "v" {
+		t.Fatalf("account token: GET k = %q (account not selected)", v)
+	}
+	if v := acme.Get(bg, "{acme}:k").Val(); v != "v" {
+		t.Fatalf("account token: GET {acme}:k = %q", v)
+	}
+	wantErr(t, acme.Get(bg, "{other}:k").Err(), "NOPERM")
+	wantErr(t, acme.Do(bg, "SELECT", "other").Err(), "NOPERM")
+	wantErr(t, acme.Do(bg, "MLOCK", "{other}:m", "1", "0").Err(), "NOPERM")
+	wantErr(t, acme.FlushAll(bg).Err(), "NOPERM")
+	// A wrong password fails the go-redis connection.
+	bad := e.client(func(o *redis.Options) { o.Password = "nope" })
+	wantErr(t, bad.Ping(bg).Err(), "WRONGPASS")
+	// HELLO 2 AUTH authenticates too.
+	r := e.raw()
+	r.send("HELLO 2 AUTH default root\r\nPING\r\n")
+	if got := r.readN(2); !strings.HasSuffix(got, "+PONG\r\n") {
+		t.Fatalf("HELLO 2 AUTH: %q", got)
+	}
+}
+
+func TestAuthWithoutConfiguredTokensIsAnError(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	wantErr(t, c.Do(bg, "AUTH", "x").Err(), "ERR AUTH <password> called without any password configured")
+}

@@ -1,0 +1,271 @@
+package resp
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/concurrencydb/concurrencydb/core"
+)
+
+// The server commands: INFO, CONFIG, TIME, DBSIZE, FLUSHDB, FLUSHALL,
+// WAITAOF.
+
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "keyspace"}
+
+func cmdInfo(x *call) {
+	want := map[string]bool{}
+	for _, a := range x.args[1:] {
+		sec := strings.ToLower(string(a))
+		switch sec {
+		case "all", "everything", "default":
+			for _, s := range infoSections {
+				want[s] = true
+			}
+		default:
+			want[sec] = true
+		}
+	}
+	if len(want) == 0 {
+		for _, s := range infoSections {
+			want[s] = true
+		}
+	}
+	var b strings.Builder
+	for _, sec := range infoSections {
+		if !want[sec] {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\r\n")
+		}
+		if err := x.infoSection(&b, sec); err != nil {
+			x.err(err)
+			return
+		}
+	}
+	x.bulkString(b.String())
+}
+
+func (x *call) infoSection(b *strings.Builder, sec string) error {
+	s, st := x.s, x.s.store
+	line := func(k string, v any) { fmt.Fprintf(b, "%s:%v\r\n", k, v) }
+	switch sec {
+	case "server":
+		b.WriteString("# Server\r\n")
+		line("redis_version", redisVersion)
+		line("concurrencydb_mode", "durable")
+		line("redis_mode", "standalone")
+		line("os", runtime.GOOS+" "+runtime.GOARCH)
+		line("arch_bits", strconv.IntSize)
+		line("go_version", runtime.Version())
+		line("process_id", os.Getpid())
+		line("tcp_port", portOf(x.c.laddr))
+		line("uptime_in_seconds", int64(time.Since(s.start).Seconds()))
+		line("uptime_in_days", int64(time.Since(s.start).Hours()/24))
+	case "clients":
+		s.mu.Lock()
+		n := len(s.mu.clients)
+		s.mu.Unlock()
+		b.WriteString("# Clients\r\n")
+		line("connected_clients", n)
+		line("maxclients", s.cfg.MaxConns)
+		line("blocked_clients", st.MutexWaiters())
+	case "memory":
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		b.WriteString("# Memory\r\n")
+		line("used_memory", m.HeapAlloc)
+		line("used_memory_human", fmt.Sprintf("%.2fM", float64(m.HeapAlloc)/(1<<20)))
+		line("used_memory_rss", m.Sys)
+		line("maxmemory", 0)
+		line("maxmemory_policy", "noeviction")
+	case "persistence":
+		cfg := st.Config()
+		sts := st.Stats()
+		b.WriteString("# Persistence\r\n")
+		line("loading", 0)
+		line("async_loading", 0)
+		line("rdb_changes_since_last_save", 0)
+		line("rdb_bgsave_in_progress", 0)
+		line("aof_enabled", boolInt(!cfg.NoSync))
+		line("aof_rewrite_in_progress", 0)
+		line("aof_last_write_status", writeStatus(st))
+		line("fsync_always", boolInt(!cfg.NoSync))
+		line("group_commits", sts.Commits.Load())
+		line("group_commit_writes", sts.Writes.Load())
+	case "stats":
+		sts := st.Stats()
+		b.WriteString("# Stats\r\n")
+		line("total_connections_received", s.totalConns.Load())
+		line("total_commands_processed", s.totalCmds.Load())
+		line("rejected_connections", s.rejectConns.Load())
+		line("synced_batches", sts.Commits.Load())
+		line("synced_writes", sts.Writes.Load())
+	case "keyspace":
+		ks, err := st.Keyspace(x.ctx())
+		if err != nil {
+			return err
+		}
+		b.WriteString("# Keyspace\r\n")
+		for _, a := range ks {
+			if x.c.limitedTo != "" && a.Account != x.c.limitedTo {
+				continue // an account token sees its own account only
+			}
+			// One line per account, in Redis's dbN shape: db<account>.
+			fmt.Fprintf(b, "db%s:keys=%d,expires=%d,avg_ttl=0\r\n", a.Account, a.Keys, a.Expires)
+		}
+	}
+	return nil
+}
+
+func writeStatus(st *core.Store) string {
+	if st.Healthy() != nil {
+		return "err"
+	}
+	return "ok"
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func portOf(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		return addr[i+1:]
+	}
+	return "0"
+}
+
+// cmdConfig answers CONFIG GET for the settings clients and tools probe.
+func cmdConfig(x *call) {
+	if !x.is(1, "GET") {
+		if x.is(1, "SET") || x.is(1, "RESETSTAT") || x.is(1, "REWRITE") {
+			x.errorText("ERR CONFIG " + strings.ToUpper(string(x.args[1])) + " is not supported; settings come from the config file")
+			return
+		}
+		x.errorText(fmt.Sprintf("ERR unknown subcommand '%s'. Try CONFIG HELP.", truncate(x.args[1], 128)))
+		return
+	}
+	if len(x.args) < 3 {
+		x.errorText("ERR wrong number of arguments for 'config|get' command")
+		return
+	}
+	cfg := x.s.store.Config()
+	fsync, aof := "always", "yes"
+	if cfg.NoSync {
+		fsync, aof = "no", "no"
+	}
+	params := [][2]string{
+		{"appendfsync", fsync},
+		{"appendonly", aof},
+		{"bind", ""},
+		{"databases", "16"},
+		{"maxclients", strconv.Itoa(x.s.cfg.MaxConns)},
+		{"maxmemory", "0"},
+		{"maxmemory-policy", "noeviction"},
+		{"port", portOf(x.c.laddr)},
+		{"proto-max-bulk-len", strconv.Itoa(cfg.MaxValueBytes)},
+		{"save", ""},
+		{"timeout", "0"},
+	}
+	var out []string
+	for _, p := range params {
+		for _, pat := range x.args[2:] {
+			if core.MatchGlob(strings.ToLower(string(pat)), p[0]) {
+				out = append(out, p[0], p[1])
+				break
+			}
+		}
+	}
+	x.array(len(out))
+	for _, v := range out {
+		x.bulkString(v)
+	}
+}
+
+func cmdTime(x *call) {
+	now := x.s.store.Config().Clock.Now()
+	x.array(2)
+	x.bulkInt(now.Unix())
+	x.bulkInt(int64(now.Nanosecond() / 1000))
+}
+
+func cmdDBSize(x *call) {
+	n, err := x.store().DBSize(x.ctx(), x.c.account())
+	if err != nil {
+		x.err(err)
+		return
+	}
+	x.int(int64(n))
+}
+
+func flushMode(x *call) bool {
+	if len(x.args) > 2 || (len(x.args) == 2 && !x.is(1, "SYNC") && !x.is(1, "ASYNC")) {
+		x.syntaxErr()
+		return false
+	}
+	return true
+}
+
+func cmdFlushDB(x *call) {
+	if !flushMode(x) {
+		return
+	}
+	acc := x.c.account()
+	if err := x.s.cfg.Auth.Allow(x.c.limitedTo, acc); err != nil {
+		x.errorText(fmt.Sprintf("NOPERM this token does not grant account '%s'", acc))
+		return
+	}
+	if err := x.store().FlushDB(x.ctx(), acc); err != nil {
+		x.err(err)
+		return
+	}
+	x.ok()
+}
+
+func cmdFlushAll(x *call) {
+	if !flushMode(x) {
+		return
+	}
+	if x.c.limitedTo != "" {
+		x.errorText("NOPERM FLUSHALL needs the global token")
+		return
+	}
+	if err := x.store().FlushAll(x.ctx()); err != nil {
+		x.err(err)
+		return
+	}
+	x.ok()
+}
+
+// cmdWaitAOF answers at once: every acknowledged write was fsynced before
+// its reply (R1), so there is nothing to wait for.
+func cmdWaitAOF(x *call) {
+	numlocal, ok := x.intArg(1)
+	if !ok {
+		return
+	}
+	if _, ok := x.intArg(2); !ok {
+		return
+	}
+	if t, ok := x.intArg(3); !ok || t < 0 {
+		if ok {
+			x.errorText("ERR timeout is negative")
+		}
+		return
+	}
+	if numlocal > 0 && x.s.store.Config().NoSync {
+		x.errorText("ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.")
+		return
+	}
+	x.array(2)
+	x.int(int64(boolInt(!x.s.store.Config().NoSync)))
+	x.int(0)
+}

@@ -1,0 +1,267 @@
+package resp
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/concurrencydb/concurrencydb/core"
+)
+
+// The keyspace and TTL commands (core/keyspace.go).
+
+func cmdDel(x *call) {
+	acc, ids, ok := x.keysOf(x.span(1, 1))
+	if !ok {
+		return
+	}
+	n, err := x.store().Del(x.ctx(), acc, ids)
+	x.intReply(int64(n), err)
+}
+
+func cmdExists(x *call) {
+	acc, ids, ok := x.keysOf(x.span(1, 1))
+	if !ok {
+		return
+	}
+	n, err := x.store().Exists(x.ctx(), acc, ids)
+	x.intReply(int64(n), err)
+}
+
+func cmdType(x *call) {
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	t, err := x.store().Type(x.ctx(), acc, id)
+	if err != nil {
+		x.err(err)
+		return
+	}
+	x.status(t)
+}
+
+// cmdExpire serves EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT.
+func cmdExpire(x *call) {
+	n, ok := x.intArg(2)
+	if !ok {
+		return
+	}
+	unit, mode := int64(1000), core.ExpiryIn
+	switch x.name {
+	case "pexpire":
+		unit = 1
+	case "expireat":
+		mode = core.ExpiryAt
+	case "pexpireat":
+		unit, mode = 1, core.ExpiryAt
+	}
+	ms, ok := toMs(n, unit)
+	if !ok {
+		x.err(core.ErrInvalidExpire)
+		return
+	}
+	cond := core.ExpireAlways
+	for i := 3; i < len(x.args); i++ {
+		c := core.ExpireAlways
+		switch {
+		case x.is(i, "NX"):
+			c = core.ExpireIfNoTTL
+		case x.is(i, "XX"):
+			c = core.ExpireIfTTL
+		case x.is(i, "GT"):
+			c = core.ExpireIfGreater
+		case x.is(i, "LT"):
+			c = core.ExpireIfLess
+		default:
+			x.errorText("ERR Unsupported option " + string(truncate(x.args[i], 128)))
+			return
+		}
+		if cond != core.ExpireAlways && cond != c {
+			x.errorText("ERR NX and XX, GT or LT options at the same time are not compatible")
+			return
+		}
+		cond = c
+	}
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	if mode == core.ExpiryAt && ms <= 0 {
+		ms = 1 // a deadline in the past: the key is deleted
+	}
+	done, err := x.store().Expire(x.ctx(), acc, id, core.Expiry{Mode: mode, Ms: ms}, cond)
+	x.intReply(int64(boolInt(done)), err)
+}
+
+// cmdTTL serves TTL, PTTL, EXPIRETIME and PEXPIRETIME; seconds are rounded
+// to the nearest, as Redis does ((ms+500)/1000).
+func cmdTTL(x *call) {
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	at, left, err := x.store().KeyExpiry(x.ctx(), acc, id)
+	if err != nil {
+		x.err(err)
+		return
+	}
+	v := left
+	if x.name == "expiretime" || x.name == "pexpiretime" {
+		v = at
+	}
+	if v >= 0 && (x.name == "ttl" || x.name == "expiretime") {
+		v = (v + 500) / 1000
+	}
+	x.int(v)
+}
+
+func cmdPersist(x *call) {
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	done, err := x.store().Persist(x.ctx(), acc, id)
+	x.intReply(int64(boolInt(done)), err)
+}
+
+func cmdKeys(x *call) {
+	ids, err := x.store().Keys(x.ctx(), x.c.account(), string(x.args[1]))
+	if err != nil {
+		x.err(err)
+		return
+	}
+	x.array(len(ids))
+	for _, id := range ids {
+		x.bulkString(id)
+	}
+}
+
+// cmdScan iterates the current account. Redis clients expect a numeric
+// cursor, so the position (the last key looked at; keys are ordered, so a
+// key that exists throughout is returned exactly once) is kept in a
+// server-wide table under a number. NB: the table is bounded and in
+// memory: a cursor older than the last 16384 SCAN calls, or from before a
+// restart, answers "ERR invalid cursor".
+func cmdScan(x *call) {
+	cur, err := strconv.ParseUint(string(x.args[1]), 10, 64)
+	if err != nil {
+		x.errorText("ERR invalid cursor")
+		return
+	}
+	acc := x.c.account()
+	var opts core.ScanOptions
+	for i := 2; i < len(x.args); i += 2 {
+		if i+1 >= len(x.args) {
+			x.syntaxErr()
+			return
+		}
+		switch {
+		case x.is(i, "MATCH"):
+			opts.Match = string(x.args[i+1])
+		case x.is(i, "COUNT"):
+			n, ok := x.intArg(i + 1)
+			if !ok {
+				return
+			}
+			if n < 1 {
+				x.syntaxErr()
+				return
+			}
+			opts.Count = int(min(n, 100000))
+		case x.is(i, "TYPE"):
+			opts.Type = string(x.args[i+1])
+		default:
+			x.syntaxErr()
+			return
+		}
+	}
+	if cur != 0 {
+		pos, ok := x.s.cursors.get(cur)
+		if !ok || pos.acc != acc {
+			x.errorText("ERR invalid cursor")
+			return
+		}
+		opts.After = pos.after
+	}
+	ids, next, err := x.store().Scan(x.ctx(), acc, opts)
+	if err != nil {
+		x.err(err)
+		return
+	}
+	nextCur := uint64(0)
+	if next != "" {
+		nextCur = x.s.cursors.put(scanPos{acc: acc, after: next})
+	}
+	x.array(2)
+	x.bulkString(strconv.FormatUint(nextCur, 10))
+	x.array(len(ids))
+	for _, id := range ids {
+		x.bulkString(id)
+	}
+}
+
+func cmdRename(x *call) {
+	acc, ids, ok := x.keysOf([]int{1, 2})
+	if !ok {
+		return
+	}
+	nx := x.name == "renamenx"
+	moved, err := x.store().Rename(x.ctx(), acc, ids[0], ids[1], nx)
+	switch {
+	case err != nil:
+		x.err(err)
+	case nx:
+		x.int(int64(boolInt(moved)))
+	default:
+		x.ok()
+	}
+}
+
+func cmdRandomKey(x *call) {
+	id, ok, err := x.store().RandomKey(x.ctx(), x.c.account())
+	x.value([]byte(id), ok, err)
+}
+
+type scanPos struct{ acc, after string }
+
+// cursorTable maps SCAN cursor numbers to positions, keeping the newest
+// size of them.
+type cursorTable struct {
+	size int
+	mu   struct {
+		sync.Mutex
+		next  uint64
+		m     map[uint64]scanPos
+		order []uint64 // ring of issued cursors, oldest first from head
+		head  int
+	}
+}
+
+func (t *cursorTable) init(size int) {
+	t.size = size
+	t.mu.m = make(map[uint64]scanPos, size)
+	t.mu.order = make([]uint64, 0, size)
+}
+
+func (t *cursorTable) put(p scanPos) uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mu.next++
+	id := t.mu.next
+	if len(t.mu.order) < t.size {
+		t.mu.order = append(t.mu.order, id)
+	} else {
+		delete(t.mu.m, t.mu.order[t.mu.head])
+		t.mu.order[t.mu.head] = id
+		t.mu.head = (t.mu.head + 1) % t.size
+	}
+	t.mu.m[id] = p
+	return id
+}
+
+func (t *cursorTable) get(id uint64) (scanPos, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.mu.m[id]
+	return p, ok
+}

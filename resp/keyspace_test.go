@@ -1,0 +1,264 @@
+package resp
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestDelExistsTypeFollowRedis(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	must(t, c.MSet(bg, "a", "1", "b", "2").Err())
+	if n := c.Exists(bg, "a", "a", "b", "nope").Val(); n != 3 {
+		t.Fatalf("EXISTS a a b nope = %d, want 3", n)
+	}
+	if typ := c.Type(bg, "a").Val(); typ != "string" {
+		t.Fatalf("TYPE string = %q", typ)
+	}
+	if typ := c.Type(bg, "nope").Val(); typ != "none" {
+		t.Fatalf("TYPE absent = %q", typ)
+	}
+	if n := c.Del(bg, "a", "a", "nope").Val(); n != 1 {
+		t.Fatalf("DEL a a nope = %d, want 1", n)
+	}
+	if n := c.Unlink(bg, "b").Val(); n != 1 {
+		t.Fatalf("UNLINK = %d", n)
+	}
+	if n := c.Exists(bg, "a", "b").Val(); n != 0 {
+		t.Fatal("keys survive DEL/UNLINK")
+	}
+}
+
+func TestExpireFamilyFollowsRedis(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	must(t, c.Set(bg, "k", "v", 0).Err())
+	if ok := c.Expire(bg, "nope", time.Minute).Val(); ok {
+		t.Fatal("EXPIRE on an absent key answered 1")
+	}
+	if ttl := c.TTL(bg, "nope").Val(); ttl != -2 {
+		t.Fatalf("TTL absent = %v", ttl)
+	}
+	if ttl := c.TTL(bg, "k").Val(); ttl != -1 {
+		t.Fatalf("TTL without expiry = %v", ttl)
+	}
+	if ok := c.ExpireXX(bg, "k", time.Minute).Val(); ok {
+		t.Fatal("EXPIRE XX without a TTL set one")
+	}
+	if ok := c.ExpireNX(bg, "k", time.Minute).Val(); !ok {
+		t.Fatal("EXPIRE NX without a TTL did not set one")
+	}
+	if ok := c.ExpireNX(bg, "k", time.Hour).Val(); ok {
+		t.Fatal("EXPIRE NX with a TTL changed it")
+	}
+	if ok := c.ExpireGT(bg, "k", 30*time.Second).Val(); ok {
+		t.Fatal("EXPIRE GT with a smaller TTL changed it")
+	}
+	if ok := c.ExpireGT(bg, "k", 2*time.Minute).Val(); !ok {
+		t.Fatal("EXPIRE GT with a larger TTL did not change it")
+	}
+	if ok := c.ExpireLT(bg, "k", time.Hour).Val(); ok {
+		t.Fatal("EXPIRE LT with a larger TTL changed it")
+	}
+	if ok := c.ExpireLT(bg, "k", 90*time.Second).Val(); !ok {
+		t.Fatal("EXPIRE LT with a smaller TTL did not change it")
+	}
+	if ttl := c.TTL(bg, "k").Val(); ttl != 90*time.Second {
+		t.Fatalf("TTL = %v, want 90s", ttl)
+	}
+	wantErr(t, c.Do(bg, "EXPIRE", "k", "10", "NX", "XX").Err(), "ERR NX and XX")
+	wantErr(t, c.Do(bg, "EXPIRE", "k", "10", "BOGUS").Err(), "ERR Unsupported option BOGUS")
+	wantErr(t, c.Do(bg, "EXPIRE", "k", "x").Err(), "ERR value is not an integer")
+	wantErr(t, c.Do(bg, "EXPIRE", "k", "9223372036854775807").Err(), "ERR invalid expire time in 'expire' command")
+	// PEXPIRE / PTTL / PEXPIREAT / EXPIRETIME
+	if ok := c.PExpire(bg, "k", 1500*time.Millisecond).Val(); !ok {
+		t.Fatal("PEXPIRE")
+	}
+	if pttl := c.PTTL(bg, "k").Val(); pttl <= time.Second || pttl > 1500*time.Millisecond {
+		t.Fatalf("PTTL = %v", pttl)
+	}
+	// TTL rounds to the nearest second, as Redis does: 1.5s → 2.
+	if ttl, _ := c.Do(bg, "TTL", "k").Int64(); ttl != 2 && ttl != 1 {
+		t.Fatalf("TTL of ~1.5s = %d", ttl)
+	}
+	at := time.Now().Add(time.Hour)
+	if ok := c.PExpireAt(bg, "k", at).Val(); !ok {
+		t.Fatal("PEXPIREAT")
+	}
+	if got := c.PExpireTime(bg, "k").Val(); got != time.Duration(at.UnixMilli())*time.Millisecond {
+		t.Fatalf("PEXPIRETIME = %v, want %v", got, at.UnixMilli())
+	}
+	if got, _ := c.Do(bg, "EXPIRETIME", "k").Int64(); got != (at.UnixMilli()+500)/1000 {
+		t.Fatalf("EXPIRETIME = %d, want %d", got, (at.UnixMilli()+500)/1000)
+	}
+	if got, _ := c.Do(bg, "EXPIRETIME", "nope").Int64(); got != -2 {
+		t.Fatalf("EXPIRETIME absent = %d", got)
+	}
+	// PERSIST
+	if ok := c.Persist(bg, "k").Val(); !ok {
+		t.Fatal("PERSIST with a TTL answered 0")
+	}
+	if ok := c.Persist(bg, "k").Val(); ok {
+		t.Fatal("PERSIST without a TTL answered 1")
+	}
+	// EXPIREAT in the past and a negative EXPIRE delete the key.
+	if ok := c.ExpireAt(bg, "k", time.Unix(1, 0)).Val(); !ok {
+		t.Fatal("EXPIREAT in the past answered 0")
+	}
+	if n := c.Exists(bg, "k").Val(); n != 0 {
+		t.Fatal("EXPIREAT in the past left the key")
+	}
+	must(t, c.Set(bg, "k2", "v", 0).Err())
+	must(t, c.Do(bg, "EXPIRE", "k2", "-1").Err())
+	if n := c.Exists(bg, "k2").Val(); n != 0 {
+		t.Fatal("EXPIRE -1 left the key")
+	}
+	// A short TTL makes the key invisible at its deadline (D4).
+	must(t, c.Set(bg, "short", "v", 30*time.Millisecond).Err())
+	eventually(t, "short key expired", func() bool { return c.Exists(bg, "short").Val() == 0 })
+}
+
+func TestKeysScanRenameRandomKeyAndFlush(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	must(t, c.MSet(bg, "user:1", "a", "user:2", "b", "order:1", "c", "h?llo", "d").Err())
+	must(t, c.Set(bg, "{acme}:user:9", "other account", 0).Err())
+	keys := c.Keys(bg, "user:*").Val()
+	sort.Strings(keys)
+	if !slices.Equal(keys, []string{"user:1", "user:2"}) {
+		t.Fatalf("KEYS user:* = %v", keys)
+	}
+	if keys := c.Keys(bg, `h\?llo`).Val(); !slices.Equal(keys, []string{"h?llo"}) {
+		t.Fatalf(`KEYS h\?llo = %v`, keys)
+	}
+	if keys := c.Keys(bg, "[ou]*:[12]").Val(); len(keys) != 3 {
+		t.Fatalf("KEYS [ou]*:[12] = %v", keys)
+	}
+	if n := c.DBSize(bg).Val(); n != 4 {
+		t.Fatalf("DBSIZE = %d, want 4 (account 0 only)", n)
+	}
+	// SCAN with MATCH, COUNT and TYPE.
+	var all []string
+	cur := uint64(0)
+	for {
+		ks, next, err := c.Scan(bg, cur, "", 1).Result()
+		must(t, err)
+		all = append(all, ks...)
+		if next == 0 {
+			break
+		}
+		cur = next
+	}
+	sort.Strings(all)
+	if !slices.Equal(all, []string{"h?llo", "order:1", "user:1", "user:2"}) {
+		t.Fatalf("SCAN = %v", all)
+	}
+	ks, _, err := c.Scan(bg, 0, "user:*", 100).Result()
+	must(t, err)
+	if len(ks) != 2 {
+		t.Fatalf("SCAN MATCH user:* = %v", ks)
+	}
+	c.Do(bg, "SEQ.NEXT", "seq")
+	ks, _, err = c.ScanType(bg, 0, "", 100, "sequence").Result()
+	must(t, err)
+	if !slices.Equal(ks, []string{"seq"}) {
+		t.Fatalf("SCAN TYPE sequence = %v", ks)
+	}
+	wantErr(t, c.Do(bg, "SCAN", "12345678").Err(), "ERR invalid cursor")
+	wantErr(t, c.Do(bg, "SCAN", "x").Err(), "ERR invalid cursor")
+	wantErr(t, c.Do(bg, "SCAN", "0", "COUNT", "0").Err(), "ERR syntax error")
+	// RENAME / RENAMENX
+	must(t, c.Expire(bg, "order:1", time.Hour).Err())
+	must(t, c.Rename(bg, "order:1", "order:2").Err())
+	if v := c.Get(bg, "order:2").Val(); v != "c" {
+		t.Fatalf("renamed value = %q", v)
+	}
+	if ttl := c.TTL(bg, "order:2").Val(); ttl <= 0 {
+		t.Fatal("RENAME dropped the TTL")
+	}
+	wantErr(t, c.Rename(bg, "order:1", "x").Err(), "ERR no such key")
+	if ok := c.RenameNX(bg, "user:1", "user:2").Val(); ok {
+		t.Fatal("RENAMENX onto an existing key moved it")
+	}
+	if ok := c.RenameNX(bg, "user:1", "user:3").Val(); !ok {
+		t.Fatal("RENAMENX onto an absent key did not move it")
+	}
+	// RANDOMKEY
+	k := c.RandomKey(bg).Val()
+	if c.Exists(bg, k).Val() != 1 {
+		t.Fatalf("RANDOMKEY answered %q, which does not exist", k)
+	}
+	// FLUSHDB flushes the current account only; FLUSHALL all.
+	must(t, c.FlushDB(bg).Err())
+	if n := c.DBSize(bg).Val(); n != 0 {
+		t.Fatalf("DBSIZE after FLUSHDB = %d", n)
+	}
+	if err := c.RandomKey(bg).Err(); err != redis.Nil {
+		t.Fatalf("RANDOMKEY on an empty account: %v", err)
+	}
+	if v := c.Get(bg, "{acme}:user:9").Val(); v != "other account" {
+		t.Fatal("FLUSHDB touched another account")
+	}
+	must(t, c.FlushAll(bg).Err())
+	if n := c.Exists(bg, "{acme}:user:9").Val(); n != 0 {
+		t.Fatal("FLUSHALL left another account's key")
+	}
+}
+
+// A SCAN cursor survives concurrent writes: a key that exists for the whole
+// scan is returned, whatever is inserted and deleted meanwhile.
+func TestScanReturnsEveryKeyThatExistsThroughoutDespiteConcurrentWrites(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(func(o *redis.Options) { o.PoolSize = 8 })
+	var stable []string
+	for i := range 300 {
+		k := fmt.Sprintf("stable:%04d", i)
+		stable = append(stable, k)
+		must(t, c.Set(bg, k, "v", 0).Err())
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			k := fmt.Sprintf("churn:%05d", i)
+			c.Set(bg, k, "v", 0)
+			c.Set(bg, fmt.Sprintf("a-churn:%05d", i), "v", 0)
+			if i%2 == 0 {
+				c.Del(bg, fmt.Sprintf("churn:%05d", i/2))
+			}
+		}
+	}()
+	seen := map[string]int{}
+	cur := uint64(0)
+	for {
+		ks, next, err := c.Scan(bg, cur, "stable:*", 7).Result()
+		must(t, err)
+		for _, k := range ks {
+			seen[k]++
+		}
+		if next == 0 {
+			break
+		}
+		cur = next
+	}
+	close(stop)
+	wg.Wait()
+	for _, k := range stable {
+		if seen[k] != 1 {
+			t.Fatalf("%s returned %d times, want exactly once", k, seen[k])
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package resp
+
+import (
+	"errors"
+
+	"github.com/concurrencydb/concurrencydb/core"
+)
+
+// MLOCK, MUNLOCK, MLOCK.EXTEND (core/mutex.go): in-memory FIFO mutexes,
+// the same ones the HTTP API's /mlock serves.
+
+// cmdMLock blocks this connection only (never the apply lock or another
+// connection) until the mutex is granted or the wait passes. Meanwhile the
+// socket is watched: a client that disconnects cancels the connection's
+// context, so it leaves the queue and is never granted the mutex (R4, M1).
+func cmdMLock(x *call) {
+	dur, ok := x.secondsArg(2, "mutex duration")
+	if !ok {
+		return
+	}
+	wait, ok := x.secondsArg(3, "wait")
+	if !ok {
+		return
+	}
+	acc, name, ok := x.key(1)
+	if !ok {
+		return
+	}
+	stop := x.c.nc.watch(x.c.cancel)
+	h, err := x.store().MutexLock(x.ctx(), acc, name, dur, wait)
+	stop()
+	switch {
+	case errors.Is(err, core.ErrTimeout):
+		x.null()
+	case err != nil:
+		x.err(err)
+	default:
+		x.int(int64(h))
+	}
+}
+
+func cmdMUnlock(x *call) {
+	h, ok := x.handleArg(2)
+	if !ok {
+		return
+	}
+	acc, name, ok := x.key(1)
+	if !ok {
+		return
+	}
+	if err := x.store().MutexUnlock(acc, name, h); err != nil {
+		x.err(err)
+		return
+	}
+	x.ok()
+}
+
+func cmdMLockExtend(x *call) {
+	h, ok := x.handleArg(2)
+	if !ok {
+		return
+	}
+	dur, ok := x.secondsArg(3, "mutex duration")
+	if !ok {
+		return
+	}
+	acc, name, ok := x.key(1)
+	if !ok {
+		return
+	}
+	if err := x.store().MutexExtend(acc, name, h, dur); err != nil {
+		x.err(err)
+		return
+	}
+	x.ok()
+}
+
+// handleArg reads a mutex handle. 0 is refused: core treats it as a
+// force-unlock, which RESP does not offer.
+func (x *call) handleArg(i int) (uint64, bool) {
+	h, ok := x.uintArg(i)
+	if ok && h == 0 {
+		x.errorText("NOTHELD handle 0 never holds a mutex")
+		return 0, false
+	}
+	return h, ok
+}

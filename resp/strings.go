@@ -1,0 +1,330 @@
+package resp
+
+import (
+	"github.com/concurrencydb/concurrencydb/core"
+)
+
+// The string commands: parse, call core (core/strings.go), encode.
+
+// expiryOption parses the expiry option at args[i] (EX, PX, EXAT, PXAT with
+// its amount at i+1) into x; it reports whether args[i] was one, and
+// writes the error reply when its amount is bad (ok false).
+func (x *call) expiryOption(i int, exp *core.Expiry) (isExpiry, ok bool) {
+	var unit int64
+	var mode core.ExpiryMode
+	switch {
+	case x.is(i, "EX"):
+		unit, mode = 1000, core.ExpiryIn
+	case x.is(i, "PX"):
+		unit, mode = 1, core.ExpiryIn
+	case x.is(i, "EXAT"):
+		unit, mode = 1000, core.ExpiryAt
+	case x.is(i, "PXAT"):
+		unit, mode = 1, core.ExpiryAt
+	default:
+		return false, true
+	}
+	if i+1 >= len(x.args) {
+		x.syntaxErr()
+		return true, false
+	}
+	n, ok := x.intArg(i + 1)
+	if !ok {
+		return true, false
+	}
+	ms, ok := toMs(n, unit)
+	if !ok || n <= 0 {
+		x.err(core.ErrInvalidExpire)
+		return true, false
+	}
+	*exp = core.Expiry{Mode: mode, Ms: ms}
+	return true, true
+}
+
+// parseSet parses SET's options from args[3:].
+func (x *call) parseSet() (opts core.SetOptions, get bool, ok bool) {
+	hasCond, hasExp := false, false
+	opts.Expiry.Mode = core.ExpiryClear
+	for i := 3; i < len(x.args); i++ {
+		if isExp, ok := x.expiryOption(i, &opts.Expiry); isExp {
+			if !ok {
+				return opts, false, false
+			}
+			if hasExp {
+				x.syntaxErr()
+				return opts, false, false
+			}
+			hasExp = true
+			i++
+			continue
+		}
+		cond := core.SetAlways
+		switch {
+		case x.is(i, "NX"):
+			cond = core.SetIfAbsent
+		case x.is(i, "XX"):
+			cond = core.SetIfPresent
+		case x.is(i, "IFEQ") && i+1 < len(x.args):
+			cond, opts.Match = core.SetIfEqual, x.args[i+1]
+			i++
+		case x.is(i, "IFNE") && i+1 < len(x.args):
+			cond, opts.Match = core.SetIfNotEqual, x.args[i+1]
+			i++
+		case x.is(i, "GET") && !get:
+			get = true
+			continue
+		case x.is(i, "KEEPTTL") && !hasExp:
+			opts.Expiry.Mode, hasExp = core.ExpiryKeep, true
+			continue
+		default:
+			x.syntaxErr()
+			return opts, false, false
+		}
+		if hasCond {
+			x.syntaxErr()
+			return opts, false, false
+		}
+		opts.Cond, hasCond = cond, true
+	}
+	return opts, get, true
+}
+
+// set runs core.Set on args[1] with value and writes reply: with get, the
+// old value; else OK, or nil when the condition failed.
+func (x *call) set(value []byte, opts core.SetOptions, get bool) {
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	res, err := x.store().Set(x.ctx(), acc, id, value, opts)
+	switch {
+	case err != nil:
+		x.err(err)
+	case get && res.OldExists:
+		x.bulk(res.Old)
+	case get, !res.Written:
+		x.null()
+	default:
+		x.ok()
+	}
+}
+
+func cmdSet(x *call) {
+	opts, get, ok := x.parseSet()
+	if ok {
+		x.set(x.args[2], opts, get)
+	}
+}
+
+func cmdSetNX(x *call) {
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	res, err := x.store().Set(x.ctx(), acc, id, x.args[2], core.SetOptions{Cond: core.SetIfAbsent})
+	if err != nil {
+		x.err(err)
+		return
+	}
+	x.int(int64(boolInt(res.Written)))
+}
+
+func (x *call) setEx(unit int64) {
+	n, ok := x.intArg(2)
+	if !ok {
+		return
+	}
+	ms, ok := toMs(n, unit)
+	if !ok || n <= 0 {
+		x.err(core.ErrInvalidExpire)
+		return
+	}
+	x.set(x.args[3], core.SetOptions{Expiry: core.Expiry{Mode: core.ExpiryIn, Ms: ms}}, false)
+}
+
+func cmdSetEX(x *call)  { x.setEx(1000) }
+func cmdPSetEX(x *call) { x.setEx(1) }
+
+func cmdGetSet(x *call) { x.set(x.args[2], core.SetOptions{}, true) }
+
+func cmdGet(x *call) {
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	v, found, err := x.store().Get(x.ctx(), acc, id)
+	x.value(v, found, err)
+}
+
+// value writes a bulk value, nil when not found.
+func (x *call) value(v []byte, found bool, err error) {
+	switch {
+	case err != nil:
+		x.err(err)
+	case !found:
+		x.null()
+	default:
+		x.bulk(v)
+	}
+}
+
+func cmdGetDel(x *call) {
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	v, found, err := x.store().GetDel(x.ctx(), acc, id)
+	x.value(v, found, err)
+}
+
+func cmdGetEx(x *call) {
+	exp := core.Expiry{Mode: core.ExpiryKeep}
+	set := false
+	for i := 2; i < len(x.args); i++ {
+		isExp, ok := x.expiryOption(i, &exp)
+		switch {
+		case isExp && !ok:
+			return
+		case isExp && !set:
+			set = true
+			i++
+		case x.is(i, "PERSIST") && !set:
+			exp, set = core.Expiry{Mode: core.ExpiryClear}, true
+		default:
+			x.syntaxErr()
+			return
+		}
+	}
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	v, found, err := x.store().GetEx(x.ctx(), acc, id, exp)
+	x.value(v, found, err)
+}
+
+func cmdMGet(x *call) {
+	acc, ids, ok := x.keysOf(x.span(1, 1))
+	if !ok {
+		return
+	}
+	vs, err := x.store().MGet(x.ctx(), acc, ids)
+	if err != nil {
+		x.err(err)
+		return
+	}
+	x.array(len(vs))
+	for _, v := range vs {
+		if v == nil {
+			x.null()
+		} else {
+			x.bulk(v)
+		}
+	}
+}
+
+func (x *call) mset(nx bool) bool {
+	if len(x.args)%2 == 0 {
+		x.errorText("ERR wrong number of arguments for '" + x.name + "' command")
+		return false
+	}
+	acc, ids, ok := x.keysOf(x.span(1, 2))
+	if !ok {
+		return false
+	}
+	pairs := make([]core.KeyValue, len(ids))
+	for i, id := range ids {
+		pairs[i] = core.KeyValue{ID: id, Value: x.args[2+2*i]}
+	}
+	done, err := x.store().MSet(x.ctx(), acc, pairs, nx)
+	if err != nil {
+		x.err(err)
+		return false
+	}
+	if nx {
+		x.int(int64(boolInt(done)))
+	} else {
+		x.ok()
+	}
+	return true
+}
+
+func cmdMSet(x *call)   { x.mset(false) }
+func cmdMSetNX(x *call) { x.mset(true) }
+
+func cmdAppend(x *call) {
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	n, err := x.store().Append(x.ctx(), acc, id, x.args[2])
+	x.intReply(int64(n), err)
+}
+
+func (x *call) intReply(n int64, err error) {
+	if err != nil {
+		x.err(err)
+		return
+	}
+	x.int(n)
+}
+
+func cmdStrLen(x *call) {
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	n, err := x.store().StrLen(x.ctx(), acc, id)
+	x.intReply(int64(n), err)
+}
+
+func cmdGetRange(x *call) {
+	start, ok := x.intArg(2)
+	if !ok {
+		return
+	}
+	end, ok := x.intArg(3)
+	if !ok {
+		return
+	}
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	v, err := x.store().GetRange(x.ctx(), acc, id, start, end)
+	x.value(v, true, err)
+}
+
+func cmdSetRange(x *call) {
+	off, ok := x.intArg(2)
+	if !ok {
+		return
+	}
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	n, err := x.store().SetRange(x.ctx(), acc, id, off, x.args[3])
+	x.intReply(int64(n), err)
+}
+
+func cmdDelEx(x *call) {
+	cond := core.SetAlways
+	var match []byte
+	switch {
+	case len(x.args) == 2:
+	case len(x.args) == 4 && x.is(2, "IFEQ"):
+		cond, match = core.SetIfEqual, x.args[3]
+	case len(x.args) == 4 && x.is(2, "IFNE"):
+		cond, match = core.SetIfNotEqual, x.args[3]
+	default:
+		x.syntaxErr()
+		return
+	}
+	acc, id, ok := x.key(1)
+	if !ok {
+		return
+	}
+	done, err := x.store().DelEx(x.ctx(), acc, id, cond, match)
+	x.intReply(int64(boolInt(done)), err)
+}
