@@ -8,7 +8,10 @@
 //   - D1: a write is acknowledged (its Store method returns) only after the
 //     batch holding it is synced; a read returns a value only after the
 //     batch holding that value's write is synced. One mechanism serves both:
-//     every call waits on the flight of the newest write it reflects.
+//     every call waits on the flight of the newest write it reflects. With
+//     a Pipeline context (pipeline.go) the call returns at once and that
+//     wait moves to Pending.Wait, which the front-end must pass before
+//     replying.
 //   - D2: the revision counter is written in the same batch as the writes
 //     that used it, so after recovery it is ≥ every revision on disk.
 //   - D3: sequences, versions (mod revisions), fencing tokens (create

@@ -546,26 +546,29 @@ type AccountKeys struct {
 }
 
 // Keyspace counts the live keys of every non-empty account, in account
-// order. NB: it reads the whole keyspace under the apply lock.
+// order, for INFO. It reads committed data only and without the apply
+// lock, so monitoring never stalls writes; writes not yet synced are not
+// counted (what it reports is durable, D1). NB: it reads every key.
 func (s *Store) Keyspace(ctx context.Context) ([]AccountKeys, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	start := persist.DataPrefix()
+	now := s.clock.Now().UnixMilli()
 	var out []AccountKeys
-	err := s.view(ctx, func(t *txn) error {
-		_, err := t.scan(start, persist.PrefixEnd(start), nil, func(k []byte, rec *persist.Record) bool {
-			if !recLive(rec, t.now) {
-				return true
-			}
-			acc, _, _ := persist.SplitDataKey(k)
-			if len(out) == 0 || out[len(out)-1].Account != acc {
-				out = append(out, AccountKeys{Account: acc})
-			}
-			out[len(out)-1].Keys++
-			if rec.ExpireAt != 0 {
-				out[len(out)-1].Expires++
-			}
+	err := s.db.Scan(start, persist.PrefixEnd(start), func(k []byte, rec persist.Record) bool {
+		if !recLive(&rec, now) {
 			return true
-		})
-		return err
+		}
+		acc, _, _ := persist.SplitDataKey(k)
+		if len(out) == 0 || out[len(out)-1].Account != acc {
+			out = append(out, AccountKeys{Account: acc})
+		}
+		out[len(out)-1].Keys++
+		if rec.ExpireAt != 0 {
+			out[len(out)-1].Expires++
+		}
+		return true
 	})
 	return out, err
 }

@@ -46,6 +46,9 @@ func (p Precondition) check(live bool, current uint64) error {
 }
 
 // KV is a key's value with its metadata.
+//
+// NB: Value may share memory with the store's cache: callers must not
+// modify it.
 type KV struct {
 	Value    []byte
 	Version  uint64 // mod revision

@@ -89,7 +89,12 @@ func (s *Store) LockGet(ctx context.Context, acc, id string) (LockInfo, error) {
 
 // LockRelease releases acc/id if owner holds it and reports whether it was
 // held. An empty owner force-releases (an operator action). Held by another
-// owner: a *LockedError, nothing changes.
+// owner: a *LockedError, nothing changes. A sequence is ErrWrongType.
+//
+// NB: a plain overwrite (SET without NX, KVSet) of a lock key is not an
+// acquisition: like etcd's put, it keeps the create revision, so it keeps
+// the token. Acquisitions (LockAcquire, SET NX) only succeed on an absent
+// key and always get a new, higher token.
 func (s *Store) LockRelease(ctx context.Context, acc, id, owner string) (bool, error) {
 	k, err := s.key(acc, id)
 	if err != nil {
@@ -104,7 +109,12 @@ func (s *Store) LockRelease(ctx context.Context, acc, id, owner string) (bool, e
 		if !e.live(t.now) {
 			return nil
 		}
-		if owner != "" && (e.rec.Type != persist.TypeString || string(e.rec.Value) != owner) {
+		if e.rec.Type != persist.TypeString {
+			// A sequence is never a lock's key; force-release must not
+			// reset it (D3).
+			return ErrWrongType
+		}
+		if owner != "" && string(e.rec.Value) != owner {
 			li := lockInfo(&e.rec, t.now)
 			return &LockedError{Owner: li.Owner, RemainingMs: li.RemainingMs}
 		}

@@ -157,6 +157,15 @@ func TestLockRelease(t *testing.T) {
 		},
 		{name: "a kv value held by another", setup: func(t *testing.T, s *testStore) { mustSet(t, s, "l", "v") }, owner: "me", wantErr: ErrLocked, stillHeld: true},
 		{name: "a kv value released by its value", setup: func(t *testing.T, s *testStore) { mustSet(t, s, "l", "v") }, owner: "v", want: true},
+		{
+			name: "force release never resets a sequence (D3)",
+			setup: func(t *testing.T, s *testStore) {
+				if _, err := s.SeqNext(ctxT(t), "a", "l", 5); err != nil {
+					t.Fatal(err)
+				}
+			},
+			owner: "", wantErr: ErrWrongType, stillHeld: true,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

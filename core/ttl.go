@@ -19,15 +19,23 @@ func (s *Store) reapLoop() {
 		case <-s.stopc:
 			return
 		case <-tick.C:
-			for s.reapOnce() == reapBatch {
+			// A full pass may have left more; wait until its deletes are
+			// durable before scanning again, or the scan (of committed
+			// data) would find the same entries and delete them again.
+			for n, f := s.reapOnce(); n == reapBatch && f != nil; n, f = s.reapOnce() {
+				select {
+				case <-f.done:
+				case <-s.stopc:
+					return
+				}
 			}
 		}
 	}
 }
 
-// reapOnce deletes up to reapBatch expired keys and returns how many index
-// entries it looked at.
-func (s *Store) reapOnce() int {
+// reapOnce deletes up to reapBatch expired keys. It returns how many index
+// entries it looked at and the flight of its deletes (nil if none).
+func (s *Store) reapOnce() (int, *flight) {
 	now := s.clock.Now().UnixMilli()
 	type item struct {
 		at  int64
@@ -38,21 +46,21 @@ func (s *Store) reapOnce() int {
 		items = append(items, item{at, k})
 	}); err != nil {
 		slog.Error("reaper: scan", "err", err)
-		return 0
+		return 0, nil
 	}
 	if len(items) == 0 {
-		return 0
+		return 0, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.writableLocked() != nil {
-		return 0
+		return 0, nil
 	}
 	t := txn{s: s, now: now}
 	for _, it := range items {
 		e, err := t.get(it.key)
 		if err != nil {
-			return 0
+			return 0, nil
 		}
 		switch {
 		case e.exists && e.rec.ExpireAt == it.at && !e.live(now):
@@ -63,5 +71,5 @@ func (s *Store) reapOnce() int {
 			t.wrote()
 		}
 	}
-	return len(items)
+	return len(items), t.dep
 }

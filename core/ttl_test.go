@@ -104,3 +104,34 @@ func TestReaperReclaimsMoreThanOneBatch_D4(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestReaperDoesNotRewriteItsPendingDeletes_D4: after a full pass the
+// reaper waits for its deletes to be durable before scanning again, instead
+// of finding the same (still committed) index entries and writing deletes
+// for them again and again until the sync lands.
+func TestReaperDoesNotRewriteItsPendingDeletes_D4(t *testing.T) {
+	ctx := ctxT(t)
+	clock := newFakeClock()
+	fs := newSyncFS(vfs.NewMem())
+	s := openStore(t, fs, "db", Config{Clock: clock, ReapInterval: time.Millisecond})
+	const n = 3 * reapBatch
+	for i := range n {
+		if _, err := s.KVSet(ctx, "a", "k"+strconv.Itoa(i), []byte("x"), KVSetOptions{TTL: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := s.Stats().Writes.Load()
+	fs.slowSyncs(20 * time.Millisecond) // a wide window for re-scans
+	clock.Advance(2 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Stats().Writes.Load()-before < n {
+		if time.Now().After(deadline) {
+			t.Fatal("reaper did not delete every expired key")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // room for extra passes, if any
+	if w := s.Stats().Writes.Load() - before; w != n {
+		t.Fatalf("reaping %d expired keys took %d writes, want exactly %d", n, w, n)
+	}
+}
