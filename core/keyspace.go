@@ -376,7 +376,10 @@ func accountRange(acc string) (start, end []byte) {
 	return start, persist.PrefixEnd(start)
 }
 
-func (s *Store) checkAccount(acc string) error {
+func (s *Store) checkAccount(acc string) error { return CheckAccount(acc) }
+
+// CheckAccount validates an account name: 1 to 255 bytes (ErrInvalid).
+func CheckAccount(acc string) error {
 	if len(acc) == 0 || len(acc) > persist.MaxNameLen {
 		return invalidf("account name must be 1 to %d bytes", persist.MaxNameLen)
 	}
@@ -552,6 +555,12 @@ type AccountKeys struct {
 func (s *Store) Keyspace(ctx context.Context) ([]AccountKeys, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	s.mu.Lock()
+	closed := s.mu.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
 	}
 	start := persist.DataPrefix()
 	now := s.clock.Now().UnixMilli()

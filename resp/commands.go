@@ -15,7 +15,7 @@ func handlers() map[string]func(*call) {
 		// connection.go
 		"PING": cmdPing, "ECHO": cmdEcho, "QUIT": cmdQuit, "HELLO": cmdHello,
 		"AUTH": cmdAuth, "SELECT": cmdSelect, "CLIENT": cmdClient,
-		// server.go commands live in info.go
+		// info.go
 		"INFO": cmdInfo, "CONFIG": cmdConfig, "TIME": cmdTime, "DBSIZE": cmdDBSize,
 		"FLUSHDB": cmdFlushDB, "FLUSHALL": cmdFlushAll, "WAITAOF": cmdWaitAOF,
 		"COMMAND": cmdCommand,

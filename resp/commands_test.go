@@ -2,7 +2,10 @@ package resp
 
 import (
 	"flag"
+	"go/parser"
+	"go/token"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -94,4 +97,25 @@ func TestCommandRepliesComeFromTheTable(t *testing.T) {
 		t.Fatalf("COMMAND DOCS seq.next = %#v", docs)
 	}
 	wantErr(t, c.Do(bg, "COMMAND", "BOGUS").Err(), "ERR unknown subcommand")
+}
+
+// resp is a thin front-end (STYLE 8): it never imports persist or Pebble;
+// everything it needs goes through core.
+func TestRespImportsNeitherPersistNorPebble(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	must(t, err)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		must(t, err)
+		for _, imp := range af.Imports {
+			p := strings.Trim(imp.Path.Value, `"`)
+			if strings.HasSuffix(p, "/persist") || strings.Contains(p, "cockroachdb/pebble") {
+				t.Errorf("%s imports %s", f, p)
+			}
+		}
+	}
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concurrencydb/concurrencydb/persist"
+	"github.com/concurrencydb/concurrencydb/core"
 )
 
 // redisVersion is the Redis version whose semantics the server follows;
@@ -133,8 +133,12 @@ func cmdAuth(x *call) {
 
 func cmdSelect(x *call) {
 	acc := string(x.args[1])
-	if len(acc) == 0 || len(acc) > persist.MaxNameLen || strings.ContainsAny(acc, "{}") {
-		x.errorText(fmt.Sprintf("ERR invalid account name: 1 to %d bytes, without { or }", persist.MaxNameLen))
+	if err := core.CheckAccount(acc); err != nil {
+		x.err(err)
+		return
+	}
+	if strings.ContainsAny(acc, "{}") {
+		x.errorText("ERR invalid account name: { and } are reserved for {account}: keys")
 		return
 	}
 	if err := x.s.cfg.Auth.Allow(x.c.limitedTo, acc); err != nil {

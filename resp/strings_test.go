@@ -245,6 +245,10 @@ func TestValueOverMaxValueBytesIsRefusedAndConnectionKeepsWorking(t *testing.T) 
 	if n := c.Exists(bg, "k").Val(); n != 0 {
 		t.Fatal("refused SET stored something")
 	}
+	wantErr(t, c.MSet(bg, "a", "1", "b", big).Err(), "ERR argument of 1025 bytes")
+	if n := c.Exists(bg, "a").Val(); n != 0 {
+		t.Fatal("MSET with one oversized value was partly applied")
+	}
 	must(t, c.Set(bg, "k", "small", 0).Err())
 	wantErr(t, c.Append(bg, "k", strings.Repeat("z", 1020)).Err(), "ERR string exceeds maximum allowed size")
 	if v := c.Get(bg, "k").Val(); v != "small" {
