@@ -57,24 +57,34 @@ func (s *Store) CtrAdd(ctx context.Context, acc, id string, delta int64) (int64,
 		if err != nil {
 			return err
 		}
-		rec := persist.Record{Type: persist.TypeString}
-		if e.live(t.now) {
-			if v, err = counterValue(&e.rec); err != nil {
-				return err
-			}
-			rec.Create, rec.ExpireAt = e.rec.Create, e.rec.ExpireAt
-		}
-		if (delta > 0 && v > math.MaxInt64-delta) || (delta < 0 && v < math.MinInt64-delta) {
-			return ErrOverflow
-		}
-		v += delta
-		rec.Value = strconv.AppendInt(nil, v, 10)
-		t.put(k, e, rec)
-		return nil
+		v, err = t.ctrAdd(k, e, delta)
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
+	return v, nil
+}
+
+// ctrAdd adds delta to the integer string at k (current entry e; absent
+// counts as 0), keeping its TTL and create revision, and returns the new
+// value. Overflow is ErrOverflow and writes nothing.
+func (t *txn) ctrAdd(k []byte, e *entry, delta int64) (int64, error) {
+	var v int64
+	rec := persist.Record{Type: persist.TypeString}
+	if e.live(t.now) {
+		var err error
+		if v, err = counterValue(&e.rec); err != nil {
+			return 0, err
+		}
+		rec.Create, rec.ExpireAt = e.rec.Create, e.rec.ExpireAt
+	}
+	if (delta > 0 && v > math.MaxInt64-delta) || (delta < 0 && v < math.MinInt64-delta) {
+		return 0, ErrOverflow
+	}
+	v += delta
+	rec.Value = strconv.AppendInt(nil, v, 10)
+	t.put(k, e, rec)
 	return v, nil
 }
 

@@ -51,25 +51,33 @@ func (s *Store) seqAdd(ctx context.Context, acc, id string, n uint64) (uint64, e
 		if err != nil {
 			return err
 		}
-		rec := persist.Record{Type: persist.TypeSequence}
-		if e.live(t.now) {
-			if e.rec.Type != persist.TypeSequence {
-				return ErrWrongType
-			}
-			v = seqValue(&e.rec)
-			rec.Create = e.rec.Create
-		}
-		if v > math.MaxInt64-n {
-			return ErrOverflow
-		}
-		v += n
-		rec.Value = binary.BigEndian.AppendUint64(nil, v)
-		t.put(k, e, rec)
-		return nil
+		v, err = t.seqAdd(k, e, n)
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
+	return v, nil
+}
+
+// seqAdd advances the sequence at k (current entry e; absent counts as 0)
+// by n and returns the new value. It never moves a sequence back (D3).
+func (t *txn) seqAdd(k []byte, e *entry, n uint64) (uint64, error) {
+	var v uint64
+	rec := persist.Record{Type: persist.TypeSequence}
+	if e.live(t.now) {
+		if e.rec.Type != persist.TypeSequence {
+			return 0, ErrWrongType
+		}
+		v = seqValue(&e.rec)
+		rec.Create = e.rec.Create
+	}
+	if v > math.MaxInt64-n {
+		return 0, ErrOverflow
+	}
+	v += n
+	rec.Value = binary.BigEndian.AppendUint64(nil, v)
+	t.put(k, e, rec)
 	return v, nil
 }
 

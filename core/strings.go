@@ -386,44 +386,21 @@ func (s *Store) IncrBy(ctx context.Context, acc, id string, delta int64) (int64,
 		if err != nil {
 			return err
 		}
-		live := e.live(t.now)
-		if live && e.rec.Type == persist.TypeSequence {
+		if e.live(t.now) && e.rec.Type == persist.TypeSequence {
 			if delta < 0 {
 				return ErrWrongType
 			}
-			cur := seqValue(&e.rec)
-			if cur > math.MaxInt64-uint64(delta) {
-				return ErrOverflow
-			}
-			rec := e.rec
-			rec.Value = bigEndian(cur + uint64(delta))
-			t.put(k, e, rec)
-			v = int64(cur + uint64(delta))
-			return nil
+			n, err := t.seqAdd(k, e, uint64(delta))
+			v = int64(n)
+			return err
 		}
-		rec := persist.Record{Type: persist.TypeString}
-		if live {
-			if v, err = counterValue(&e.rec); err != nil {
-				return err
-			}
-			rec.Create, rec.ExpireAt = e.rec.Create, e.rec.ExpireAt
-		}
-		if (delta > 0 && v > math.MaxInt64-delta) || (delta < 0 && v < math.MinInt64-delta) {
-			return ErrOverflow
-		}
-		v += delta
-		rec.Value = strconv.AppendInt(nil, v, 10)
-		t.put(k, e, rec)
-		return nil
+		v, err = t.ctrAdd(k, e, delta)
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	return v, nil
-}
-
-func bigEndian(v uint64) []byte {
-	return []byte{byte(v >> 56), byte(v >> 48), byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
 }
 
 // ParseFloat parses a float argument or value as Redis does: no spaces,
