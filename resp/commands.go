@@ -240,6 +240,15 @@ OK
 Errors carry Redis's texts and prefixes (` + "`WRONGTYPE`, `NOAUTH`, `WRONGPASS`, `NOPERM`, `CROSSSLOT`" + `) plus ` + "`VERSION`, `LOCKED` and `NOTHELD`" + ` for the extension commands; a command not listed here answers ` + "`ERR unknown command`" + `.
 
 `)
+	b.WriteString(CommandTables())
+	return b.String()
+}
+
+// CommandTables renders the command table as one Markdown table per group:
+// the body of COMMANDS.md and of the README's command section (both kept
+// up to date by TestCommandsMarkdownIsUpToDate).
+func CommandTables() string {
+	var b strings.Builder
 	groups := []struct{ name, title string }{
 		{"connection", "Connection"}, {"server", "Server"}, {"string", "Strings and counters"},
 		{"generic", "Keyspace and TTL"}, {"sequence", "Sequences (extension)"},
@@ -248,7 +257,7 @@ Errors carry Redis's texts and prefixes (` + "`WRONGTYPE`, `NOAUTH`, `WRONGPASS`
 	}
 	specs := core.Commands()
 	for _, g := range groups {
-		fmt.Fprintf(&b, "## %s\n\n| Command | Arguments | Flags | Since | HTTP | Summary |\n|---|---|---|---|---|---|\n", g.title)
+		fmt.Fprintf(&b, "### %s\n\n| Command | Arguments | Flags | Since | HTTP | Summary |\n|---|---|---|---|---|---|\n", g.title)
 		for _, sp := range specs {
 			if sp.Group != g.name {
 				continue

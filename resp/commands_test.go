@@ -63,6 +63,21 @@ func TestCommandsMarkdownIsUpToDate(t *testing.T) {
 			t.Errorf("%s missing from COMMANDS.md", sp.Name)
 		}
 	}
+	// The README carries the same tables between two markers.
+	const begin, end = "<!-- commands:begin -->\n", "<!-- commands:end -->"
+	readme, err := os.ReadFile("../README.md")
+	must(t, err)
+	i, j := strings.Index(string(readme), begin), strings.Index(string(readme), end)
+	if i < 0 || j < i {
+		t.Fatal("README.md lacks the commands:begin/end markers")
+	}
+	section := CommandTables()
+	if *update {
+		readme = []byte(string(readme[:i+len(begin)]) + section + string(readme[j:]))
+		must(t, os.WriteFile("../README.md", readme, 0o644))
+	} else if string(readme[i+len(begin):j]) != section {
+		t.Fatal("README.md's command table is stale: run go test ./resp -run TestCommandsMarkdownIsUpToDate -update")
+	}
 }
 
 // COMMAND, COMMAND INFO, COMMAND COUNT and COMMAND DOCS answer from the
