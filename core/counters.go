@@ -47,16 +47,9 @@ func counterValue(r *persist.Record) (int64, error) {
 // its TTL, like Redis INCRBY. On a sequence it is ErrWrongType (sequences
 // only move forward, through SeqNext); resp's INCR routes sequences itself.
 func (s *Store) CtrAdd(ctx context.Context, acc, id string, delta int64) (int64, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return 0, err
-	}
 	var v int64
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
+		var err error
 		v, err = t.ctrAdd(k, e, delta)
 		return err
 	})
@@ -90,19 +83,12 @@ func (t *txn) ctrAdd(k []byte, e *entry, delta int64) (int64, error) {
 
 // CtrGet returns the counter's value; ErrNotFound when absent.
 func (s *Store) CtrGet(ctx context.Context, acc, id string) (int64, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return 0, err
-	}
 	var v int64
-	err = s.view(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.viewKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {
 			return ErrNotFound
 		}
+		var err error
 		v, err = counterValue(&e.rec)
 		return err
 	})

@@ -155,16 +155,8 @@ func TypeName(t persist.Type) string {
 
 // Type returns the type name of acc/id, "none" when absent.
 func (s *Store) Type(ctx context.Context, acc, id string) (string, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return "", err
-	}
 	name := "none"
-	err = s.view(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.viewKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if e.live(t.now) {
 			name = TypeName(e.rec.Type)
 		}
@@ -190,10 +182,6 @@ const (
 // and reports whether it did. A deadline not after now deletes the key,
 // like Redis. A sequence never expires: ErrWrongType (D3).
 func (s *Store) Expire(ctx context.Context, acc, id string, x Expiry, cond ExpireCond) (bool, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return false, err
-	}
 	if x.Mode != ExpiryIn && x.Mode != ExpiryAt {
 		return false, invalidf("expire needs a relative or absolute deadline")
 	}
@@ -202,11 +190,7 @@ func (s *Store) Expire(ctx context.Context, acc, id string, x Expiry, cond Expir
 		return false, invalidf("ttl must be at most %v", s.cfg.MaxDuration)
 	}
 	done := false
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {
 			return nil
 		}
@@ -250,16 +234,8 @@ func (s *Store) Expire(ctx context.Context, acc, id string, x Expiry, cond Expir
 
 // Persist removes acc/id's TTL and reports whether it had one.
 func (s *Store) Persist(ctx context.Context, acc, id string) (bool, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return false, err
-	}
 	done := false
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) || e.rec.ExpireAt == 0 {
 			return nil
 		}
@@ -282,16 +258,8 @@ const (
 // until it; both are NoExpiry for a key without TTL and NoSuchKey for an
 // absent key.
 func (s *Store) KeyExpiry(ctx context.Context, acc, id string) (expireAt, remainingMs int64, err error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return 0, 0, err
-	}
 	expireAt, remainingMs = NoSuchKey, NoSuchKey
-	err = s.view(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err = s.viewKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		switch {
 		case !e.live(t.now):
 		case e.rec.ExpireAt == 0:

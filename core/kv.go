@@ -86,10 +86,6 @@ func deadline(now int64, d time.Duration) int64 {
 
 // KVSet stores value at acc/id if opts.If holds and returns the new version.
 func (s *Store) KVSet(ctx context.Context, acc, id string, value []byte, opts KVSetOptions) (uint64, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return 0, err
-	}
 	if len(value) > s.cfg.MaxValueBytes {
 		return 0, ErrTooLarge
 	}
@@ -99,11 +95,7 @@ func (s *Store) KVSet(ctx context.Context, acc, id string, value []byte, opts KV
 		}
 	}
 	var ver uint64
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		live := e.live(t.now)
 		if live && e.rec.Type != persist.TypeString {
 			return ErrWrongType
@@ -130,16 +122,8 @@ func (s *Store) KVSet(ctx context.Context, acc, id string, value []byte, opts KV
 // KVGet returns the value at acc/id; ErrNotFound when absent or expired.
 // A sequence reads as its decimal value.
 func (s *Store) KVGet(ctx context.Context, acc, id string) (KV, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return KV{}, err
-	}
 	var kv KV
-	err = s.view(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.viewKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {
 			return ErrNotFound
 		}
@@ -157,15 +141,7 @@ func (s *Store) KVGet(ctx context.Context, acc, id string) (KV, error) {
 // (VersionError), unless the condition is CondAbsent/version 0. A sequence
 // is ErrWrongType: the kv API does not reset sequences.
 func (s *Store) KVDelete(ctx context.Context, acc, id string, cond Precondition) error {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return err
-	}
-	return s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	return s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		live := e.live(t.now)
 		if live && e.rec.Type != persist.TypeString {
 			return ErrWrongType

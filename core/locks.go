@@ -32,10 +32,6 @@ func lockInfo(r *persist.Record, now int64) LockInfo {
 // LockAcquire takes the lock acc/id for owner for dur, or extends it when
 // owner already holds it. Held by another owner: a *LockedError.
 func (s *Store) LockAcquire(ctx context.Context, acc, id, owner string, dur time.Duration) (LockInfo, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return LockInfo{}, err
-	}
 	if owner == "" {
 		return LockInfo{}, invalidf("owner is required")
 	}
@@ -46,11 +42,7 @@ func (s *Store) LockAcquire(ctx context.Context, acc, id, owner string, dur time
 		return LockInfo{}, err
 	}
 	var info LockInfo
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		rec := persist.Record{Type: persist.TypeString, Value: []byte(owner), ExpireAt: deadline(t.now, dur)}
 		if e.live(t.now) {
 			if e.rec.Type != persist.TypeString || string(e.rec.Value) != owner {
@@ -68,16 +60,8 @@ func (s *Store) LockAcquire(ctx context.Context, acc, id, owner string, dur time
 
 // LockGet returns the holder of acc/id; ErrNotFound when free.
 func (s *Store) LockGet(ctx context.Context, acc, id string) (LockInfo, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return LockInfo{}, err
-	}
 	var info LockInfo
-	err = s.view(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.viewKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {
 			return ErrNotFound
 		}
@@ -96,16 +80,8 @@ func (s *Store) LockGet(ctx context.Context, acc, id string) (LockInfo, error) {
 // the token. Acquisitions (LockAcquire, SET NX) only succeed on an absent
 // key and always get a new, higher token.
 func (s *Store) LockRelease(ctx context.Context, acc, id, owner string) (bool, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return false, err
-	}
 	released := false
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {
 			return nil
 		}

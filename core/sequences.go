@@ -41,16 +41,9 @@ func (s *Store) SeqNext(ctx context.Context, acc, id string, count uint64) (uint
 
 // seqAdd is SeqNext without the block-size bound (INCRBY on a sequence).
 func (s *Store) seqAdd(ctx context.Context, acc, id string, n uint64) (uint64, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return 0, err
-	}
 	var v uint64
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
+		var err error
 		v, err = t.seqAdd(k, e, n)
 		return err
 	})
@@ -84,16 +77,8 @@ func (t *txn) seqAdd(k []byte, e *entry, n uint64) (uint64, error) {
 // SeqGet returns the current value of a sequence; ErrNotFound if it was
 // never advanced or was reset.
 func (s *Store) SeqGet(ctx context.Context, acc, id string) (uint64, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return 0, err
-	}
 	var v uint64
-	err = s.view(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.viewKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {
 			return ErrNotFound
 		}
@@ -119,15 +104,7 @@ func (s *Store) SeqReset(ctx context.Context, acc, id string) error {
 
 // deleteTyped deletes acc/id if check accepts its record; absent is success.
 func (s *Store) deleteTyped(ctx context.Context, acc, id string, check func(*persist.Record) error) error {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return err
-	}
-	return s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	return s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {
 			return nil
 		}

@@ -52,10 +52,6 @@ func (s *Store) checkValue(v []byte) error {
 // overwritten (D3): ErrWrongType. An existing string keeps its create
 // revision (its lock fencing token), as with KVSet.
 func (s *Store) Set(ctx context.Context, acc, id string, value []byte, opts SetOptions) (SetResult, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return SetResult{}, err
-	}
 	if err := s.checkValue(value); err != nil {
 		return SetResult{}, err
 	}
@@ -64,11 +60,7 @@ func (s *Store) Set(ctx context.Context, acc, id string, value []byte, opts SetO
 		value = []byte{}
 	}
 	var res SetResult
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		live := e.live(t.now)
 		if live {
 			if e.rec.Type == persist.TypeSequence {
@@ -199,17 +191,9 @@ func (s *Store) Get(ctx context.Context, acc, id string) ([]byte, bool, error) {
 // GetDel returns the value at acc/id and deletes the key (a sequence is
 // reset, as by DEL).
 func (s *Store) GetDel(ctx context.Context, acc, id string) ([]byte, bool, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return nil, false, err
-	}
 	var v []byte
 	found := false
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {
 			return nil
 		}
@@ -224,17 +208,9 @@ func (s *Store) GetDel(ctx context.Context, acc, id string) ([]byte, bool, error
 // no change; ExpiryClear: PERSIST). Giving a sequence a TTL is
 // ErrWrongType (D3).
 func (s *Store) GetEx(ctx context.Context, acc, id string, x Expiry) ([]byte, bool, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return nil, false, err
-	}
 	var v []byte
 	found := false
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {
 			return nil
 		}
@@ -261,15 +237,7 @@ func (s *Store) GetEx(ctx context.Context, acc, id string, x Expiry) ([]byte, bo
 // revision. fn returns write false to leave the key as it is. A sequence is
 // ErrWrongType.
 func (s *Store) stringWrite(ctx context.Context, acc, id string, fn func(old []byte, live bool) (v []byte, write bool, err error)) error {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return err
-	}
-	return s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	return s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		live := e.live(t.now)
 		var old []byte
 		if live {
@@ -376,16 +344,8 @@ func substr(v []byte, start, end int64) []byte {
 // non-negative delta advances it (it is SeqNext by delta); a negative one
 // is ErrWrongType (D3). Overflow is ErrOverflow and changes nothing.
 func (s *Store) IncrBy(ctx context.Context, acc, id string, delta int64) (int64, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return 0, err
-	}
 	var v int64
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if e.live(t.now) && e.rec.Type == persist.TypeSequence {
 			if delta < 0 {
 				return ErrWrongType
@@ -394,6 +354,7 @@ func (s *Store) IncrBy(ctx context.Context, acc, id string, delta int64) (int64,
 			v = int64(n)
 			return err
 		}
+		var err error
 		v, err = t.ctrAdd(k, e, delta)
 		return err
 	})
@@ -451,16 +412,8 @@ func (s *Store) IncrByFloat(ctx context.Context, acc, id string, delta float64) 
 // owner releases its lock without Lua. A condition on a sequence is
 // ErrWrongType.
 func (s *Store) DelEx(ctx context.Context, acc, id string, cond SetCond, match []byte) (bool, error) {
-	k, err := s.key(acc, id)
-	if err != nil {
-		return false, err
-	}
 	deleted := false
-	err = s.update(ctx, func(t *txn) error {
-		e, err := t.get(k)
-		if err != nil {
-			return err
-		}
+	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {
 			return nil
 		}
