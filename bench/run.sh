@@ -15,6 +15,8 @@
 #   ROUNDS      rounds of the interleaved loads (default 3)
 #   SCALE       multiplies every request count and duration (default 1)
 #   CDB_BIN     benchmark this concurrencydb binary instead of building ./cmd/concurrencydb
+#   ROTATE=1    rotate the server order each round (A B C, B C A, C A B) instead of A B C
+#   TARGET_SECS seconds per redis-benchmark run (default 3, times SCALE)
 #   KEEP_TMP=1  keep the temp dir (logs, raw results) instead of removing it
 #   SKIP_MEMORY=1, SKIP_QUEUE=1   skip the 1M-key memory test / the 10,000-waiter test
 # See bench/README.md for what each row means.
@@ -59,8 +61,14 @@ stop_pid() { # pid: TERM, wait up to 10 s, then KILL
   say "pid $pid did not stop on TERM; killing it"
   kill -KILL "$pid" 2>/dev/null
 }
+REPORTED=0
 cleanup() {
   local pid
+  if [ "$REPORTED" = 0 ] && [ -s "${RAW:-/nonexistent}" ] && [ -x "${BIN:-/nonexistent}/report" ]; then
+    echo "**Incomplete run** (stopped early; see stderr). What was measured:"
+    echo
+    "$BIN/report" <"$RAW"
+  fi
   for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
   wait 2>/dev/null
   if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $TMP"; else rm -rf "$TMP"; fi
@@ -78,7 +86,7 @@ echo
 echo "- machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.1f GiB RAM", $2/1048576 }' /proc/meminfo), Linux $(uname -r)"
 echo "- concurrencydb commit $commit, $(go version | awk '{ print $3 }'); $(redis-server --version | awk '{ print $1, $2, $3 }'); $(wrk --version 2>&1 | head -1 | awk '{ print $1, $2 }')"
 echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
-echo "- ROUNDS=$ROUNDS SCALE=$SCALE; cells: requests/s (p50 / p99 latency in ms), median of $ROUNDS rounds; ratios: median of the per-round ratios"
+echo "- ROUNDS=$ROUNDS SCALE=$SCALE TARGET_SECS=${TARGET_SECS:-3} ROTATE=${ROTATE:-0}; cells: requests/s (p50 / p99 latency in ms), median of $ROUNDS rounds; ratios: median of the per-round ratios"
 echo
 
 # ---- 2. build, start --------------------------------------------------------
@@ -88,6 +96,9 @@ say "building concurrencydb and the bench helpers"
 (cd "$REPO" && if [ -n "${CDB_BIN:-}" ]; then cp "$CDB_BIN" "$BIN/concurrencydb"; else go build -o "$BIN/concurrencydb" ./cmd/concurrencydb; fi &&
   for h in freeport mutexbench memload report; do go build -o "$BIN/$h" "./bench/$h" || exit 1; done) >&2 ||
   die "build failed"
+# The config is read again when the memory test starts fresh servers; keep
+# the one that matches the binary just built.
+cp "$REPO/config.yml" "$TMP/config.yml" || die "no config.yml"
 
 wait_http() { # url pid
   local i
@@ -113,11 +124,11 @@ start_cdb() {
   local name=$1 ports hp rp dir pid
   ports=($("$BIN/freeport" -n 2)) || die "freeport failed"
   hp=${ports[0]} rp=${ports[1]} dir=$TMP/$name-data
-  "$BIN/concurrencydb" -config "$REPO/config.yml" -data "$dir" \
+  "$BIN/concurrencydb" -config "$TMP/config.yml" -data "$dir" \
     -http "127.0.0.1:$hp" -resp "127.0.0.1:$rp" >"$TMP/$name.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
-  wait_http "http://127.0.0.1:$hp/healthz" "$pid" || { cat "$TMP/$name.log" >&2; die "concurrencydb did not start"; }
+  wait_http "http://127.0.0.1:$hp/healthz" "$pid" || { cat "$TMP/$name.log" >&2; say "concurrencydb did not start"; return 1; }
   local ok=0
   wait_resp "$rp" "$pid" && ok=1
   [ $ok = 1 ] || say "concurrencydb ($name) has no RESP listener yet: RESP loads run against Redis only"
@@ -143,16 +154,16 @@ start_redis() {
     --daemonize no --logfile "$TMP/$name.log" >/dev/null 2>&1 &
   pid=$!
   PIDS+=("$pid")
-  wait_resp "$port" "$pid" || { cat "$TMP/$name.log" >&2; die "redis-server ($name) did not start"; }
+  wait_resp "$port" "$pid" || { cat "$TMP/$name.log" >&2; say "redis-server ($name) did not start"; return 1; }
   printf -v "${name}_PID" %s "$pid"
   printf -v "${name}_PORT" %s "$port"
   printf -v "${name}_DIR" %s "$dir"
 }
 
 say "starting concurrencydb, redis-server (appendfsync always), redis-server (no persistence)"
-start_cdb cdb
-start_redis always always
-start_redis memory memory
+start_cdb cdb || die "concurrencydb did not start"
+start_redis always always || die "redis-server did not start"
+start_redis memory memory || die "redis-server did not start"
 say "concurrencydb pid $cdb_PID http :$cdb_HTTP resp :$cdb_RESP; redis always pid $always_PID :$always_PORT; redis memory pid $memory_PID :$memory_PORT"
 
 RAW=$TMP/results.tsv
@@ -241,15 +252,29 @@ rb() {
 }
 
 # resp_load LOAD ROUND N0 "redis-benchmark args for all" [cdb command] [redis command]
+# The servers run in the order A B C (concurrencydb, Redis always, Redis
+# memory); with ROTATE=1, round r starts r-1 places further (B C A, C A B…),
+# so no server always runs right after the same other one (whose background
+# work — compaction, AOF rewrite — may still be going on).
+order() { # round
+  local all=(cdb always memory) k=0
+  [ "${ROTATE:-0}" = 1 ] && [ "$1" -gt 0 ] && k=$((($1 - 1) % 3))
+  echo "${all[@]:k}" "${all[@]:0:k}"
+}
 resp_load() {
-  local load=$1 round=$2 n0=$3 common=$4 cdbcmd=${5:-} rcmd=${6:-}
-  if [ "$cdb_RESP_OK" = 1 ] && { [ -z "$cdbcmd" ] || [ "$CDB_CUSTOM" = 1 ]; }; then
-    rb "$load" cdb "$round" "$cdb_RESP" "$n0" $common $cdbcmd
-  else
-    [ "$round" = 0 ] || row rate "$load" cdb "$round" NA NA NA
-  fi
-  rb "$load" always "$round" "$always_PORT" "$n0" $common $rcmd
-  rb "$load" memory "$round" "$memory_PORT" "$n0" $common $rcmd
+  local load=$1 round=$2 n0=$3 common=$4 cdbcmd=${5:-} rcmd=${6:-} s
+  for s in $(order "$round"); do
+    case $s in
+      cdb)
+        if [ "$cdb_RESP_OK" = 1 ] && { [ -z "$cdbcmd" ] || [ "$CDB_CUSTOM" = 1 ]; }; then
+          rb "$load" cdb "$round" "$cdb_RESP" "$n0" $common $cdbcmd
+        else
+          [ "$round" = 0 ] || row rate "$load" cdb "$round" NA NA NA
+        fi ;;
+      always) rb "$load" always "$round" "$always_PORT" "$n0" $common $rcmd ;;
+      memory) rb "$load" memory "$round" "$memory_PORT" "$n0" $common $rcmd ;;
+    esac
+  done
 }
 
 # wrk scripts: random ids 0..99999 (like -r 100000), seeded per thread.
@@ -362,10 +387,12 @@ if [ "${SKIP_MEMORY:-0}" != 1 ]; then
   say "memory: stopping the round servers, starting fresh ones, loading 1,000,000 keys into each"
   for pid in "$cdb_PID" "$always_PID" "$memory_PID"; do stop_pid "$pid"; done
   MEMKEYS=1000000
-  start_cdb mcdb
-  start_redis malways always
-  start_redis mmemory memory
+  started=()
+  start_cdb mcdb && started+=(cdb)
+  start_redis malways always && started+=(always)
+  start_redis mmemory memory && started+=(memory)
   for s in cdb always memory; do
+    [[ " ${started[*]} " == *" $s "* ]] || { row note "memory: the fresh $s server did not start" "$s" 1 "" "" ""; continue; }
     case $s in
       cdb) pid=$mcdb_PID dir=$mcdb_DIR
         if [ "$mcdb_RESP_OK" = 1 ]; then target=(-resp "127.0.0.1:$mcdb_RESP"); else target=(-http "127.0.0.1:$mcdb_HTTP" -conns 32); fi ;;
@@ -398,5 +425,6 @@ done
 row note "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); the run took $(($(date +%s) - start_all)) s" cdb 1 "" "" ""
 say "done in $(($(date +%s) - start_all)) s"
 "$BIN/report" <"$RAW"
+REPORTED=1
 exit
 }

@@ -168,6 +168,17 @@ func (s *Store) Config() Config { return s.cfg }
 // Stats returns the store's counters.
 func (s *Store) Stats() *Stats { return &s.stats }
 
+// DiskUsage is the size of the store's files in bytes (0 once closed).
+func (s *Store) DiskUsage() uint64 {
+	s.mu.Lock()
+	closed := s.mu.closed
+	s.mu.Unlock()
+	if closed {
+		return 0
+	}
+	return s.db.DiskUsage()
+}
+
 // txn is one command's view of the keyspace while it holds the apply lock.
 // It tracks dep, the flight of the newest write the command reflects, which
 // the command waits for before it returns (D1).
@@ -385,7 +396,8 @@ func (s *Store) commitOnce() bool {
 
 	start := s.clock.Now()
 	err := s.env.commit(b)
-	s.stats.CommitNanos.Add(uint64(s.clock.Now().Sub(start)))
+	took := s.clock.Now().Sub(start)
+	s.stats.CommitNanos.Add(uint64(took))
 
 	s.mu.Lock()
 	s.mu.inflight = nil
@@ -401,6 +413,9 @@ func (s *Store) commitOnce() bool {
 	pendingNext := s.mu.open.kicked
 	s.mu.Unlock()
 	close(f.done)
+	if err == nil && s.cfg.CommitObserver != nil {
+		s.cfg.CommitObserver(f.n, took)
+	}
 	if pendingNext {
 		s.kickCommitter()
 	}

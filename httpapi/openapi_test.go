@@ -158,6 +158,7 @@ type routeSpec struct {
 
 var apiSpec = map[string]routeSpec{
 	"GET /healthz":                   {statuses: []string{"200"}},
+	"GET /metrics":                   {statuses: []string{"200", "401", "403"}},
 	"POST /db/{acc}/sequence/{id}":   {statuses: []string{"200", "400", "409"}, params: []string{"query:count"}},
 	"GET /db/{acc}/sequence/{id}":    {statuses: []string{"200", "404", "409"}},
 	"DELETE /db/{acc}/sequence/{id}": {statuses: []string{"204"}},

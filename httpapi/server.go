@@ -18,12 +18,21 @@ import (
 // Config configures the HTTP API.
 type Config struct {
 	Auth core.Auth
+	// Metrics, when set, is served at GET /metrics (observe.go).
+	Metrics http.Handler
+	// Observe, when set, is called once per request after it is answered,
+	// with "METHOD /route/pattern" (or "unmatched"), the status code and
+	// the latency.
+	Observe func(command, status string, d time.Duration)
+	// SlowLog: a request slower than this is logged (slog.Warn); 0 = off.
+	SlowLog time.Duration
 }
 
 // API serves the HTTP routes over one store.
 type API struct {
 	store *core.Store
 	auth  core.Auth
+	cfg   Config
 }
 
 // Route is one documented endpoint; the openapi.yaml test checks them.
@@ -33,8 +42,9 @@ type Route struct {
 
 // New returns the handler serving every route of the HTTP API.
 func New(store *core.Store, cfg Config) http.Handler {
-	a := &API{store: store, auth: cfg.Auth}
+	a := &API{store: store, auth: cfg.Auth, cfg: cfg}
 	r := chi.NewRouter()
+	r.Use(a.observe)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: no such endpoint %s %s", core.ErrNotFound, r.Method, r.URL.Path))
 	})
@@ -42,6 +52,7 @@ func New(store *core.Store, cfg Config) http.Handler {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method_not_allowed", "message": "method " + r.Method + " is not allowed on " + r.URL.Path})
 	})
 	r.Get("/healthz", a.healthz)
+	r.Get("/metrics", a.metrics)
 	r.Route("/db/{acc}", func(r chi.Router) {
 		r.Use(a.authenticate)
 		for _, rt := range a.routes() {
@@ -102,7 +113,7 @@ func Routes() []Route {
 	for _, rt := range (&API{}).routes() {
 		out = append(out, Route{rt.method, "/db/{acc}" + rt.pattern})
 	}
-	return append(out, Route{"GET", "/healthz"})
+	return append(out, Route{"GET", "/healthz"}, Route{"GET", "/metrics"})
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {

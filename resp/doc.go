@@ -22,4 +22,19 @@
 //     noticed at once and leaves the queue (core's M1).
 //   - R5: core errors map to RESP error prefixes in one ordered table
 //     (errors.go); every core sentinel is mapped.
+//   - R6: framing is bounded before redcon buffers it (framing.go): a bulk
+//     argument, a command's argument count and size, and an inline line
+//     have limits; a frame beyond them answers "ERR Protocol error" and the
+//     connection closes, after the commands before it were answered. Within
+//     them, exec's max_args and max_value_bytes checks answer a clear error
+//     and the connection keeps working.
+//   - R7: a connection holds at most about 1 MiB of replies (plus one
+//     reply) before writing them, so a client that pipelines commands and
+//     never reads its replies blocks only its own goroutine on the socket;
+//     the server's memory stays bounded.
+//   - R8: Shutdown (shutdown.go) stops accepting, lets every pipeline
+//     already read run and flush its replies, then closes each connection;
+//     a command arriving afterwards gets an error reply, never silence.
+//     Label values reported to Config.Observe come from the command table
+//     or a reply's error prefix, never from client text (metrics X1).
 package resp

@@ -3,7 +3,11 @@ package resp
 import (
 	"bytes"
 	"context"
+	"math/rand"
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,47 +28,112 @@ import (
 // spurious "context deadline exceeded" at a -fuzztime deadline,
 // golang/go#75804)
 func FuzzCommandArgs(f *testing.F) {
+	// Seeds: testdata/fuzz/FuzzCommandArgs (go test runs them).
+	check := newArgsFuzz(f)
+	f.Fuzz(func(t *testing.T, data []byte) { check(t, data) })
+}
+
+// TestCommandArgsMutatedSeeds runs a fixed number of random mutations of
+// FuzzCommandArgs's seed corpus through its property, so every test run
+// fuzzes a little (the seed is printed; FUZZ_SEED replays one).
+func TestCommandArgsMutatedSeeds(t *testing.T) {
+	seeds := readCorpus(t, "testdata/fuzz/FuzzCommandArgs")
+	if len(seeds) < 100 {
+		t.Fatalf("only %d seeds in testdata/fuzz/FuzzCommandArgs", len(seeds))
+	}
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("FUZZ_SEED"); s != "" {
+		seed, _ = strconv.ParseInt(s, 10, 64)
+	}
+	t.Logf("FUZZ_SEED=%d", seed)
+	rng := rand.New(rand.NewSource(seed))
+	check := newArgsFuzz(t)
+	n := 2000
+	if testing.Short() {
+		n = 300
+	}
+	toks := []string{" ", "-1", "0", "1e309", "nan", "99999999999999999999", "9223372036854775807",
+		"-9223372036854775808", "{acme}:", "{", "}", "*", "EX", "PX", "NX", "XX", "GET", "COUNT",
+		"VER", "TTL", "MATCH", "TYPE", "IFEQ", "KEEPTTL", "\x00", "0.001", strings.Repeat("a", 600)}
+	for i := 0; i < n; i++ {
+		b := append([]byte(nil), seeds[rng.Intn(len(seeds))]...)
+		for m := 1 + rng.Intn(3); m > 0; m-- {
+			pos := rng.Intn(len(b) + 1)
+			switch rng.Intn(4) {
+			case 0:
+				if pos < len(b) {
+					b[pos] = byte(rng.Intn(256))
+				}
+			case 1:
+				b = append(b[:pos], b[min(len(b), pos+1+rng.Intn(4)):]...)
+			default:
+				tok := " " + toks[rng.Intn(len(toks))]
+				b = append(b[:pos], append([]byte(tok), b[pos:]...)...)
+			}
+		}
+		check(t, b)
+		if t.Failed() {
+			t.Fatalf("FUZZ_SEED=%d iteration %d input %q", seed, i, b)
+		}
+	}
+}
+
+// readCorpus reads the []byte values of a go fuzz corpus directory.
+func readCorpus(t *testing.T, dir string) [][]byte {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(lines) != 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "[]byte(") {
+			t.Fatalf("%s: not a one-[]byte go fuzz corpus file", f)
+		}
+		v, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out = append(out, []byte(v))
+	}
+	return out
+}
+
+// newArgsFuzz opens a store and server and returns FuzzCommandArgs's
+// property: one input, one well-formed reply, no panic.
+func newArgsFuzz(tb testing.TB) func(t testing.TB, data []byte) {
 	names := make([]string, 0, len(core.Commands()))
 	for _, sp := range core.Commands() {
 		names = append(names, sp.Name)
 	}
-	for i, seed := range []string{
-		"", "k", "k v", "k v EX 10", "k v PX 0", "k v NX XX", "k v IFEQ v GET KEEPTTL",
-		"k v EXAT 99999999999999999999", "k -1", "k 9223372036854775807", "k 1.5e3",
-		"{acme}:k v", "{}:k", "{a}b", "k 0 -1", "k COUNT 5", "k VER 0 TTL 1",
-		"k owner 0.001", "m 0.01 0", "m 1 0.001", "0 MATCH * COUNT 1 TYPE string",
-		"k 10 NX XX GT LT", "GET *", "SETINFO lib-name x", "INFO *", "2 AUTH a b SETNAME x",
-		"k nan", "k inf", "k -inf", "k 1e309", "k \x00\xff", "a b c d e f g",
-	} {
-		for j := range names {
-			if (i+j)%7 == 0 {
-				f.Add(append([]byte{byte(j)}, seed...))
-			}
-		}
-	}
-	db, err := persist.Open(f.TempDir(), persist.Options{})
+	db, err := persist.Open(tb.TempDir(), persist.Options{})
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	st, err := core.Open(db, core.Config{MaxDuration: time.Second, MaxWait: 10 * time.Millisecond, MaxValueBytes: 4096})
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	srv := NewServer(st, Config{})
-	f.Cleanup(func() {
+	tb.Cleanup(func() {
 		srv.Close()
 		st.Close()
 		db.Close()
 	})
 	a, b := net.Pipe()
-	f.Cleanup(func() { a.Close(); b.Close() })
+	tb.Cleanup(func() { a.Close(); b.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	f.Cleanup(cancel)
+	tb.Cleanup(cancel)
 	cl := &client{id: 1, nc: &conn{Conn: a}, cancel: cancel, authed: true}
 	cl.ctx, cl.pl = core.WithPipeline(ctx)
 	cl.mu.account = "0"
 
-	f.Fuzz(func(t *testing.T, data []byte) {
+	return func(t testing.TB, data []byte) {
 		if len(data) == 0 {
 			return
 		}
@@ -89,7 +158,7 @@ func FuzzCommandArgs(f *testing.F) {
 				t.Fatalf("%q: error without an upper-case prefix: %q", args, out)
 			}
 		}
-	})
+	}
 }
 
 // splitKey applies R3 exactly.

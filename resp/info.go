@@ -16,13 +16,20 @@ import (
 
 var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "keyspace"}
 
+// allSections adds the sections Redis prints only for INFO ALL or by name.
+var allSections = []string{"server", "clients", "memory", "persistence", "stats", "commandstats", "errorstats", "keyspace"}
+
 func cmdInfo(x *call) {
 	want := map[string]bool{}
 	for _, a := range x.args[1:] {
 		sec := strings.ToLower(string(a))
 		switch sec {
-		case "all", "everything", "default":
+		case "default":
 			for _, s := range infoSections {
+				want[s] = true
+			}
+		case "all", "everything":
+			for _, s := range allSections {
 				want[s] = true
 			}
 		default:
@@ -35,7 +42,7 @@ func cmdInfo(x *call) {
 		}
 	}
 	var b strings.Builder
-	for _, sec := range infoSections {
+	for _, sec := range allSections {
 		if !want[sec] {
 			continue
 		}
@@ -95,16 +102,29 @@ func (x *call) infoSection(b *strings.Builder, sec string) error {
 		line("aof_rewrite_in_progress", 0)
 		line("aof_last_write_status", writeStatus(st))
 		line("fsync_always", boolInt(!cfg.NoSync))
-		line("group_commits", sts.Commits.Load())
-		line("group_commit_writes", sts.Writes.Load())
+		commits, writes, nanos := sts.Commits.Load(), sts.Writes.Load(), sts.CommitNanos.Load()
+		line("group_commits", commits)
+		line("group_commit_writes", writes)
+		line("group_commit_avg_writes", fmt.Sprintf("%.2f", ratio(writes, commits)))
+		line("fsync_total_usec", nanos/1000)
+		line("fsync_avg_usec", fmt.Sprintf("%.2f", ratio(nanos, commits)/1000))
+		line("disk_usage_bytes", st.DiskUsage())
 	case "stats":
 		sts := st.Stats()
 		b.WriteString("# Stats\r\n")
 		line("total_connections_received", s.totalConns.Load())
 		line("total_commands_processed", s.totalCmds.Load())
 		line("rejected_connections", s.rejectConns.Load())
+		line("total_error_replies", s.opStats.errors.Load())
+		line("mutex_waiters", st.MutexWaiters())
 		line("synced_batches", sts.Commits.Load())
 		line("synced_writes", sts.Writes.Load())
+	case "commandstats":
+		b.WriteString("# Commandstats\r\n")
+		s.commandStats(b)
+	case "errorstats":
+		b.WriteString("# Errorstats\r\n")
+		s.errorStats(b)
 	case "keyspace":
 		ks, err := st.Keyspace(x.ctx())
 		if err != nil {
@@ -127,6 +147,14 @@ func writeStatus(st *core.Store) string {
 		return "err"
 	}
 	return "ok"
+}
+
+// ratio is a/b, 0 when b is 0.
+func ratio(a, b uint64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }
 
 func boolInt(b bool) int {

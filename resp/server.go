@@ -21,6 +21,12 @@ type Config struct {
 	DefaultAccount string    // "0" when empty
 	MaxConns       int       // 0 = 10000
 	MaxArgs        int       // max arguments per command, 0 = 1024*1024
+	// Observe, when set, is called once per command after its reply is
+	// released, with the lower-case command name ("unknown" for one not in
+	// the table), its status ("ok" or the error prefix) and its latency.
+	Observe func(command, status string, d time.Duration)
+	// SlowLog: a command slower than this is logged (slog.Warn); 0 = off.
+	SlowLog time.Duration
 }
 
 // Server is a RESP listener over a core.Store.
@@ -40,6 +46,8 @@ type Server struct {
 	totalConns  atomic.Int64
 	totalCmds   atomic.Int64
 	rejectConns atomic.Int64
+	opStats     *opStats    // observe.go
+	draining    atomic.Bool // Shutdown has begun (shutdown.go)
 
 	cursors cursorTable
 
@@ -72,6 +80,7 @@ func NewServer(store *core.Store, cfg Config) *Server {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.clients = make(map[int64]*client)
 	s.cmds = buildCommands()
+	s.opStats = newOpStats(s.cmds)
 	s.cursors.init(16384)
 	s.rs = redcon.NewServerNetwork("tcp", "", s.handle, s.accept, s.closed)
 	return s
@@ -79,7 +88,8 @@ func NewServer(store *core.Store, cfg Config) *Server {
 
 // Serve accepts connections on ln until Close; it returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	wl := &listener{Listener: ln}
+	ln = &drainListener{Listener: ln, s: s}
+	wl := &listener{Listener: ln, maxArg: s.maxArg, maxArgs: s.cfg.MaxArgs}
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()
@@ -148,6 +158,8 @@ type client struct {
 	out   []byte // replies of the pipeline being run
 	marks []int
 	pend  []core.Pending
+	ops   []op        // the pipeline's commands, for metrics (observe.go)
+	busy  atomic.Bool // running a pipeline (shutdown.go)
 
 	mu struct {
 		sync.Mutex
@@ -172,7 +184,12 @@ func (s *Server) accept(rc redcon.Conn) bool {
 		return false
 	}
 	s.mu.Lock()
-	if s.mu.closed || len(s.mu.clients) >= s.cfg.MaxConns {
+	if s.mu.closed || s.draining.Load() {
+		s.mu.Unlock()
+		nc.Conn.Write(redcon.AppendError(nil, "ERR server is shutting down"))
+		return false
+	}
+	if len(s.mu.clients) >= s.cfg.MaxConns {
 		s.mu.Unlock()
 		s.rejectConns.Add(1)
 		nc.Conn.Write(redcon.AppendError(nil, "ERR max number of clients reached"))
@@ -215,11 +232,47 @@ func (s *Server) closed(rc redcon.Conn, _ error) {
 // writes are durable, in order, in one flush (R1).
 func (s *Server) handle(rc redcon.Conn, first redcon.Command) {
 	c := rc.Context().(*client)
-	out, marks, pend := c.out[:0], c.marks[:0], c.pend[:0]
+	defer s.leave(rc, c)
+	if !s.enter(rc, c) {
+		return
+	}
+	out, marks, pend, ops := c.out[:0], c.marks[:0], c.pend[:0], c.ops[:0]
+	// release writes the replies held so far, each once its writes are
+	// durable. Mid-pipeline it writes straight to the socket, which blocks
+	// while the client does not read (R7); redcon's buffer is empty then,
+	// as redcon flushes it before reading the next pipeline. The last part
+	// goes through redcon, which flushes it after handle returns.
+	release := func(direct bool) {
+		prev := 0
+		var wbuf []byte
+		for i, p := range pend {
+			r := out[prev:marks[i]]
+			prev = marks[i]
+			if err := p.Wait(c.ctx); err != nil {
+				r = appendErr(nil, "", err)
+			}
+			s.endOp(c, ops[i], r)
+			if direct {
+				wbuf = append(wbuf, r...)
+			} else {
+				rc.WriteRaw(r)
+			}
+		}
+		if direct {
+			if _, err := c.nc.Conn.Write(wbuf); err != nil {
+				c.quit = true // the client is gone: run nothing more
+			}
+		}
+		out, marks, pend, ops = out[:0], marks[:0], pend[:0], ops[:0]
+	}
 	run := func(args [][]byte) {
+		ops = append(ops, s.startOp(args))
 		out = s.exec(c, args, out)
 		marks = append(marks, len(out))
 		pend = append(pend, c.pl.Take())
+		if len(out) >= maxHeldReplies {
+			release(true)
+		}
 	}
 	run(first.Args)
 	for !c.quit {
@@ -234,23 +287,21 @@ func (s *Server) handle(rc redcon.Conn, first redcon.Command) {
 			run(cmd.Args)
 		}
 	}
-	prev := 0
-	for i, p := range pend {
-		if err := p.Wait(c.ctx); err != nil {
-			rc.WriteRaw(appendErr(nil, "", err))
-		} else {
-			rc.WriteRaw(out[prev:marks[i]])
-		}
-		prev = marks[i]
-	}
+	release(false)
 	if cap(out) > 1<<20 {
 		out = nil // do not pin a large buffer to an idle connection
 	}
-	c.out, c.marks, c.pend = out, marks[:0], pend[:0]
+	c.out, c.marks, c.pend, c.ops = out, marks[:0], pend[:0], ops[:0]
 	if c.quit {
 		rc.Close()
 	}
 }
+
+// maxHeldReplies bounds the reply bytes a connection holds before writing
+// them: a pipeline of many GETs of large values is answered in parts, and a
+// client that does not read its replies blocks its own goroutine on the
+// socket instead of growing the server's memory (R7).
+const maxHeldReplies = 1 << 20
 
 // exec checks one command against the table and the limits, then runs its
 // handler (R2). It appends the reply to out.
@@ -327,14 +378,17 @@ func (s *Server) lookup(name []byte) *command {
 }
 
 // listener wraps every accepted connection in a conn.
-type listener struct{ net.Listener }
+type listener struct {
+	net.Listener
+	maxArg, maxArgs int // framing limits of every connection (R6)
+}
 
 func (l *listener) Accept() (net.Conn, error) {
 	nc, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: nc}, nil
+	return &conn{Conn: nc, guard: newFrameGuard(l.maxArg, l.maxArgs)}, nil
 }
 
 // conn lets a command that blocks (MLOCK) keep reading the socket, so a
@@ -345,18 +399,45 @@ type conn struct {
 	net.Conn
 	pending []byte
 	rerr    error
+	guard   *frameGuard    // nil: no framing limits (R6)
+	perr    *protocolError // a refused frame, answered at the next Read
 }
 
 func (c *conn) Read(p []byte) (int, error) {
+	if c.perr != nil {
+		return 0, c.refuse()
+	}
+	var n int
+	var err error
 	if len(c.pending) > 0 {
-		n := copy(p, c.pending)
+		n = copy(p, c.pending)
 		c.pending = c.pending[n:]
-		return n, nil
-	}
-	if c.rerr != nil {
+	} else if c.rerr != nil {
 		return 0, c.rerr
+	} else {
+		n, err = c.Conn.Read(p)
 	}
-	return c.Conn.Read(p)
+	if c.guard != nil && n > 0 {
+		ok, perr := c.guard.scan(p[:n])
+		if perr != nil {
+			// Commands before the refused frame run and get their replies
+			// first (redcon flushes them before it reads again).
+			c.perr, c.pending = perr, nil
+			if ok == 0 {
+				return 0, c.refuse()
+			}
+			return ok, nil
+		}
+	}
+	return n, err
+}
+
+// refuse answers a refused frame and fails the read, so redcon closes the
+// connection (R6).
+func (c *conn) refuse() error {
+	c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Conn.Write(redcon.AppendError(nil, c.perr.msg))
+	return c.perr
 }
 
 // watch reads the socket in the background until the returned stop is
@@ -371,6 +452,11 @@ func (c *conn) watch(gone func()) (stop func()) {
 		for {
 			n, err := c.Conn.Read(buf)
 			c.pending = append(c.pending, buf[:n]...)
+			if err == nil && c.guard != nil && int64(len(c.pending)) > c.guard.maxFrame {
+				// Bounded like any command (R6): a client may pipeline
+				// behind a blocking command, not stream without limit.
+				err = &protocolError{"ERR Protocol error: too much data sent while blocked"}
+			}
 			if err != nil {
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {

@@ -45,6 +45,9 @@ type fileConfig struct {
 		BlockCacheBytes int64 `yaml:"block_cache_bytes"`
 		MemtableBytes   int64 `yaml:"memtable_bytes"`
 	} `yaml:"storage"`
+	Log struct {
+		SlowMs float64 `yaml:"slow_ms"` // slow-operation log threshold; 0 = off
+	} `yaml:"log"`
 }
 
 func defaultConfig() fileConfig {
@@ -63,6 +66,7 @@ func defaultConfig() fileConfig {
 	c.Storage.CacheEntries = 65536
 	c.Storage.BlockCacheBytes = 8 << 20
 	c.Storage.MemtableBytes = 4 << 20
+	c.Log.SlowMs = 100
 	return c
 }
 
@@ -186,6 +190,9 @@ func (c *fileConfig) validate() error {
 	}
 	if c.Storage.MemtableBytes < 1<<20 || c.Storage.MemtableBytes > 1<<30 {
 		return &configError{"storage.memtable_bytes", "must be 1048576 to 1073741824"}
+	}
+	if math.IsNaN(c.Log.SlowMs) || c.Log.SlowMs < 0 || c.Log.SlowMs > 3600e3 {
+		return &configError{"log.slow_ms", "must be 0 (off) to 3600000 milliseconds"}
 	}
 	return nil
 }

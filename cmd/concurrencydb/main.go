@@ -13,11 +13,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/httpapi"
+	"github.com/concurrencydb/concurrencydb/metrics"
 	"github.com/concurrencydb/concurrencydb/persist"
 )
 
@@ -90,6 +92,12 @@ func run(args []string, stderr io.Writer) int {
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal, a second one kills the process at once
+		// (the default action) instead of waiting for the orderly stop.
+		<-ctx.Done()
+		stop()
+	}()
 	if err := serve(ctx, opts.cfg, log); err != nil {
 		fmt.Fprintln(stderr, "concurrencydb:", err)
 		return 1
@@ -97,8 +105,15 @@ func run(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// shutdownTimeout bounds the orderly stop: in-flight requests get this long
+// to finish before their connections are closed under them.
+const shutdownTimeout = 10 * time.Second
+
 // serve opens the store, serves until ctx ends, then stops in order:
-// listeners, in-flight requests, the store (final commit), Pebble.
+// mutex waiters are answered with an error, the listeners close and
+// in-flight requests finish (both protocols at once, bounded by
+// shutdownTimeout), the store commits what is pending (the final sync),
+// Pebble closes.
 func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return err
@@ -110,14 +125,21 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error("closing the data directory", "err", err)
+		}
+	}()
+	m := metrics.New()
+	slow := time.Duration(cfg.Log.SlowMs * float64(time.Millisecond))
 	store, err := core.Open(db, core.Config{
-		MaxValueBytes: cfg.MaxValueBytes,
-		MaxKeyBytes:   cfg.Limits.MaxKeyBytes,
-		MaxDuration:   seconds(cfg.Limits.MaxDuration),
-		MaxWait:       seconds(cfg.Limits.MaxWait),
-		NoSync:        !cfg.Storage.Fsync,
-		CacheEntries:  cfg.Storage.CacheEntries,
+		MaxValueBytes:  cfg.MaxValueBytes,
+		MaxKeyBytes:    cfg.Limits.MaxKeyBytes,
+		MaxDuration:    seconds(cfg.Limits.MaxDuration),
+		MaxWait:        seconds(cfg.Limits.MaxWait),
+		NoSync:         !cfg.Storage.Fsync,
+		CacheEntries:   cfg.Storage.CacheEntries,
+		CommitObserver: m.ObserveCommit,
 	})
 	if err != nil {
 		return err
@@ -135,20 +157,21 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("http listener: %w", err)
 		}
-		httpSrv = &http.Server{
-			Handler:           httpapi.New(store, httpapi.Config{Auth: auth}),
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-		}
+		httpSrv = newHTTPServer(httpapi.New(store, httpapi.Config{
+			Auth:    auth,
+			Metrics: m.Handler(),
+			Observe: func(cmd, status string, d time.Duration) { m.ObserveRequest("http", cmd, status, d) },
+			SlowLog: slow,
+		}), defaultHTTPLimits)
+		httpSrv.ConnState = m.HTTPConnState
 		log.Info("http listening", "addr", ln.Addr().String())
 		go func() { errc <- httpSrv.Serve(ln) }()
 	}
-	stopRESP, err := startRESP(cfg, store, auth, log, errc)
+	stopRESP, respClients, err := startRESP(cfg, store, auth, log, errc, m, slow)
 	if err != nil {
 		return err
 	}
+	m.Attach(store, respClients)
 	log.Info("concurrencydb ready", "data", cfg.DataDir, "fsync", cfg.Storage.Fsync)
 
 	var serveErr error
@@ -157,16 +180,38 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		log.Info("shutting down")
 	case serveErr = <-errc:
 	}
+	// The stop is bounded even if a sync hangs on a dying disk: past this
+	// the process exits non-zero rather than hang its supervisor.
+	watchdog := time.AfterFunc(shutdownTimeout+20*time.Second, func() {
+		log.Error("shutdown did not finish in time; exiting")
+		os.Exit(1)
+	})
+	defer watchdog.Stop()
+	// Waiters first: a blocked MLOCK would otherwise hold its request, and
+	// so the shutdown, until its wait ends.
 	store.StopWaiters()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	var wg sync.WaitGroup
 	if httpSrv != nil {
-		_ = httpSrv.Shutdown(shutdownCtx)
+		wg.Go(func() {
+			if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+				log.Warn("http shutdown: closing requests still running", "err", err)
+				_ = httpSrv.Close()
+			}
+		})
 	}
-	stopRESP()
+	wg.Go(func() { stopRESP(shutdownCtx) })
+	wg.Wait()
 	if err := store.Close(); err != nil {
+		// A failed fsync earlier (D6): the stop is orderly, but the exit
+		// code tells the supervisor that writes were refused.
 		log.Error("store close", "err", err)
+		if serveErr == nil {
+			serveErr = err
+		}
 	}
+	log.Info("stopped")
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}

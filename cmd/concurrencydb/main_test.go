@@ -119,25 +119,40 @@ func freeAddr(t *testing.T) string {
 type proc struct {
 	cmd    *exec.Cmd
 	base   string
+	resp   string // RESP address; "" when RESP is off
 	stderr *bytes.Buffer
 }
 
 func start(t *testing.T, bin, data string) *proc {
 	t.Helper()
+	return startProc(t, bin, data, "off")
+}
+
+// startWithRESP is start with RESP also listening, on a free port.
+func startWithRESP(t *testing.T, bin, data string) *proc {
+	t.Helper()
+	return startProc(t, bin, data, freeAddr(t))
+}
+
+func startProc(t *testing.T, bin, data, respAddr string) *proc {
+	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "-config", "../../config.yml", "-data", data, "-http", addr, "-resp", "off")
+	cmd := exec.Command(bin, "-config", "../../config.yml", "-data", data, "-http", addr, "-resp", respAddr)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, base: "http://" + addr, stderr: &stderr}
+	if respAddr != "off" {
+		p.resp = respAddr
+	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(p.base + "/healthz"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 && (p.resp == "" || respUp(p.resp)) {
 				return p
 			}
 		}
@@ -145,6 +160,21 @@ func start(t *testing.T, bin, data string) *proc {
 	}
 	t.Fatalf("server did not become healthy; stderr:\n%s", stderr.String())
 	return nil
+}
+
+// respUp reports whether a RESP server answers PING at addr.
+func respUp(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "+PONG")
 }
 
 func (p *proc) post(t *testing.T, path string) (int, string) {

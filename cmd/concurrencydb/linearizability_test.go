@@ -1,0 +1,715 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/redis/go-redis/v9"
+)
+
+// The linearizability check: clients over RESP and HTTP record every
+// operation with its invocation and response time, the server is killed
+// with SIGKILL between rounds, and porcupine searches for a single order of
+// all operations, consistent with real time, that a sequential server
+// (linModel) could have produced. An operation cut off by the kill has no
+// output: it may or may not have taken effect, and it cannot take effect
+// after the server died, so its response time is the moment the killed
+// process was reaped. Every key is its own partition (Model.Partition), so
+// the search stays small.
+
+type linOp int
+
+const (
+	opKVSet linOp = iota
+	opKVGet
+	opIncr
+	opCtrGet
+	opSeqNext
+	opSeqGet
+	opLockAcquire
+	opLockRelease
+	opLockGet
+)
+
+var linOpNames = [...]string{"KV.SET", "KV.GET", "INCR", "GET", "SEQ.NEXT", "SEQ.GET", "LOCK.ACQUIRE", "LOCK.RELEASE", "LOCK.GET"}
+
+type linInput struct {
+	op    linOp
+	key   string // partition
+	val   string // KV.SET value
+	ver   uint64 // KV.SET VER (0 = only if absent)
+	owner string // lock owner
+	proto string
+}
+
+type linOutput struct {
+	unknown  bool   // cut off by the kill: no answer
+	found    bool   // reads: the key exists
+	fail     bool   // KV.SET version mismatch, lock held by another owner
+	n        uint64 // version, counter, sequence value or fencing token
+	val      string // KV value or lock owner
+	released int    // LOCK.RELEASE: releasedYes, releasedFree or releasedOK
+}
+
+// linState is one key's state. Every field is comparable, so == is the
+// model's Equal. A kv key uses exists/val/ver, counters and sequences n,
+// locks owner/token/maxTok.
+type linState struct {
+	exists     bool
+	val        string
+	ver        uint64
+	verUnknown bool // a cut-off write may have set the version: ver is then an exclusive lower bound
+	n          uint64
+	owner      string // "" = free
+	token      uint64
+	tokUnknown bool   // held through a cut-off acquisition: token not known, above maxTok
+	maxTok     uint64 // every later new acquisition gets a higher token (D3)
+}
+
+// kvPrecondition reports whether KV.SET … VER v can succeed, and whether it
+// can fail, in state s.
+func kvPrecondition(s linState, v uint64) (canHold, canFail bool) {
+	switch {
+	case v == 0:
+		return !s.exists, s.exists
+	case !s.exists:
+		return false, true
+	case s.verUnknown:
+		return v > s.ver, true
+	default:
+		return s.ver == v, s.ver != v
+	}
+}
+
+func one(s linState) []any { return []any{s} }
+
+// linStep is the sequential specification: the states s can move to when
+// the operation in answers out; none when it cannot.
+func linStep(state, input, output any) []any {
+	s, in, out := state.(linState), input.(linInput), output.(linOutput)
+	switch in.op {
+	case opKVGet:
+		switch {
+		case out.unknown:
+			return one(s)
+		case !out.found:
+			if s.exists {
+				return nil
+			}
+			return one(s)
+		case !s.exists || s.val != out.val:
+			return nil
+		case s.verUnknown:
+			if out.n <= s.ver {
+				return nil
+			}
+			s.ver, s.verUnknown = out.n, false
+			return one(s)
+		case s.ver != out.n:
+			return nil
+		}
+		return one(s)
+
+	case opKVSet:
+		canHold, canFail := kvPrecondition(s, in.ver)
+		switch {
+		case out.unknown:
+			res := one(s)
+			if canHold {
+				res = append(res, linState{exists: true, val: in.val, ver: max(s.ver, in.ver), verUnknown: true})
+			}
+			return res
+		case out.fail:
+			if !canFail {
+				return nil
+			}
+			return one(s)
+		case !canHold || out.n <= s.ver || out.n <= in.ver:
+			return nil // versions only increase per key
+		}
+		return one(linState{exists: true, val: in.val, ver: out.n})
+
+	case opIncr, opSeqNext:
+		switch {
+		case out.unknown:
+			next := s
+			next.n++
+			return []any{s, next}
+		case out.n != s.n+1:
+			return nil
+		}
+		s.n++
+		return one(s)
+
+	case opCtrGet, opSeqGet:
+		switch {
+		case out.unknown:
+			return one(s)
+		case !out.found && s.n == 0, out.found && out.n == s.n:
+			return one(s)
+		}
+		return nil
+
+	case opLockAcquire:
+		switch {
+		case out.unknown:
+			if s.owner == "" {
+				return []any{s, linState{owner: in.owner, tokUnknown: true, maxTok: s.maxTok}}
+			}
+			return one(s)
+		case out.fail:
+			if s.owner != "" && s.owner != in.owner {
+				return one(s)
+			}
+			return nil
+		case s.owner == "":
+			if out.n <= s.maxTok {
+				return nil // a new holder always gets a higher token
+			}
+			return one(linState{owner: in.owner, token: out.n, maxTok: out.n})
+		case s.owner != in.owner:
+			return nil
+		case s.tokUnknown:
+			if out.n <= s.maxTok {
+				return nil
+			}
+			return one(linState{owner: in.owner, token: out.n, maxTok: out.n})
+		case out.n != s.token:
+			return nil // an extension keeps the token
+		}
+		return one(s)
+
+	case opLockRelease:
+		free := linState{maxTok: max(s.maxTok, s.token)}
+		switch {
+		case out.unknown:
+			if s.owner == in.owner {
+				return []any{s, free}
+			}
+			return one(s)
+		case out.fail:
+			if s.owner != "" && s.owner != in.owner {
+				return one(s)
+			}
+			return nil
+		case s.owner == "" && out.released != releasedYes:
+			return one(s)
+		case s.owner == in.owner && out.released != releasedFree:
+			return one(free)
+		}
+		return nil
+
+	case opLockGet:
+		switch {
+		case out.unknown:
+			return one(s)
+		case !out.found:
+			if s.owner == "" {
+				return one(s)
+			}
+			return nil
+		case s.owner != out.val:
+			return nil
+		case s.tokUnknown:
+			if out.n <= s.maxTok {
+				return nil
+			}
+			s.token, s.tokUnknown, s.maxTok = out.n, false, out.n
+			return one(s)
+		case s.token != out.n:
+			return nil
+		}
+		return one(s)
+	}
+	panic(fmt.Sprintf("linStep: unknown op %d", in.op))
+}
+
+func linPartition(history []porcupine.Operation) [][]porcupine.Operation {
+	byKey := map[string][]porcupine.Operation{}
+	var keys []string
+	for _, op := range history {
+		k := op.Input.(linInput).key
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], op)
+	}
+	sort.Strings(keys)
+	var out [][]porcupine.Operation
+	for _, k := range keys {
+		out = append(out, byKey[k])
+	}
+	return out
+}
+
+func describeLinOp(input, output any) string {
+	in, out := input.(linInput), output.(linOutput)
+	args := in.key
+	switch in.op {
+	case opKVSet:
+		args += fmt.Sprintf(" %q VER %d", in.val, in.ver)
+	case opLockAcquire, opLockRelease:
+		args += " " + in.owner
+	}
+	var res string
+	switch {
+	case out.unknown:
+		res = "? (cut off by kill -9)"
+	case out.fail:
+		res = "refused"
+	case in.op == opKVGet && out.found:
+		res = fmt.Sprintf("%q v%d", out.val, out.n)
+	case in.op == opLockGet && out.found:
+		res = fmt.Sprintf("%s token %d", out.val, out.n)
+	case in.op == opLockRelease:
+		res = map[int]string{releasedYes: "1", releasedFree: "0", releasedOK: "ok"}[out.released]
+	case (in.op == opKVGet || in.op == opCtrGet || in.op == opSeqGet || in.op == opLockGet) && !out.found:
+		res = "nil"
+	default:
+		res = fmt.Sprint(out.n)
+	}
+	return fmt.Sprintf("%s %s %s → %s", in.proto, linOpNames[in.op], args, res)
+}
+
+func describeLinState(state any) string {
+	s := state.(linState)
+	var d string
+	if s.exists {
+		d = fmt.Sprintf("%q v%d", s.val, s.ver)
+		if s.verUnknown {
+			d = fmt.Sprintf("%q v>%d", s.val, s.ver)
+		}
+	}
+	if s.n != 0 {
+		d += fmt.Sprintf("n=%d", s.n)
+	}
+	if s.owner != "" {
+		d += fmt.Sprintf("held by %s token %d", s.owner, s.token)
+		if s.tokUnknown {
+			d = fmt.Sprintf("held by %s token >%d", s.owner, s.maxTok)
+		}
+	}
+	if d == "" {
+		d = "empty"
+	}
+	return d
+}
+
+// linModel is the model porcupine checks: linStep per key.
+func linModel() porcupine.Model {
+	return (&porcupine.NondeterministicModel{
+		Partition:         linPartition,
+		Init:              func() []any { return []any{linState{}} },
+		Step:              linStep,
+		DescribeOperation: describeLinOp,
+		DescribeState:     describeLinState,
+	}).ToModel()
+}
+
+// checkLinearizable fails t when history is not linearizable, and saves a
+// visualisation of it to a file it names in the failure.
+func checkLinearizable(t *testing.T, history []porcupine.Operation) {
+	t.Helper()
+	res, info := porcupine.CheckOperationsVerbose(linModel(), history, 30*time.Second)
+	switch res {
+	case porcupine.Ok:
+		return
+	case porcupine.Unknown:
+		// The search ran out of time: not a verdict either way, and the
+		// test must not fail on how fast the machine is.
+		t.Logf("linearizability check of %d operations inconclusive (search timed out)", len(history))
+		return
+	}
+	f, err := os.CreateTemp("", "concurrencydb-linearizability-*.html")
+	if err != nil {
+		t.Fatalf("history of %d operations is NOT linearizable (and saving the visualisation failed: %v)", len(history), err)
+	}
+	f.Close()
+	if err := porcupine.VisualizePath(linModel(), info, f.Name()); err != nil {
+		t.Fatalf("history of %d operations is NOT linearizable (and saving the visualisation failed: %v)", len(history), err)
+	}
+	t.Errorf("history of %d operations is NOT linearizable; visualisation: %s", len(history), f.Name())
+}
+
+const (
+	linAcc        = "lin"
+	linClients    = 8 // half RESP, half HTTP; each swaps protocol every round
+	linKillRounds = 5
+	linMaxOps     = 300 // per client per round: bounds the history
+)
+
+var linKeys = struct{ kv, ctr, seq, lock []string }{
+	kv:   []string{"kv0", "kv1"},
+	ctr:  []string{"c0"},
+	seq:  []string{"s0"},
+	lock: []string{"l0", "l1"},
+}
+
+// linRecorder is one client's history and what it knows of the kv versions.
+type linRecorder struct {
+	id      int
+	owner   string
+	rng     *rand.Rand
+	t0      time.Time
+	ops     []porcupine.Operation
+	lastVer map[string]uint64
+	nval    int
+}
+
+func (r *linRecorder) now() int64 { return int64(time.Since(r.t0)) }
+
+// once does one random operation and records it. It returns the operation's
+// error: a transport error cuts the client's round off (the kill).
+func (r *linRecorder) once(ctx context.Context, c crashClient) error {
+	pick := func(keys []string) string { return keys[r.rng.IntN(len(keys))] }
+	if rc, ok := c.(*respClient); ok && r.rng.IntN(10) == 0 {
+		return r.pipeline(ctx, rc, pick(linKeys.ctr), pick(linKeys.seq), pick(linKeys.kv))
+	}
+	in := linInput{proto: c.proto(), owner: r.owner}
+	var out linOutput
+	var err error
+	call := r.now()
+	switch x := r.rng.IntN(100); {
+	case x < 25:
+		in.op, in.key = opKVSet, pick(linKeys.kv)
+		r.nval++
+		in.val = fmt.Sprintf("c%d-%d", r.id, r.nval)
+		switch y := r.rng.IntN(10); {
+		case y == 0:
+			in.ver = 0
+		case y == 1 && r.lastVer[in.key] > 0:
+			in.ver = r.lastVer[in.key] - 1
+		default:
+			in.ver = r.lastVer[in.key]
+		}
+		out.n, out.fail, err = c.kvSet(ctx, linAcc, in.key, in.val, in.ver)
+		if err == nil && !out.fail {
+			r.lastVer[in.key] = out.n
+		}
+	case x < 45:
+		in.op, in.key = opKVGet, pick(linKeys.kv)
+		out.val, out.n, out.found, err = c.kvGet(ctx, linAcc, in.key)
+		if err == nil && out.found {
+			r.lastVer[in.key] = out.n
+		}
+	case x < 60:
+		in.op, in.key = opIncr, pick(linKeys.ctr)
+		var n int64
+		n, err = c.incr(ctx, linAcc, in.key)
+		out.n = uint64(n)
+	case x < 65:
+		in.op, in.key = opCtrGet, pick(linKeys.ctr)
+		var n int64
+		n, out.found, err = c.ctrGet(ctx, linAcc, in.key)
+		out.n = uint64(n)
+	case x < 75:
+		in.op, in.key = opSeqNext, pick(linKeys.seq)
+		out.n, err = c.seqNext(ctx, linAcc, in.key)
+	case x < 80:
+		in.op, in.key = opSeqGet, pick(linKeys.seq)
+		out.n, out.found, err = c.seqGet(ctx, linAcc, in.key)
+	case x < 88:
+		in.op, in.key = opLockAcquire, pick(linKeys.lock)
+		out.n, out.fail, err = c.lockAcquire(ctx, linAcc, in.key, r.owner)
+	case x < 95:
+		in.op, in.key = opLockRelease, pick(linKeys.lock)
+		out.released, out.fail, err = c.lockRelease(ctx, linAcc, in.key, r.owner)
+	default:
+		in.op, in.key = opLockGet, pick(linKeys.lock)
+		var lv lockView
+		lv, err = c.lockGet(ctx, linAcc, in.key)
+		out.val, out.n, out.found = lv.owner, lv.token, lv.found
+	}
+	ret := r.now()
+	if err != nil {
+		out = linOutput{unknown: true}
+		ret = 0 // set to the moment the killed server was reaped
+	}
+	r.ops = append(r.ops, porcupine.Operation{ClientId: r.id, Input: in, Call: call, Output: out, Return: ret})
+	return err
+}
+
+// pipeline sends INCR, SEQ.NEXT and KV.GET in one RESP pipeline: the server
+// applies them in order and answers them after one durability wait, so each
+// is one operation spanning the whole round trip.
+//
+// NB: go-redis marks every command of a pipeline failed when the connection
+// breaks, also those whose reply arrived: they are recorded as cut off,
+// which the model allows either way.
+func (r *linRecorder) pipeline(ctx context.Context, c *respClient, ctr, seq, kv string) error {
+	call := r.now()
+	var incr *redis.IntCmd
+	var next, get *redis.Cmd
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		incr = p.Incr(ctx, respKey(linAcc, ctr))
+		next = p.Do(ctx, "SEQ.NEXT", respKey(linAcc, seq))
+		get = p.Do(ctx, "KV.GET", respKey(linAcc, kv))
+		return nil
+	})
+	ret := r.now()
+	ops := []struct {
+		in  linInput
+		out linOutput
+		err error
+	}{
+		{in: linInput{op: opIncr, key: ctr}, err: respErr("INCR", incr.Err())},
+		{in: linInput{op: opSeqNext, key: seq}, err: respErr("SEQ.NEXT", next.Err())},
+		{in: linInput{op: opKVGet, key: kv}, err: respErr("KV.GET", get.Err())},
+	}
+	if n, err := incr.Result(); err == nil {
+		ops[0].out.n = uint64(n)
+	}
+	if n, err := next.Uint64(); err == nil {
+		ops[1].out.n = n
+	} else if ops[1].err == nil {
+		ops[1].err = unexpected("SEQ.NEXT (pipelined): %v", err)
+	}
+	switch v, err := get.Slice(); {
+	case err == redis.Nil:
+		ops[2].err = nil
+	case err != nil:
+	case len(v) != 2:
+		ops[2].err = unexpected("KV.GET (pipelined): %v", v)
+	default:
+		val, ok1 := v[0].(string)
+		ver, ok2 := v[1].(int64)
+		if !ok1 || !ok2 {
+			ops[2].err = unexpected("KV.GET (pipelined): %#v", v)
+		}
+		ops[2].out = linOutput{found: true, val: val, n: uint64(ver)}
+	}
+	for _, o := range ops {
+		o.in.proto, o.in.owner = "resp-pipeline", r.owner
+		rt := ret
+		if o.err != nil {
+			if isReplyError(o.err) {
+				return o.err
+			}
+			o.out, rt = linOutput{unknown: true}, 0
+		}
+		r.ops = append(r.ops, porcupine.Operation{ClientId: r.id, Input: o.in, Call: call, Output: o.out, Return: rt})
+	}
+	return respErr("pipeline", err)
+}
+
+// TestLinearizableAcrossProtocolsAndKill9 (D1, D3): concurrent clients over
+// RESP and HTTP on the same keys, with kill -9 between rounds; the whole
+// history, cut-off operations included, must be linearizable.
+func TestLinearizableAcrossProtocolsAndKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and kills it repeatedly")
+	}
+	seed := crashSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	t0 := time.Now()
+	recs := make([]*linRecorder, linClients)
+	for i := range recs {
+		recs[i] = &linRecorder{id: i, owner: fmt.Sprintf("client-%d", i), t0: t0,
+			rng: rand.New(rand.NewPCG(seed, uint64(i)+2)), lastVer: map[string]uint64{}}
+	}
+
+	for round := 0; round <= linKillRounds; round++ {
+		kill := round < linKillRounds
+		p := startWithRESP(t, bin, data)
+		// Kill after a random number of answered operations, so that
+		// operations are in flight when it lands.
+		killAfter := int64(50 + rng.IntN(linClients*linMaxOps/2))
+		var answered atomic.Int64
+		trigger := make(chan struct{})
+		var once sync.Once
+		var wg sync.WaitGroup
+		for _, r := range recs {
+			var c crashClient
+			if (r.id+round)%2 == 0 {
+				c = newRESPClient(p.resp)
+			} else {
+				c = newHTTPClient(p.base)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.close()
+				for range linMaxOps {
+					if err := r.once(context.Background(), c); err != nil {
+						if isReplyError(err) {
+							t.Errorf("client %d (%s): %v", r.id, c.proto(), err)
+						}
+						return
+					}
+					if answered.Add(1) == killAfter {
+						once.Do(func() { close(trigger) })
+					}
+				}
+			}()
+		}
+		if kill {
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-trigger:
+			case <-done:
+			}
+			killHard(t, p)
+		}
+		wg.Wait()
+		reaped := int64(time.Since(t0))
+		for _, r := range recs {
+			for i := range r.ops {
+				if op := &r.ops[i]; op.Return == 0 {
+					// Cut off: the server is gone, so the operation took
+					// effect before now or never.
+					op.Return = max(reaped, op.Call)
+				}
+			}
+		}
+		if t.Failed() {
+			return
+		}
+	}
+
+	var history []porcupine.Operation
+	versions := map[uint64]string{}
+	cut := 0
+	for _, r := range recs {
+		for _, op := range r.ops {
+			in, out := op.Input.(linInput), op.Output.(linOutput)
+			if out.unknown {
+				cut++
+			}
+			// Versions are revisions: unique across all keys.
+			if in.op == opKVSet && !out.unknown && !out.fail {
+				if prev, dup := versions[out.n]; dup {
+					t.Errorf("version %d answered twice: %s and %s", out.n, prev, describeLinOp(in, out))
+				}
+				versions[out.n] = describeLinOp(in, out)
+			}
+		}
+		history = append(history, r.ops...)
+	}
+	start := time.Now()
+	checkLinearizable(t, history)
+	t.Logf("checked %d operations (%d cut off by kill -9) in %v", len(history), cut, time.Since(start).Round(time.Millisecond))
+}
+
+// TestLinearizabilityModelRejectsBrokenHistories: the checker is not
+// vacuous. Hand-made histories that break each promise are Illegal, the
+// legal variants Ok, and a failing check writes a visualisation.
+func TestLinearizabilityModelRejectsBrokenHistories(t *testing.T) {
+	op := func(client int, call, ret int64, in linInput, out linOutput) porcupine.Operation {
+		return porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret}
+	}
+	set := func(key, val string, ver uint64) linInput {
+		return linInput{op: opKVSet, key: key, val: val, ver: ver, proto: "resp"}
+	}
+	get := linInput{op: opKVGet, key: "k", proto: "http"}
+	incr := linInput{op: opIncr, key: "c", proto: "resp"}
+	ctrGet := linInput{op: opCtrGet, key: "c", proto: "http"}
+	seq := linInput{op: opSeqNext, key: "s", proto: "http"}
+	acq := func(owner string) linInput { return linInput{op: opLockAcquire, key: "l", owner: owner, proto: "resp"} }
+	rel := func(owner string) linInput { return linInput{op: opLockRelease, key: "l", owner: owner, proto: "http"} }
+	unknown := linOutput{unknown: true}
+
+	cases := []struct {
+		name    string
+		history []porcupine.Operation
+		want    porcupine.CheckResult
+	}{
+		{"stale read after acknowledged write", []porcupine.Operation{
+			op(0, 0, 10, set("k", "a", 0), linOutput{n: 5}),
+			op(1, 20, 30, get, linOutput{}),
+		}, porcupine.Illegal},
+		{"read of acknowledged write", []porcupine.Operation{
+			op(0, 0, 10, set("k", "a", 0), linOutput{n: 5}),
+			op(1, 20, 30, get, linOutput{found: true, val: "a", n: 5}),
+		}, porcupine.Ok},
+		{"compare-and-set succeeds twice on one version", []porcupine.Operation{
+			op(0, 0, 10, set("k", "a", 0), linOutput{n: 5}),
+			op(0, 20, 30, set("k", "b", 5), linOutput{n: 6}),
+			op(1, 20, 30, set("k", "c", 5), linOutput{n: 7}),
+		}, porcupine.Illegal},
+		{"version goes backwards", []porcupine.Operation{
+			op(0, 0, 10, set("k", "a", 0), linOutput{n: 5}),
+			op(0, 20, 30, set("k", "b", 5), linOutput{n: 4}),
+		}, porcupine.Illegal},
+		{"cut-off write seen after the kill", []porcupine.Operation{
+			op(0, 0, 10, set("k", "a", 0), linOutput{n: 5}),
+			op(0, 20, 100, set("k", "b", 5), unknown),
+			op(1, 200, 210, get, linOutput{found: true, val: "b", n: 9}),
+			op(1, 220, 230, set("k", "c", 9), linOutput{n: 10}),
+		}, porcupine.Ok},
+		{"cut-off write lost by the kill", []porcupine.Operation{
+			op(0, 0, 10, set("k", "a", 0), linOutput{n: 5}),
+			op(0, 20, 100, set("k", "b", 5), unknown),
+			op(1, 200, 210, get, linOutput{found: true, val: "a", n: 5}),
+		}, porcupine.Ok},
+		{"read value lost by the kill", []porcupine.Operation{
+			op(0, 0, 10, set("k", "a", 0), linOutput{n: 5}),
+			op(0, 20, 100, set("k", "b", 5), unknown),
+			op(1, 30, 40, get, linOutput{found: true, val: "b", n: 6}),
+			op(1, 200, 210, get, linOutput{found: true, val: "a", n: 5}),
+		}, porcupine.Illegal},
+		{"counter loses an acknowledged increment", []porcupine.Operation{
+			op(0, 0, 10, incr, linOutput{n: 1}),
+			op(1, 5, 15, incr, linOutput{n: 2}),
+			op(0, 20, 100, incr, unknown),
+			op(1, 200, 210, ctrGet, linOutput{found: true, n: 1}),
+		}, porcupine.Illegal},
+		{"counter keeps or drops a cut-off increment", []porcupine.Operation{
+			op(0, 0, 10, incr, linOutput{n: 1}),
+			op(0, 20, 100, incr, unknown),
+			op(1, 200, 210, ctrGet, linOutput{found: true, n: 2}),
+			op(1, 220, 230, incr, linOutput{n: 3}),
+		}, porcupine.Ok},
+		{"sequence value returned twice", []porcupine.Operation{
+			op(0, 0, 10, seq, linOutput{n: 1}),
+			op(1, 5, 15, seq, linOutput{n: 1}),
+		}, porcupine.Illegal},
+		{"lock granted to two owners", []porcupine.Operation{
+			op(0, 0, 10, acq("A"), linOutput{n: 3}),
+			op(1, 20, 30, acq("B"), linOutput{n: 4}),
+		}, porcupine.Illegal},
+		{"fencing token reused after release", []porcupine.Operation{
+			op(0, 0, 10, acq("A"), linOutput{n: 3}),
+			op(0, 20, 30, rel("A"), linOutput{released: releasedOK}),
+			op(1, 40, 50, acq("B"), linOutput{n: 3}),
+		}, porcupine.Illegal},
+		{"lock handed over after release", []porcupine.Operation{
+			op(0, 0, 10, acq("A"), linOutput{n: 3}),
+			op(0, 20, 30, rel("A"), linOutput{released: releasedOK}),
+			op(1, 40, 50, acq("B"), linOutput{n: 8}),
+			op(0, 60, 70, acq("A"), linOutput{fail: true}),
+		}, porcupine.Ok},
+		{"lock lost by the kill", []porcupine.Operation{
+			op(0, 0, 10, acq("A"), linOutput{n: 3}),
+			op(1, 200, 210, acq("B"), linOutput{n: 4}),
+		}, porcupine.Illegal},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, info := porcupine.CheckOperationsVerbose(linModel(), tc.history, 0)
+			if res != tc.want {
+				t.Fatalf("check = %v, want %v", res, tc.want)
+			}
+			if res == porcupine.Illegal {
+				path := filepath.Join(t.TempDir(), "history.html")
+				if err := porcupine.VisualizePath(linModel(), info, path); err != nil {
+					t.Fatal(err)
+				}
+				if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+					t.Fatalf("no visualisation written: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,111 @@
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/concurrencydb/concurrencydb/core"
+)
+
+// observe wraps every request: it reports it to Config.Observe (metrics)
+// and logs it when slower than Config.SlowLog. The command is the method
+// and chi's route pattern ("POST /db/{acc}/kv/{id}"), never the raw path,
+// so the set of labels stays bounded; a path no route matches is
+// "unmatched".
+func (a *API) observe(next http.Handler) http.Handler {
+	if a.cfg.Observe == nil && a.cfg.SlowLog <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		d := time.Since(start)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		pattern := ""
+		if rc := chi.RouteContext(r.Context()); rc != nil {
+			pattern = rc.RoutePattern()
+		}
+		cmd := "unmatched"
+		switch r.Method {
+		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead:
+			if pattern != "" {
+				cmd = r.Method + " " + pattern
+			}
+		}
+		status := strconv.Itoa(sw.status)
+		if a.cfg.Observe != nil {
+			a.cfg.Observe(cmd, status, d)
+		}
+		// A mutex request's time is mostly the wait it asked for: not slow.
+		if a.cfg.SlowLog > 0 && d >= a.cfg.SlowLog && !strings.HasPrefix(pattern, "/db/{acc}/mlock/") {
+			path := r.URL.Path
+			if len(path) > 128 {
+				path = path[:128]
+			}
+			slog.Warn("slow operation", "protocol", "http", "command", cmd,
+				"path", path, "status", status,
+				"duration_ms", float64(d.Microseconds())/1000, "client", r.RemoteAddr)
+		}
+	})
+}
+
+// statusWriter records the status a handler answers.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// metrics serves GET /metrics. Its figures span every account, so when
+// auth is enabled only the global token may read them.
+func (a *API) metrics(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Metrics == nil {
+		writeError(w, fmt.Errorf("%w: metrics are not enabled on this server", core.ErrNotFound))
+		return
+	}
+	if a.auth.Enabled() {
+		limited, err := a.auth.Identify(bearer(r))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if limited != "" {
+			writeError(w, fmt.Errorf("%w: /metrics needs the global token", core.ErrForbidden))
+			return
+		}
+	}
+	a.cfg.Metrics.ServeHTTP(w, r)
+}
+
+// bearer is the token of an "Authorization: Bearer <token>" header, or "".
+func bearer(r *http.Request) string {
+	if scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(cred)
+	}
+	return ""
+}

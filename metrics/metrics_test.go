@@ -1,0 +1,106 @@
+package metrics
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// gather returns the metric families by name.
+func gather(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dto.MetricFamily{}
+	for _, f := range fams {
+		out[f.GetName()] = f
+	}
+	return out
+}
+
+// TestCommitObserverFeedsBothHistograms: every synced batch of a real store
+// lands in the batch-size and commit-latency histograms, and the gauges
+// read the store (X2).
+func TestCommitObserverFeedsBothHistograms(t *testing.T) {
+	db, err := persist.Open(t.TempDir(), persist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m := New()
+	s, err := core.Open(db, core.Config{CommitObserver: m.ObserveCommit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m.Attach(s, func() int { return 3 })
+	ctx := t.Context()
+	for i := 0; i < 5; i++ {
+		if _, err := s.CtrAdd(ctx, "a", "c", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CtrAdd(ctx, "a", "d", 1); err != nil {
+		t.Fatal(err)
+	}
+	f := gather(t, m)
+	batches := f["concurrencydb_group_commit_writes"].GetMetric()[0].GetHistogram()
+	commits := f["concurrencydb_commit_duration_seconds"].GetMetric()[0].GetHistogram()
+	if batches.GetSampleCount() == 0 || batches.GetSampleCount() != commits.GetSampleCount() {
+		t.Fatalf("batches %d, commits %d: want the same non-zero count", batches.GetSampleCount(), commits.GetSampleCount())
+	}
+	if batches.GetSampleSum() != 6 {
+		t.Fatalf("writes in batches = %v, want 6", batches.GetSampleSum())
+	}
+	if uint64(batches.GetSampleCount()) != s.Stats().Commits.Load() {
+		t.Fatalf("histogram count %d != store commits %d", batches.GetSampleCount(), s.Stats().Commits.Load())
+	}
+	if v := f["concurrencydb_keys"].GetMetric()[0].GetGauge().GetValue(); v != 2 {
+		t.Fatalf("keys = %v, want 2", v)
+	}
+	if v := f["concurrencydb_disk_usage_bytes"].GetMetric()[0].GetGauge().GetValue(); v <= 0 {
+		t.Fatalf("disk usage = %v, want > 0", v)
+	}
+	conns := map[string]float64{}
+	for _, mm := range f["concurrencydb_open_connections"].GetMetric() {
+		conns[mm.GetLabel()[0].GetValue()] = mm.GetGauge().GetValue()
+	}
+	if conns["resp"] != 3 || conns["http"] != 0 {
+		t.Fatalf("open connections = %v, want resp 3, http 0", conns)
+	}
+}
+
+// TestHTTPConnStateCountsOpenConnections: new minus closed or hijacked.
+func TestHTTPConnStateCountsOpenConnections(t *testing.T) {
+	m := New()
+	for _, st := range []http.ConnState{http.StateNew, http.StateNew, http.StateActive, http.StateIdle, http.StateClosed, http.StateNew, http.StateHijacked} {
+		m.HTTPConnState(nil, st)
+	}
+	if n := m.httpConns.Load(); n != 1 {
+		t.Fatalf("open HTTP connections = %d, want 1", n)
+	}
+}
+
+// TestRequestsAreCountedByLabels: one series per protocol, command, status.
+func TestRequestsAreCountedByLabels(t *testing.T) {
+	m := New()
+	m.ObserveRequest("resp", "set", "ok", time.Millisecond)
+	m.ObserveRequest("resp", "set", "ok", time.Millisecond)
+	m.ObserveRequest("http", "GET /db/{acc}/kv/{id}", "404", time.Millisecond)
+	f := gather(t, m)
+	if n := len(f["concurrencydb_requests_total"].GetMetric()); n != 2 {
+		t.Fatalf("%d request series, want 2", n)
+	}
+	for _, mm := range f["concurrencydb_requests_total"].GetMetric() {
+		if mm.GetLabel()[1].GetValue() == "resp" && mm.GetCounter().GetValue() != 2 {
+			t.Fatalf("resp set ok = %v, want 2", mm.GetCounter().GetValue())
+		}
+	}
+}
