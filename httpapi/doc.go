@@ -15,4 +15,8 @@
 //     value) unless the client sends Accept: application/json.
 //   - H5: when auth is enabled, every /db/ request is authenticated and
 //     authorised for its account before anything else is parsed.
+//   - H6: every request is reported once to Config.Observe, labelled with
+//     its method and route pattern, never its raw path (metrics X1);
+//     GET /metrics needs the global token when auth is enabled, because its
+//     figures span every account.
 package httpapi

@@ -33,6 +33,8 @@ type crashClient interface {
 	// kvSet is a compare-and-set: ver 0 means "only if absent".
 	kvSet(ctx context.Context, acc, id, val string, ver uint64) (newVer uint64, mismatch bool, err error)
 	kvGet(ctx context.Context, acc, id string) (val string, ver uint64, found bool, err error)
+	// kvDel deletes; ver 0 unconditionally, else only at version ver.
+	kvDel(ctx context.Context, acc, id string, ver uint64) (deleted, mismatch bool, err error)
 	lockAcquire(ctx context.Context, acc, id, owner string) (token uint64, locked bool, err error)
 	// lockRelease: released is releasedYes, releasedFree or releasedOK
 	// (HTTP's 204 does not tell which of the two it was).
@@ -172,6 +174,23 @@ func (c *respClient) kvGet(ctx context.Context, acc, id string) (string, uint64,
 		return "", 0, false, unexpected("KV.GET: %#v", r)
 	}
 	return val, uint64(ver), true, nil
+}
+
+func (c *respClient) kvDel(ctx context.Context, acc, id string, ver uint64) (bool, bool, error) {
+	args := []any{"KV.DEL", respKey(acc, id)}
+	if ver != 0 {
+		args = append(args, "VER", ver)
+	}
+	n, err := c.rdb.Do(ctx, args...).Int64()
+	switch {
+	case err != nil && redis.HasErrorPrefix(err, "VERSION"):
+		return false, true, nil
+	case err != nil:
+		return false, false, respErr("KV.DEL", err)
+	case n != 0 && n != 1:
+		return false, false, unexpected("KV.DEL: %d", n)
+	}
+	return n == 1, false, nil
 }
 
 func (c *respClient) lockAcquire(ctx context.Context, acc, id, owner string) (uint64, bool, error) {
@@ -328,6 +347,25 @@ func (c *httpClient) kvGet(ctx context.Context, acc, id string) (string, uint64,
 		return "", 0, false, unexpected("GET kv: %d %q X-Version %q", code, body, h.Get("X-Version"))
 	}
 	return body, ver, true, nil
+}
+
+func (c *httpClient) kvDel(ctx context.Context, acc, id string, ver uint64) (bool, bool, error) {
+	path := httpPath(acc, "kv", id)
+	if ver != 0 {
+		path += "?ver=" + strconv.FormatUint(ver, 10)
+	}
+	code, body, _, err := c.do(ctx, "DELETE", path, "")
+	switch {
+	case err != nil:
+		return false, false, err
+	case code == http.StatusNoContent:
+		return true, false, nil
+	case code == http.StatusNotFound && ver == 0:
+		return false, false, nil
+	case code == http.StatusConflict && strings.Contains(body, "version_mismatch"):
+		return false, true, nil
+	}
+	return false, false, unexpected("DELETE kv: %d %s", code, body)
 }
 
 func (c *httpClient) lockAcquire(ctx context.Context, acc, id, owner string) (uint64, bool, error) {

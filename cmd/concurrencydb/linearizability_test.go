@@ -31,6 +31,7 @@ type linOp int
 const (
 	opKVSet linOp = iota
 	opKVGet
+	opKVDel
 	opIncr
 	opCtrGet
 	opSeqNext
@@ -40,20 +41,20 @@ const (
 	opLockGet
 )
 
-var linOpNames = [...]string{"KV.SET", "KV.GET", "INCR", "GET", "SEQ.NEXT", "SEQ.GET", "LOCK.ACQUIRE", "LOCK.RELEASE", "LOCK.GET"}
+var linOpNames = [...]string{"KV.SET", "KV.GET", "KV.DEL", "INCR", "GET", "SEQ.NEXT", "SEQ.GET", "LOCK.ACQUIRE", "LOCK.RELEASE", "LOCK.GET"}
 
 type linInput struct {
 	op    linOp
 	key   string // partition
 	val   string // KV.SET value
-	ver   uint64 // KV.SET VER (0 = only if absent)
+	ver   uint64 // KV.SET VER (0 = only if absent); KV.DEL VER (0 = unconditional)
 	owner string // lock owner
 	proto string
 }
 
 type linOutput struct {
 	unknown  bool   // cut off by the kill: no answer
-	found    bool   // reads: the key exists
+	found    bool   // reads: the key exists; KV.DEL: it was deleted
 	fail     bool   // KV.SET version mismatch, lock held by another owner
 	n        uint64 // version, counter, sequence value or fencing token
 	val      string // KV value or lock owner
@@ -62,7 +63,8 @@ type linOutput struct {
 
 // linState is one key's state. Every field is comparable, so == is the
 // model's Equal. A kv key uses exists/val/ver, counters and sequences n,
-// locks owner/token/maxTok.
+// locks owner/token/maxTok. A deleted kv key keeps ver: versions increase
+// per key across delete and re-create (D3).
 type linState struct {
 	exists     bool
 	val        string
@@ -137,6 +139,27 @@ func linStep(state, input, output any) []any {
 			return nil // versions only increase per key
 		}
 		return one(linState{exists: true, val: in.val, ver: out.n})
+
+	case opKVDel:
+		deleted := linState{ver: s.ver}
+		canHold, canFail := s.exists, !s.exists
+		if in.ver != 0 {
+			canHold, canFail = kvPrecondition(s, in.ver)
+		}
+		switch {
+		case out.unknown:
+			if canHold {
+				return []any{s, deleted}
+			}
+			return one(s)
+		case out.found && canHold:
+			return one(deleted)
+		case !out.found && in.ver == 0 && !s.exists:
+			return one(s)
+		case out.fail && in.ver != 0 && canFail:
+			return one(s)
+		}
+		return nil
 
 	case opIncr, opSeqNext:
 		switch {
@@ -257,6 +280,10 @@ func describeLinOp(input, output any) string {
 	switch in.op {
 	case opKVSet:
 		args += fmt.Sprintf(" %q VER %d", in.val, in.ver)
+	case opKVDel:
+		if in.ver != 0 {
+			args += fmt.Sprintf(" VER %d", in.ver)
+		}
 	case opLockAcquire, opLockRelease:
 		args += " " + in.owner
 	}
@@ -266,6 +293,8 @@ func describeLinOp(input, output any) string {
 		res = "? (cut off by kill -9)"
 	case out.fail:
 		res = "refused"
+	case in.op == opKVDel:
+		res = map[bool]string{true: "1", false: "0"}[out.found]
 	case in.op == opKVGet && out.found:
 		res = fmt.Sprintf("%q v%d", out.val, out.n)
 	case in.op == opLockGet && out.found:
@@ -344,7 +373,7 @@ const (
 	linAcc        = "lin"
 	linClients    = 8 // half RESP, half HTTP; each swaps protocol every round
 	linKillRounds = 5
-	linMaxOps     = 300 // per client per round: bounds the history
+	linMaxOps     = 200 // per client per round: bounds the history
 )
 
 var linKeys = struct{ kv, ctr, seq, lock []string }{
@@ -379,7 +408,7 @@ func (r *linRecorder) once(ctx context.Context, c crashClient) error {
 	var err error
 	call := r.now()
 	switch x := r.rng.IntN(100); {
-	case x < 25:
+	case x < 22:
 		in.op, in.key = opKVSet, pick(linKeys.kv)
 		r.nval++
 		in.val = fmt.Sprintf("c%d-%d", r.id, r.nval)
@@ -395,6 +424,12 @@ func (r *linRecorder) once(ctx context.Context, c crashClient) error {
 		if err == nil && !out.fail {
 			r.lastVer[in.key] = out.n
 		}
+	case x < 30:
+		in.op, in.key = opKVDel, pick(linKeys.kv)
+		if r.rng.IntN(2) == 0 {
+			in.ver = r.lastVer[in.key]
+		}
+		out.found, out.fail, err = c.kvDel(ctx, linAcc, in.key, in.ver)
 	case x < 45:
 		in.op, in.key = opKVGet, pick(linKeys.kv)
 		out.val, out.n, out.found, err = c.kvGet(ctx, linAcc, in.key)
@@ -449,7 +484,9 @@ func (r *linRecorder) pipeline(ctx context.Context, c *respClient, ctr, seq, kv 
 	call := r.now()
 	var incr *redis.IntCmd
 	var next, get *redis.Cmd
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// The pipeline's own error is the first command's, redis.Nil included:
+	// each command's error is looked at below instead.
+	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		incr = p.Incr(ctx, respKey(linAcc, ctr))
 		next = p.Do(ctx, "SEQ.NEXT", respKey(linAcc, seq))
 		get = p.Do(ctx, "KV.GET", respKey(linAcc, kv))
@@ -463,7 +500,7 @@ func (r *linRecorder) pipeline(ctx context.Context, c *respClient, ctr, seq, kv 
 	}{
 		{in: linInput{op: opIncr, key: ctr}, err: respErr("INCR", incr.Err())},
 		{in: linInput{op: opSeqNext, key: seq}, err: respErr("SEQ.NEXT", next.Err())},
-		{in: linInput{op: opKVGet, key: kv}, err: respErr("KV.GET", get.Err())},
+		{in: linInput{op: opKVGet, key: kv}},
 	}
 	if n, err := incr.Result(); err == nil {
 		ops[0].out.n = uint64(n)
@@ -475,8 +512,8 @@ func (r *linRecorder) pipeline(ctx context.Context, c *respClient, ctr, seq, kv 
 	}
 	switch v, err := get.Slice(); {
 	case err == redis.Nil:
-		ops[2].err = nil
 	case err != nil:
+		ops[2].err = respErr("KV.GET", err)
 	case len(v) != 2:
 		ops[2].err = unexpected("KV.GET (pipelined): %v", v)
 	default:
@@ -487,6 +524,7 @@ func (r *linRecorder) pipeline(ctx context.Context, c *respClient, ctr, seq, kv 
 		}
 		ops[2].out = linOutput{found: true, val: val, n: uint64(ver)}
 	}
+	var cut error
 	for _, o := range ops {
 		o.in.proto, o.in.owner = "resp-pipeline", r.owner
 		rt := ret
@@ -494,11 +532,11 @@ func (r *linRecorder) pipeline(ctx context.Context, c *respClient, ctr, seq, kv 
 			if isReplyError(o.err) {
 				return o.err
 			}
-			o.out, rt = linOutput{unknown: true}, 0
+			o.out, rt, cut = linOutput{unknown: true}, 0, o.err
 		}
 		r.ops = append(r.ops, porcupine.Operation{ClientId: r.id, Input: o.in, Call: call, Output: o.out, Return: rt})
 	}
-	return respErr("pipeline", err)
+	return cut
 }
 
 // TestLinearizableAcrossProtocolsAndKill9 (D1, D3): concurrent clients over
@@ -540,7 +578,11 @@ func TestLinearizableAcrossProtocolsAndKill9(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				defer c.close()
-				for range linMaxOps {
+				n := linMaxOps
+				if !kill {
+					n /= 4 // after the last restart: enough to read back every key
+				}
+				for range n {
 					if err := r.once(context.Background(), c); err != nil {
 						if isReplyError(err) {
 							t.Errorf("client %d (%s): %v", r.id, c.proto(), err)
@@ -657,6 +699,22 @@ func TestLinearizabilityModelRejectsBrokenHistories(t *testing.T) {
 			op(0, 0, 10, set("k", "a", 0), linOutput{n: 5}),
 			op(0, 20, 100, set("k", "b", 5), unknown),
 			op(1, 30, 40, get, linOutput{found: true, val: "b", n: 6}),
+			op(1, 200, 210, get, linOutput{found: true, val: "a", n: 5}),
+		}, porcupine.Illegal},
+		{"version reused after delete and re-create", []porcupine.Operation{
+			op(0, 0, 10, set("k", "a", 0), linOutput{n: 5}),
+			op(0, 20, 30, linInput{op: opKVDel, key: "k"}, linOutput{found: true}),
+			op(1, 40, 50, set("k", "b", 0), linOutput{n: 5}),
+		}, porcupine.Illegal},
+		{"delete and re-create", []porcupine.Operation{
+			op(0, 0, 10, set("k", "a", 0), linOutput{n: 5}),
+			op(0, 20, 30, linInput{op: opKVDel, key: "k", ver: 5}, linOutput{found: true}),
+			op(1, 40, 50, linInput{op: opKVDel, key: "k", ver: 5}, linOutput{fail: true}),
+			op(1, 60, 70, set("k", "b", 0), linOutput{n: 7}),
+		}, porcupine.Ok},
+		{"acknowledged delete undone by the kill", []porcupine.Operation{
+			op(0, 0, 10, set("k", "a", 0), linOutput{n: 5}),
+			op(0, 20, 30, linInput{op: opKVDel, key: "k"}, linOutput{found: true}),
 			op(1, 200, 210, get, linOutput{found: true, val: "a", n: 5}),
 		}, porcupine.Illegal},
 		{"counter loses an acknowledged increment", []porcupine.Operation{
