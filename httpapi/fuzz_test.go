@@ -30,7 +30,8 @@ import (
 //   - the status is one the README documents (never 500);
 //   - an error reply is JSON {"error": code, "message": sentence};
 //   - a 4xx reply changed nothing (the store's keys, values, versions and
-//     expiries are compared before and after).
+//     expiries are compared before and after), and no request leaves a
+//     mutex waiter queued.
 //
 // The seed corpus is testdata/fuzz/FuzzHTTPAPI (go test runs it);
 // TestHTTPAPIMutatedSeeds runs mutations of it in every test run. To fuzz:
@@ -135,6 +136,10 @@ func (fx *fuzzFixture) check(t testing.TB, raw []byte) {
 		if after := fx.snapshot(t); !reflect.DeepEqual(before, after) {
 			t.Fatalf("%q: %d reply changed the store:\nbefore %v\nafter  %v", raw, rec.Code, before, after)
 		}
+	}
+	// No request leaves a waiter queued behind it (M1).
+	if w := fx.store.MutexWaiters(); w != 0 {
+		t.Fatalf("%q: %d mutex waiters left after the reply", raw, w)
 	}
 }
 

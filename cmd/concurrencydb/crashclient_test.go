@@ -28,7 +28,8 @@ type crashClient interface {
 	proto() string
 	incr(ctx context.Context, acc, id string) (int64, error)
 	ctrGet(ctx context.Context, acc, id string) (n int64, found bool, err error)
-	seqNext(ctx context.Context, acc, id string) (uint64, error)
+	// seqNext reserves count values and returns the highest.
+	seqNext(ctx context.Context, acc, id string, count uint64) (uint64, error)
 	seqGet(ctx context.Context, acc, id string) (n uint64, found bool, err error)
 	// kvSet is a compare-and-set: ver 0 means "only if absent".
 	kvSet(ctx context.Context, acc, id, val string, ver uint64) (newVer uint64, mismatch bool, err error)
@@ -40,6 +41,9 @@ type crashClient interface {
 	// (HTTP's 204 does not tell which of the two it was).
 	lockRelease(ctx context.Context, acc, id, owner string) (released int, locked bool, err error)
 	lockGet(ctx context.Context, acc, id string) (lockView, error)
+	// mlock takes the in-memory mutex without waiting; timedOut when held.
+	mlock(ctx context.Context, acc, id string) (handle uint64, timedOut bool, err error)
+	munlock(ctx context.Context, acc, id string, handle uint64) error
 	close()
 }
 
@@ -136,8 +140,12 @@ func (c *respClient) ctrGet(ctx context.Context, acc, id string) (int64, bool, e
 	return n, err == nil, respErr("GET", err)
 }
 
-func (c *respClient) seqNext(ctx context.Context, acc, id string) (uint64, error) {
-	n, err := c.rdb.Do(ctx, "SEQ.NEXT", respKey(acc, id)).Uint64()
+func (c *respClient) seqNext(ctx context.Context, acc, id string, count uint64) (uint64, error) {
+	args := []any{"SEQ.NEXT", respKey(acc, id)}
+	if count != 1 {
+		args = append(args, "COUNT", count)
+	}
+	n, err := c.rdb.Do(ctx, args...).Uint64()
 	return n, respErr("SEQ.NEXT", err)
 }
 
@@ -235,6 +243,22 @@ func (c *respClient) lockGet(ctx context.Context, acc, id string) (lockView, err
 	return lockView{found: true, owner: owner, token: uint64(tok), remainingMs: ms}, nil
 }
 
+// mutexSeconds is the mutex duration of the crash tests: longer than a
+// round, so a mutex never expires under its holder.
+const mutexSeconds = 30
+
+func (c *respClient) mlock(ctx context.Context, acc, id string) (uint64, bool, error) {
+	h, err := c.rdb.Do(ctx, "MLOCK", respKey(acc, id), mutexSeconds, 0).Uint64()
+	if err == redis.Nil {
+		return 0, true, nil
+	}
+	return h, false, respErr("MLOCK", err)
+}
+
+func (c *respClient) munlock(ctx context.Context, acc, id string, handle uint64) error {
+	return respErr("MUNLOCK", c.rdb.Do(ctx, "MUNLOCK", respKey(acc, id), handle).Err())
+}
+
 // httpClient talks to /db/… with its own transport: POST is never retried
 // by net/http, and a fresh transport per client keeps connections apart.
 type httpClient struct {
@@ -307,8 +331,12 @@ func (c *httpClient) ctrGet(ctx context.Context, acc, id string) (int64, bool, e
 	return n, true, nil
 }
 
-func (c *httpClient) seqNext(ctx context.Context, acc, id string) (uint64, error) {
-	code, body, _, err := c.do(ctx, "POST", httpPath(acc, "sequence", id), "")
+func (c *httpClient) seqNext(ctx context.Context, acc, id string, count uint64) (uint64, error) {
+	path := httpPath(acc, "sequence", id)
+	if count != 1 {
+		path += "?count=" + strconv.FormatUint(count, 10)
+	}
+	code, body, _, err := c.do(ctx, "POST", path, "")
 	if err != nil {
 		return 0, err
 	}
@@ -409,4 +437,29 @@ func (c *httpClient) lockGet(ctx context.Context, acc, id string) (lockView, err
 		return lockView{}, unexpected("GET lock: %d %s", code, body)
 	}
 	return lockView{found: true, owner: li.Owner, token: li.Token, remainingMs: li.RemainingMs}, nil
+}
+
+func (c *httpClient) mlock(ctx context.Context, acc, id string) (uint64, bool, error) {
+	path := httpPath(acc, "mlock", id) + "?wait=0&dur=" + strconv.Itoa(mutexSeconds)
+	code, body, _, err := c.do(ctx, "POST", path, "")
+	if err != nil {
+		return 0, false, err
+	}
+	if code == http.StatusConflict && strings.Contains(body, `"timeout"`) {
+		return 0, true, nil
+	}
+	h, err := number("POST mlock", code, body)
+	return h, false, err
+}
+
+func (c *httpClient) munlock(ctx context.Context, acc, id string, handle uint64) error {
+	path := httpPath(acc, "munlock", id) + "?handle=" + strconv.FormatUint(handle, 10)
+	code, body, _, err := c.do(ctx, "POST", path, "")
+	if err != nil {
+		return err
+	}
+	if code != http.StatusNoContent {
+		return unexpected("POST munlock: %d %s", code, body)
+	}
+	return nil
 }

@@ -65,6 +65,7 @@ type killLedger struct {
 		seqSeen    map[string]map[uint64]string
 		seqMax     map[string]uint64            // highest value returned so far
 		tokens     map[string]map[uint64]string // lock → fencing token → acquisition
+		handles    map[uint64]string            // mutex handle → holder
 		acked      int
 		unknown    int
 	}
@@ -99,7 +100,8 @@ type killWorker struct {
 // TestKill9KeepsEveryAcknowledgedWrite (D1, D3): the real binary, driven
 // by concurrent RESP and HTTP clients, is killed with SIGKILL at random
 // moments over several rounds and restarted on the same data directory.
-// After every restart: counters lie between the acknowledged increments
+// Mutex handles are never handed out twice. After every restart: counters
+// lie between the acknowledged increments
 // and those plus the cut-off ones; no sequence value was ever returned
 // twice, and each sequence reads at least its highest returned value; a
 // key's version is at least the last acknowledged one and its value is the
@@ -122,6 +124,7 @@ func TestKill9KeepsEveryAcknowledgedWrite(t *testing.T) {
 	l.mu.seqSeen = map[string]map[uint64]string{}
 	l.mu.seqMax = map[string]uint64{}
 	l.mu.tokens = map[string]map[uint64]string{}
+	l.mu.handles = map[uint64]string{}
 	workers := make([]*killWorker, killWorkers)
 	for i := range workers {
 		workers[i] = &killWorker{id: i, owner: fmt.Sprintf("owner-%d", i), kvID: fmt.Sprintf("kv%d", i),
@@ -233,10 +236,19 @@ func (w *killWorker) step(ctx context.Context, c crashClient, l *killLedger, rou
 		return nil
 
 	case r < 60:
+		// A reservation of count values answers the highest: all of
+		// n-count+1 … n are this client's alone, forever (D3).
 		id := fmt.Sprintf("s%d", w.rng.IntN(killSeqs))
-		n, err := c.seqNext(ctx, killAcc, id)
+		count := uint64(1)
+		if w.rng.IntN(4) == 0 {
+			count += w.rng.Uint64N(9)
+		}
+		n, err := c.seqNext(ctx, killAcc, id, count)
 		if err != nil {
 			return err
+		}
+		if n < count {
+			return unexpected("%s: SEQ.NEXT %s COUNT %d answered %d", who, id, count, n)
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -245,12 +257,31 @@ func (w *killWorker) step(ctx context.Context, c crashClient, l *killLedger, rou
 			seen = map[uint64]string{}
 			l.mu.seqSeen[id] = seen
 		}
-		if prev, dup := seen[n]; dup {
-			return unexpected("sequence %s returned %d twice: to %s and to %s", id, n, prev, who)
+		for v := n - count + 1; v <= n; v++ {
+			if prev, dup := seen[v]; dup {
+				return unexpected("sequence %s handed out %d twice: to %s and to %s (COUNT %d → %d)", id, v, prev, who, count, n)
+			}
+			seen[v] = who
 		}
-		seen[n] = who
 		l.mu.seqMax[id] = max(l.mu.seqMax[id], n)
 		return nil
+
+	case r < 65:
+		// Mutexes live in memory, but their handles never repeat, also
+		// across restarts (D3: a durable epoch fills the high bits).
+		id := fmt.Sprintf("m%d", w.rng.IntN(killLocks))
+		h, timedOut, err := c.mlock(ctx, killAcc, id)
+		if err != nil || timedOut {
+			return err
+		}
+		l.mu.Lock()
+		prev, dup := l.mu.handles[h]
+		l.mu.handles[h] = who
+		l.mu.Unlock()
+		if dup {
+			return unexpected("mutex handle %d handed out twice: to %s and to %s", h, prev, who)
+		}
+		return c.munlock(ctx, killAcc, id, h)
 
 	case r < 85:
 		val := fmt.Sprintf("r%d-w%d-%d", round, w.id, w.rng.Uint64())

@@ -47,7 +47,7 @@ type linInput struct {
 	op    linOp
 	key   string // partition
 	val   string // KV.SET value
-	ver   uint64 // KV.SET VER (0 = only if absent); KV.DEL VER (0 = unconditional)
+	ver   uint64 // KV.SET VER (0 = only if absent); KV.DEL VER (0 = unconditional); SEQ.NEXT COUNT
 	owner string // lock owner
 	proto string
 }
@@ -162,15 +162,19 @@ func linStep(state, input, output any) []any {
 		return nil
 
 	case opIncr, opSeqNext:
+		step := uint64(1)
+		if in.op == opSeqNext {
+			step = in.ver // COUNT: the answer is the highest value reserved
+		}
 		switch {
 		case out.unknown:
 			next := s
-			next.n++
+			next.n += step
 			return []any{s, next}
-		case out.n != s.n+1:
+		case out.n != s.n+step:
 			return nil
 		}
-		s.n++
+		s.n += step
 		return one(s)
 
 	case opCtrGet, opSeqGet:
@@ -280,6 +284,10 @@ func describeLinOp(input, output any) string {
 	switch in.op {
 	case opKVSet:
 		args += fmt.Sprintf(" %q VER %d", in.val, in.ver)
+	case opSeqNext:
+		if in.ver != 1 {
+			args += fmt.Sprintf(" COUNT %d", in.ver)
+		}
 	case opKVDel:
 		if in.ver != 0 {
 			args += fmt.Sprintf(" VER %d", in.ver)
@@ -372,7 +380,7 @@ func checkLinearizable(t *testing.T, history []porcupine.Operation) {
 const (
 	linAcc        = "lin"
 	linClients    = 8 // half RESP, half HTTP; each swaps protocol every round
-	linKillRounds = 5
+	linKillRounds = 10
 	linMaxOps     = 200 // per client per round: bounds the history
 )
 
@@ -447,8 +455,11 @@ func (r *linRecorder) once(ctx context.Context, c crashClient) error {
 		n, out.found, err = c.ctrGet(ctx, linAcc, in.key)
 		out.n = uint64(n)
 	case x < 75:
-		in.op, in.key = opSeqNext, pick(linKeys.seq)
-		out.n, err = c.seqNext(ctx, linAcc, in.key)
+		in.op, in.key, in.ver = opSeqNext, pick(linKeys.seq), 1
+		if r.rng.IntN(4) == 0 {
+			in.ver += r.rng.Uint64N(4)
+		}
+		out.n, err = c.seqNext(ctx, linAcc, in.key, in.ver)
 	case x < 80:
 		in.op, in.key = opSeqGet, pick(linKeys.seq)
 		out.n, out.found, err = c.seqGet(ctx, linAcc, in.key)
@@ -499,7 +510,7 @@ func (r *linRecorder) pipeline(ctx context.Context, c *respClient, ctr, seq, kv 
 		err error
 	}{
 		{in: linInput{op: opIncr, key: ctr}, err: respErr("INCR", incr.Err())},
-		{in: linInput{op: opSeqNext, key: seq}, err: respErr("SEQ.NEXT", next.Err())},
+		{in: linInput{op: opSeqNext, key: seq, ver: 1}, err: respErr("SEQ.NEXT", next.Err())},
 		{in: linInput{op: opKVGet, key: kv}},
 	}
 	if n, err := incr.Result(); err == nil {
@@ -623,6 +634,11 @@ func TestLinearizableAcrossProtocolsAndKill9(t *testing.T) {
 	var history []porcupine.Operation
 	versions := map[uint64]string{}
 	cut := 0
+	defer func() {
+		if len(history) == cut {
+			t.Errorf("no operation was answered: the test checked nothing")
+		}
+	}()
 	for _, r := range recs {
 		for _, op := range r.ops {
 			in, out := op.Input.(linInput), op.Output.(linOutput)
@@ -657,7 +673,7 @@ func TestLinearizabilityModelRejectsBrokenHistories(t *testing.T) {
 	get := linInput{op: opKVGet, key: "k", proto: "http"}
 	incr := linInput{op: opIncr, key: "c", proto: "resp"}
 	ctrGet := linInput{op: opCtrGet, key: "c", proto: "http"}
-	seq := linInput{op: opSeqNext, key: "s", proto: "http"}
+	seq := linInput{op: opSeqNext, key: "s", ver: 1, proto: "http"}
 	acq := func(owner string) linInput { return linInput{op: opLockAcquire, key: "l", owner: owner, proto: "resp"} }
 	rel := func(owner string) linInput { return linInput{op: opLockRelease, key: "l", owner: owner, proto: "http"} }
 	unknown := linOutput{unknown: true}
@@ -732,6 +748,10 @@ func TestLinearizabilityModelRejectsBrokenHistories(t *testing.T) {
 		{"sequence value returned twice", []porcupine.Operation{
 			op(0, 0, 10, seq, linOutput{n: 1}),
 			op(1, 5, 15, seq, linOutput{n: 1}),
+		}, porcupine.Illegal},
+		{"sequence block overlaps a later value", []porcupine.Operation{
+			op(0, 0, 10, linInput{op: opSeqNext, key: "s", ver: 3, proto: "resp"}, linOutput{n: 3}),
+			op(1, 20, 30, seq, linOutput{n: 2}),
 		}, porcupine.Illegal},
 		{"lock granted to two owners", []porcupine.Operation{
 			op(0, 0, 10, acq("A"), linOutput{n: 3}),
