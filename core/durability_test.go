@@ -411,6 +411,13 @@ func TestAcknowledgedWritesSurviveCrash_D1_D3(t *testing.T) {
 // a random moment while 50 goroutines write: every write acknowledged
 // before the clone started is in the clone.
 func TestConcurrentAcknowledgedWritesSurviveCrash_D1(t *testing.T) {
+	// Several rounds, each crashing at a different random moment.
+	for round := range 3 {
+		t.Run("round"+strconv.Itoa(round), concurrentCrashRound)
+	}
+}
+
+func concurrentCrashRound(t *testing.T) {
 	ctx := ctxT(t)
 	mem := vfs.NewCrashableMem()
 	fs := newSyncFS(mem)
