@@ -87,18 +87,25 @@ echo "- machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf
 echo "- concurrencydb commit $commit, $(go version | awk '{ print $3 }'); $(redis-server --version | awk '{ print $1, $2, $3 }'); $(wrk --version 2>&1 | head -1 | awk '{ print $1, $2 }')"
 echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 echo "- ROUNDS=$ROUNDS SCALE=$SCALE TARGET_SECS=${TARGET_SECS:-3} ROTATE=${ROTATE:-0}; cells: requests/s (p50 / p99 latency in ms), median of $ROUNDS rounds; ratios: median of the per-round ratios"
-echo
 
 # ---- 2. build, start --------------------------------------------------------
 BIN=$TMP/bin
 mkdir -p "$BIN"
 say "building concurrencydb and the bench helpers"
 (cd "$REPO" && if [ -n "${CDB_BIN:-}" ]; then cp "$CDB_BIN" "$BIN/concurrencydb"; else go build -o "$BIN/concurrencydb" ./cmd/concurrencydb; fi &&
-  for h in freeport mutexbench memload report; do go build -o "$BIN/$h" "./bench/$h" || exit 1; done) >&2 ||
+  for h in freeport mutexbench memload report fsyncprobe; do go build -o "$BIN/$h" "./bench/$h" || exit 1; done) >&2 ||
   die "build failed"
 # The config is read again when the memory test starts fresh servers; keep
 # the one that matches the binary just built.
 cp "$REPO/config.yml" "$TMP/config.yml" || die "no config.yml"
+
+# The disk's own durable-write latency: the floor under every durable figure.
+fsync_line() {
+  "$BIN/fsyncprobe" -dir "$TMP" -duration 2s 2>&1 | tr ' ' '\n' |
+    awk -F= '{ v[$1] = $2 } END { printf "one writer, 128 B append + fdatasync: %s/s, p50 %s / p99 %s / max %s ms", v["per_sec"], v["p50_ms"], v["p99_ms"], v["max_ms"] }'
+}
+echo "- disk at start ($(df -P "$TMP" | awk 'NR == 2 { print $1 }')): $(fsync_line)"
+echo
 
 wait_http() { # url pid
   local i
@@ -418,10 +425,13 @@ fi
 for name in cdb mcdb; do
   log=$TMP/$name.log
   [ -f "$log" ] || continue
-  n=$(grep -ciE 'level=(ERROR|WARN)|panic|fatal' "$log")
-  [ "$n" = 0 ] || row note "concurrencydb ($name) logged $n warning/error lines, first: $(grep -iE 'level=(ERROR|WARN)|panic|fatal' "$log" | head -1 | cut -c1-200)" cdb 1 "" "" ""
+  n=$(grep -iE 'level=(ERROR|WARN)|panic|fatal' "$log" | grep -vc 'slow operation')
+  [ "$n" = 0 ] || row note "concurrencydb ($name) logged $n warning/error lines, first: $(grep -iE 'level=(ERROR|WARN)|panic|fatal' "$log" | grep -v 'slow operation' | head -1 | cut -c1-200)" cdb 1 "" "" ""
+  slow=$(grep -c 'msg="slow operation"' "$log")
+  [ "$slow" = 0 ] || row note "concurrencydb ($name) logged $slow slow operations (log.slow_ms in config.yml), the slowest $(grep 'msg="slow operation"' "$log" | grep -oE 'duration_ms=[0-9.]+' | sort -t= -k2 -g | tail -1 | cut -d= -f2) ms; in $(grep 'msg="slow operation"' "$log" | sed -E 's/^time=([^ ]*:[0-9][0-9])\..*/\1/' | sort -u | wc -l) distinct seconds" cdb 1 "" "" ""
 done
 
+row note "disk at the end: $(fsync_line)" cdb 1 "" "" ""
 row note "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); the run took $(($(date +%s) - start_all)) s" cdb 1 "" "" ""
 say "done in $(($(date +%s) - start_all)) s"
 "$BIN/report" <"$RAW"

@@ -243,6 +243,25 @@ func (c *respClient) lockGet(ctx context.Context, acc, id string) (lockView, err
 	return lockView{found: true, owner: owner, token: uint64(tok), remainingMs: ms}, nil
 }
 
+// setNX takes lock acc/id for owner the way Redis lock libraries do;
+// taken reports another holder.
+func (c *respClient) setNX(ctx context.Context, acc, id, owner string) (taken bool, err error) {
+	ok, err := c.rdb.SetNX(ctx, respKey(acc, id), owner, lockSeconds*time.Second).Result()
+	return !ok && err == nil, respErr("SET NX", err)
+}
+
+// delIfEq releases lock acc/id if owner holds it (DELEX IFEQ).
+func (c *respClient) delIfEq(ctx context.Context, acc, id, owner string) (bool, error) {
+	n, err := c.rdb.Do(ctx, "DELEX", respKey(acc, id), "IFEQ", owner).Int64()
+	if err != nil {
+		return false, respErr("DELEX", err)
+	}
+	if n != 0 && n != 1 {
+		return false, unexpected("DELEX: %d", n)
+	}
+	return n == 1, nil
+}
+
 // mutexSeconds is the mutex duration of the crash tests: longer than a
 // round, so a mutex never expires under its holder.
 const mutexSeconds = 30

@@ -39,9 +39,14 @@ const (
 	opLockAcquire
 	opLockRelease
 	opLockGet
+	opSetNX // SET key owner NX PX ms: the Redis lock idiom, on the same locks
+	opDelEx // DELEX key IFEQ owner: its release
 )
 
-var linOpNames = [...]string{"KV.SET", "KV.GET", "KV.DEL", "INCR", "GET", "SEQ.NEXT", "SEQ.GET", "LOCK.ACQUIRE", "LOCK.RELEASE", "LOCK.GET"}
+func (o linOp) String() string {
+	return [...]string{"KV.SET", "KV.GET", "KV.DEL", "INCR", "GET", "SEQ.NEXT", "SEQ.GET",
+		"LOCK.ACQUIRE", "LOCK.RELEASE", "LOCK.GET", "SET NX PX", "DELEX IFEQ"}[o]
+}
 
 type linInput struct {
 	op    linOp
@@ -235,6 +240,41 @@ func linStep(state, input, output any) []any {
 		}
 		return nil
 
+	case opSetNX:
+		// Takes a free lock; says nothing of the fencing token, which is
+		// above every earlier one (D3). Never extends, not even the owner's.
+		taken := linState{owner: in.owner, tokUnknown: true, maxTok: s.maxTok}
+		switch {
+		case out.unknown:
+			if s.owner == "" {
+				return []any{s, taken}
+			}
+			return one(s)
+		case out.fail:
+			if s.owner != "" {
+				return one(s)
+			}
+			return nil
+		case s.owner == "":
+			return one(taken)
+		}
+		return nil
+
+	case opDelEx:
+		free := linState{maxTok: max(s.maxTok, s.token)}
+		switch {
+		case out.unknown:
+			if s.owner == in.owner {
+				return []any{s, free}
+			}
+			return one(s)
+		case out.found && s.owner == in.owner:
+			return one(free)
+		case !out.found && s.owner != in.owner:
+			return one(s)
+		}
+		return nil
+
 	case opLockGet:
 		switch {
 		case out.unknown:
@@ -292,7 +332,7 @@ func describeLinOp(input, output any) string {
 		if in.ver != 0 {
 			args += fmt.Sprintf(" VER %d", in.ver)
 		}
-	case opLockAcquire, opLockRelease:
+	case opLockAcquire, opLockRelease, opSetNX, opDelEx:
 		args += " " + in.owner
 	}
 	var res string
@@ -301,8 +341,10 @@ func describeLinOp(input, output any) string {
 		res = "? (cut off by kill -9)"
 	case out.fail:
 		res = "refused"
-	case in.op == opKVDel:
+	case in.op == opKVDel || in.op == opDelEx:
 		res = map[bool]string{true: "1", false: "0"}[out.found]
+	case in.op == opSetNX:
+		res = "OK"
 	case in.op == opKVGet && out.found:
 		res = fmt.Sprintf("%q v%d", out.val, out.n)
 	case in.op == opLockGet && out.found:
@@ -314,7 +356,7 @@ func describeLinOp(input, output any) string {
 	default:
 		res = fmt.Sprint(out.n)
 	}
-	return fmt.Sprintf("%s %s %s → %s", in.proto, linOpNames[in.op], args, res)
+	return fmt.Sprintf("%s %s %s → %s", in.proto, in.op, args, res)
 }
 
 func describeLinState(state any) string {
@@ -380,16 +422,16 @@ func checkLinearizable(t *testing.T, history []porcupine.Operation) {
 const (
 	linAcc        = "lin"
 	linClients    = 8 // half RESP, half HTTP; each swaps protocol every round
-	linKillRounds = 10
-	linMaxOps     = 200 // per client per round: bounds the history
+	linKillRounds = 20
+	linMaxOps     = 250 // per client per round: bounds the history
 )
 
-var linKeys = struct{ kv, ctr, seq, lock []string }{
-	kv:   []string{"kv0", "kv1"},
-	ctr:  []string{"c0"},
-	seq:  []string{"s0"},
-	lock: []string{"l0", "l1"},
-}
+// The keys, few so that clients collide: kv0 kv1 (kv), c0 (counter), s0
+// (sequence), l0 l1 (locks).
+const (
+	linKVKeys   = 2
+	linLockKeys = 2
+)
 
 // linRecorder is one client's history and what it knows of the kv versions.
 type linRecorder struct {
@@ -407,9 +449,11 @@ func (r *linRecorder) now() int64 { return int64(time.Since(r.t0)) }
 // once does one random operation and records it. It returns the operation's
 // error: a transport error cuts the client's round off (the kill).
 func (r *linRecorder) once(ctx context.Context, c crashClient) error {
-	pick := func(keys []string) string { return keys[r.rng.IntN(len(keys))] }
+	pick := func(prefix string, n int) string { return fmt.Sprintf("%s%d", prefix, r.rng.IntN(n)) }
+	kvKey := func() string { return pick("kv", linKVKeys) }
+	lockKey := func() string { return pick("l", linLockKeys) }
 	if rc, ok := c.(*respClient); ok && r.rng.IntN(10) == 0 {
-		return r.pipeline(ctx, rc, pick(linKeys.ctr), pick(linKeys.seq), pick(linKeys.kv))
+		return r.pipeline(ctx, rc, "c0", "s0", kvKey())
 	}
 	in := linInput{proto: c.proto(), owner: r.owner}
 	var out linOutput
@@ -417,7 +461,7 @@ func (r *linRecorder) once(ctx context.Context, c crashClient) error {
 	call := r.now()
 	switch x := r.rng.IntN(100); {
 	case x < 22:
-		in.op, in.key = opKVSet, pick(linKeys.kv)
+		in.op, in.key = opKVSet, kvKey()
 		r.nval++
 		in.val = fmt.Sprintf("c%d-%d", r.id, r.nval)
 		switch y := r.rng.IntN(10); {
@@ -433,44 +477,56 @@ func (r *linRecorder) once(ctx context.Context, c crashClient) error {
 			r.lastVer[in.key] = out.n
 		}
 	case x < 30:
-		in.op, in.key = opKVDel, pick(linKeys.kv)
+		in.op, in.key = opKVDel, kvKey()
 		if r.rng.IntN(2) == 0 {
 			in.ver = r.lastVer[in.key]
 		}
 		out.found, out.fail, err = c.kvDel(ctx, linAcc, in.key, in.ver)
 	case x < 45:
-		in.op, in.key = opKVGet, pick(linKeys.kv)
+		in.op, in.key = opKVGet, kvKey()
 		out.val, out.n, out.found, err = c.kvGet(ctx, linAcc, in.key)
 		if err == nil && out.found {
 			r.lastVer[in.key] = out.n
 		}
 	case x < 60:
-		in.op, in.key = opIncr, pick(linKeys.ctr)
+		in.op, in.key = opIncr, "c0"
 		var n int64
 		n, err = c.incr(ctx, linAcc, in.key)
 		out.n = uint64(n)
 	case x < 65:
-		in.op, in.key = opCtrGet, pick(linKeys.ctr)
+		in.op, in.key = opCtrGet, "c0"
 		var n int64
 		n, out.found, err = c.ctrGet(ctx, linAcc, in.key)
 		out.n = uint64(n)
 	case x < 75:
-		in.op, in.key, in.ver = opSeqNext, pick(linKeys.seq), 1
+		in.op, in.key, in.ver = opSeqNext, "s0", 1
 		if r.rng.IntN(4) == 0 {
 			in.ver += r.rng.Uint64N(4)
 		}
 		out.n, err = c.seqNext(ctx, linAcc, in.key, in.ver)
 	case x < 80:
-		in.op, in.key = opSeqGet, pick(linKeys.seq)
+		in.op, in.key = opSeqGet, "s0"
 		out.n, out.found, err = c.seqGet(ctx, linAcc, in.key)
 	case x < 88:
-		in.op, in.key = opLockAcquire, pick(linKeys.lock)
+		in.op, in.key = opLockAcquire, lockKey()
+		rc, isRESP := c.(*respClient)
+		if isRESP && r.rng.IntN(3) == 0 {
+			in.op = opSetNX
+			out.fail, err = rc.setNX(ctx, linAcc, in.key, r.owner)
+			break
+		}
 		out.n, out.fail, err = c.lockAcquire(ctx, linAcc, in.key, r.owner)
 	case x < 95:
-		in.op, in.key = opLockRelease, pick(linKeys.lock)
+		in.op, in.key = opLockRelease, lockKey()
+		rc, isRESP := c.(*respClient)
+		if isRESP && r.rng.IntN(3) == 0 {
+			in.op = opDelEx
+			out.found, err = rc.delIfEq(ctx, linAcc, in.key, r.owner)
+			break
+		}
 		out.released, out.fail, err = c.lockRelease(ctx, linAcc, in.key, r.owner)
 	default:
-		in.op, in.key = opLockGet, pick(linKeys.lock)
+		in.op, in.key = opLockGet, lockKey()
 		var lv lockView
 		lv, err = c.lockGet(ctx, linAcc, in.key)
 		out.val, out.n, out.found = lv.owner, lv.token, lv.found
@@ -551,8 +607,12 @@ func (r *linRecorder) pipeline(ctx context.Context, c *respClient, ctr, seq, kv 
 }
 
 // TestLinearizableAcrossProtocolsAndKill9 (D1, D3): concurrent clients over
-// RESP and HTTP on the same keys, with kill -9 between rounds; the whole
-// history, cut-off operations included, must be linearizable.
+// RESP (single commands and pipelines) and HTTP on the same keys —
+// KV.SET … VER, KV.GET, KV.DEL, INCR and GET, SEQ.NEXT [COUNT] and SEQ.GET,
+// LOCK.ACQUIRE/RELEASE/GET and the Redis idiom SET NX PX / DELEX IFEQ on
+// the same locks — with kill -9 after a random number of answers in every
+// round but the last. The whole history, cut-off operations included, must
+// be linearizable; versions are also unique across keys.
 func TestLinearizableAcrossProtocolsAndKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it repeatedly")
@@ -575,6 +635,7 @@ func TestLinearizableAcrossProtocolsAndKill9(t *testing.T) {
 		// operations are in flight when it lands.
 		killAfter := int64(50 + rng.IntN(linClients*linMaxOps/2))
 		var answered atomic.Int64
+		var killed atomic.Bool // set before the kill: an error earlier is a failure
 		trigger := make(chan struct{})
 		var once sync.Once
 		var wg sync.WaitGroup
@@ -597,6 +658,8 @@ func TestLinearizableAcrossProtocolsAndKill9(t *testing.T) {
 					if err := r.once(context.Background(), c); err != nil {
 						if isReplyError(err) {
 							t.Errorf("client %d (%s): %v", r.id, c.proto(), err)
+						} else if !killed.Load() {
+							t.Errorf("client %d (%s): transport error before the kill: %v", r.id, c.proto(), err)
 						}
 						return
 					}
@@ -613,6 +676,7 @@ func TestLinearizableAcrossProtocolsAndKill9(t *testing.T) {
 			case <-trigger:
 			case <-done:
 			}
+			killed.Store(true)
 			killHard(t, p)
 		}
 		wg.Wait()
@@ -768,6 +832,25 @@ func TestLinearizabilityModelRejectsBrokenHistories(t *testing.T) {
 			op(1, 40, 50, acq("B"), linOutput{n: 8}),
 			op(0, 60, 70, acq("A"), linOutput{fail: true}),
 		}, porcupine.Ok},
+		{"SET NX takes a lock LOCK.ACQUIRE holds", []porcupine.Operation{
+			op(0, 0, 10, acq("A"), linOutput{n: 3}),
+			op(1, 20, 30, linInput{op: opSetNX, key: "l", owner: "B"}, linOutput{}),
+		}, porcupine.Illegal},
+		{"SET NX lock, then LOCK.GET and DELEX", []porcupine.Operation{
+			op(0, 0, 10, acq("A"), linOutput{n: 3}),
+			op(0, 20, 30, rel("A"), linOutput{released: releasedYes}),
+			op(1, 40, 50, linInput{op: opSetNX, key: "l", owner: "B"}, linOutput{}),
+			op(0, 60, 70, linInput{op: opLockGet, key: "l"}, linOutput{found: true, val: "B", n: 9}),
+			op(0, 80, 90, linInput{op: opDelEx, key: "l", owner: "A"}, linOutput{found: false}),
+			op(1, 100, 110, linInput{op: opDelEx, key: "l", owner: "B"}, linOutput{found: true}),
+			op(0, 120, 130, acq("A"), linOutput{n: 10}),
+		}, porcupine.Ok},
+		{"SET NX lock with a stale fencing token", []porcupine.Operation{
+			op(0, 0, 10, acq("A"), linOutput{n: 3}),
+			op(0, 20, 30, rel("A"), linOutput{released: releasedYes}),
+			op(1, 40, 50, linInput{op: opSetNX, key: "l", owner: "B"}, linOutput{}),
+			op(0, 60, 70, linInput{op: opLockGet, key: "l"}, linOutput{found: true, val: "B", n: 3}),
+		}, porcupine.Illegal},
 		{"lock lost by the kill", []porcupine.Operation{
 			op(0, 0, 10, acq("A"), linOutput{n: 3}),
 			op(1, 200, 210, acq("B"), linOutput{n: 4}),
