@@ -45,6 +45,9 @@ type fileConfig struct {
 		BlockCacheBytes int64 `yaml:"block_cache_bytes"`
 		MemtableBytes   int64 `yaml:"memtable_bytes"`
 	} `yaml:"storage"`
+	Debug struct {
+		Addr string `yaml:"addr"` // pprof listener; "" = off
+	} `yaml:"debug"`
 	Log struct {
 		SlowMs float64 `yaml:"slow_ms"` // slow-operation log threshold; 0 = off
 	} `yaml:"log"`
@@ -190,6 +193,11 @@ func (c *fileConfig) validate() error {
 	}
 	if c.Storage.MemtableBytes < 1<<20 || c.Storage.MemtableBytes > 1<<30 {
 		return &configError{"storage.memtable_bytes", "must be 1048576 to 1073741824"}
+	}
+	if c.Debug.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Debug.Addr); err != nil {
+			return &configError{"debug.addr", fmt.Sprintf("%q is not host:port", c.Debug.Addr)}
+		}
 	}
 	if math.IsNaN(c.Log.SlowMs) || c.Log.SlowMs < 0 || c.Log.SlowMs > 3600e3 {
 		return &configError{"log.slow_ms", "must be 0 (off) to 3600000 milliseconds"}

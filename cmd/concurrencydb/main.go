@@ -172,6 +172,11 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		return err
 	}
 	m.Attach(store, respClients)
+	stopDebug, err := startDebug(cfg.Debug.Addr, log)
+	if err != nil {
+		return fmt.Errorf("debug listener: %w", err)
+	}
+	defer stopDebug()
 	log.Info("concurrencydb ready", "data", cfg.DataDir, "fsync", cfg.Storage.Fsync)
 
 	var serveErr error
