@@ -524,28 +524,24 @@ func (s *Store) Keyspace(ctx context.Context) ([]AccountKeys, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	closed := s.mu.closed
-	s.mu.Unlock()
-	if closed {
-		return nil, ErrClosed
-	}
 	start := persist.DataPrefix()
 	now := s.clock.Now().UnixMilli()
 	var out []AccountKeys
-	err := s.db.Scan(start, persist.PrefixEnd(start), func(k []byte, rec persist.Record) bool {
-		if !recLive(&rec, now) {
+	err := s.readDB(func() error {
+		return s.db.Scan(start, persist.PrefixEnd(start), func(k []byte, rec persist.Record) bool {
+			if !recLive(&rec, now) {
+				return true
+			}
+			acc, _, _ := persist.SplitDataKey(k)
+			if len(out) == 0 || out[len(out)-1].Account != acc {
+				out = append(out, AccountKeys{Account: acc})
+			}
+			out[len(out)-1].Keys++
+			if rec.ExpireAt != 0 {
+				out[len(out)-1].Expires++
+			}
 			return true
-		}
-		acc, _, _ := persist.SplitDataKey(k)
-		if len(out) == 0 || out[len(out)-1].Account != acc {
-			out = append(out, AccountKeys{Account: acc})
-		}
-		out[len(out)-1].Keys++
-		if rec.ExpireAt != 0 {
-			out[len(out)-1].Expires++
-		}
-		return true
+		})
 	})
 	return out, err
 }

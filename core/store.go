@@ -3,10 +3,12 @@ package core
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/concurrencydb/concurrencydb/persist"
 )
@@ -28,6 +30,7 @@ type Store struct {
 	env   commitEnv
 
 	kick  chan struct{} // a batch has writes; capacity 1
+	full  chan struct{} // the open batch reached expect writes; capacity 1
 	stopc chan struct{} // closed by Close
 	wg    sync.WaitGroup
 
@@ -40,8 +43,18 @@ type Store struct {
 		inflight *flight           // the batch being synced, or nil
 		durable  uint64            // gen of the last synced batch
 		failed   error             // set once a sync fails (D6)
-		closed   bool
+		evicted  uint64            // cache evictions so far (see prefetch)
+		// Group-commit gathering (see gather).
+		expect     int           // writes the last synced batch released
+		lastCommit time.Duration // how long that batch's commit took
+		gathering  bool          // the committer waits for expect writes
+
+		closed bool
 	}
+
+	// reads is held (shared) by Pebble reads made without the apply lock;
+	// Close waits for them, so none runs after the caller closes the DB.
+	reads sync.RWMutex
 
 	mutexes mutexTable
 	stats   Stats
@@ -88,6 +101,7 @@ func Open(db *persist.DB, cfg Config) (*Store, error) {
 		cfg:   cfg,
 		clock: cfg.Clock,
 		kick:  make(chan struct{}, 1),
+		full:  make(chan struct{}, 1),
 		stopc: make(chan struct{}),
 	}
 	s.env = commitEnv{
@@ -135,6 +149,8 @@ func (s *Store) Close() error {
 	}
 	s.mu.closed = true
 	s.mu.Unlock()
+	s.reads.Lock() // wait for unlocked Pebble reads in flight (readDB)
+	s.reads.Unlock()
 	close(s.stopc)
 	s.wg.Wait()
 	s.mutexes.close()
@@ -282,6 +298,61 @@ func (t *txn) get(k []byte) (*entry, error) {
 	return e, nil
 }
 
+// prefetch loads k's committed record into the cache without holding the
+// apply lock during the Pebble read, so one command's disk read does not
+// stall every other command (get would otherwise read under the lock).
+//
+// The record read is current unless k was written while the lock was
+// released: such a write puts k in mem, where it stays while pending, so
+// "k still absent from mem" proves no write happened — unless the write
+// committed and was evicted again within the window, which the eviction
+// count rules out. Either way a stale read is simply not installed.
+func (s *Store) prefetch(k []byte) error {
+	s.mu.Lock()
+	_, cached := s.mu.mem[string(k)]
+	evicted := s.mu.evicted
+	s.mu.Unlock()
+	if cached {
+		return nil
+	}
+	var rec persist.Record
+	var found bool
+	err := s.readDB(func() (err error) {
+		rec, found, err = s.db.GetRecord(k)
+		return err
+	})
+	if errors.Is(err, ErrClosed) {
+		return nil // the command itself answers ErrClosed
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.mu.mem[string(k)]; ok || s.mu.evicted != evicted || s.mu.closed {
+		return nil
+	}
+	if len(s.mu.mem) >= s.cfg.CacheEntries {
+		s.evictLocked()
+	}
+	s.mu.mem[string(k)] = &entry{rec: rec, exists: found, gen: s.mu.durable}
+	return nil
+}
+
+// readDB runs fn, which reads Pebble without the apply lock, unless the
+// store is closed (ErrClosed).
+func (s *Store) readDB(fn func() error) error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.reads.RLock()
+	s.mu.Unlock()
+	defer s.reads.RUnlock()
+	return fn()
+}
+
 // live reports whether e holds a value at time now (D4: expired is absent).
 func (e *entry) live(now int64) bool {
 	return e.exists && (e.rec.ExpireAt == 0 || e.rec.ExpireAt > now)
@@ -335,6 +406,13 @@ func (t *txn) wrote() {
 	s := t.s
 	s.mu.open.n++
 	t.depend(s.mu.open)
+	if s.mu.gathering && s.mu.open.n >= s.mu.expect {
+		s.mu.gathering = false
+		select {
+		case s.full <- struct{}{}:
+		default:
+		}
+	}
 	if !t.deferKick && !s.mu.open.kicked {
 		s.mu.open.kicked = true
 		s.kickCommitter()
@@ -352,15 +430,22 @@ func (s *Store) evictLocked() {
 		}
 		if e.gen <= s.mu.durable {
 			delete(s.mu.mem, k)
+			s.mu.evicted++
 			target--
 		}
 	}
 }
 
+// maxGather bounds how long the committer waits for a batch to fill.
+const maxGather = 500 * time.Microsecond
+
 func (s *Store) commitLoop() {
+	gatherTimer := time.NewTimer(time.Hour)
+	gatherTimer.Stop()
 	for {
 		select {
 		case <-s.kick:
+			s.gather(gatherTimer)
 			s.commitOnce()
 		case <-s.stopc:
 			// Drain: commit until nothing is pending.
@@ -369,6 +454,51 @@ func (s *Store) commitLoop() {
 			return
 		}
 	}
+}
+
+// gather lets the open batch fill before it is committed: when it holds
+// fewer writes than the last batch released, the writers of that batch are
+// probably about to send their next writes, so the committer waits for them
+// — until the batch holds as many writes as the last one, or for at most
+// the last commit's duration (capped at maxGather). Fewer, fuller fsyncs
+// cost less CPU per write; Redis gets the same effect by fsyncing once per
+// event-loop pass. A lone writer is never delayed: its last batch held one
+// write, and so does the open one. NB: this is a real-time wait (not the
+// injected Clock): it tunes throughput and carries no semantics.
+func (s *Store) gather(timer *time.Timer) {
+	select {
+	case <-s.full: // a stale signal from an earlier wait
+	default:
+	}
+	s.mu.Lock()
+	wait := gatherWait(s.mu.open.n, s.mu.expect, s.mu.lastCommit)
+	if wait <= 0 || s.mu.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.gathering = true
+	s.mu.Unlock()
+	timer.Reset(wait)
+	select {
+	case <-s.full:
+	case <-timer.C:
+	case <-s.stopc:
+	}
+	timer.Stop()
+	s.mu.Lock()
+	s.mu.gathering = false
+	s.mu.Unlock()
+}
+
+// gatherWait is how long the committer may wait for a batch holding n
+// writes to fill, when the last batch released expect writes and took last
+// to commit: 0 (commit now) once n reaches expect — so a lone writer never
+// waits — and at most maxGather.
+func gatherWait(n, expect int, last time.Duration) time.Duration {
+	if n == 0 || n >= expect {
+		return 0
+	}
+	return min(last, maxGather)
 }
 
 // commitOnce commits the open batch if it has writes, and reports whether
@@ -407,6 +537,7 @@ func (s *Store) commitOnce() bool {
 		slog.Error("disk sync failed; refusing all further writes", "err", err)
 	} else {
 		s.mu.durable = f.gen
+		s.mu.expect, s.mu.lastCommit = f.n, took
 		s.stats.Commits.Add(1)
 		s.stats.Writes.Add(uint64(f.n))
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -51,6 +52,12 @@ func Open(dir string, o Options) (*DB, error) {
 		Cache:           cache,
 		MemTableSize:    o.MemTableBytes,
 		LoggerAndTracer: quietLogger{},
+	}
+	// Every write reads the key's current record first (create revision,
+	// expiry index, type). Bloom filters let that read skip the table
+	// blocks of a key that is not there, which is most new keys.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	pdb, err := pebble.Open(dir, popts)
 	if err != nil {
