@@ -381,10 +381,10 @@ func TestGatherNeverDelaysALoneWriter_D5(t *testing.T) {
 		last      time.Duration
 		want      time.Duration
 	}{
-		{1, 1, ms, 0},              // a lone writer, again alone: commit now
-		{1, 0, ms, 0},              // first batch ever
-		{0, 10, ms, 0},             // nothing to commit
-		{12, 10, ms, 0},            // already fuller than the last batch
+		{1, 1, ms, 0},   // a lone writer, again alone: commit now
+		{1, 0, ms, 0},   // first batch ever
+		{0, 10, ms, 0},  // nothing to commit
+		{12, 10, ms, 0}, // already fuller than the last batch
 		{3, 10, 200 * time.Microsecond, 200 * time.Microsecond},
 		{3, 10, 5 * ms, maxGather}, // a slow disk does not stretch the wait
 	}
