@@ -19,10 +19,7 @@ func (s *Store) onKey(ctx context.Context, acc, id string, write bool, fn func(t
 	if err != nil {
 		return err
 	}
-	if err := s.prefetch(k); err != nil {
-		return err
-	}
-	return s.run(ctx, write, func(t *txn) error {
+	return s.runKey(ctx, write, k, func(t *txn) error {
 		e, err := t.get(k)
 		if err != nil {
 			return err

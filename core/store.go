@@ -3,7 +3,6 @@ package core
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -43,7 +42,7 @@ type Store struct {
 		inflight *flight           // the batch being synced, or nil
 		durable  uint64            // gen of the last synced batch
 		failed   error             // set once a sync fails (D6)
-		evicted  uint64            // cache evictions so far (see prefetch)
+		evicted  uint64            // cache evictions so far (see loadLocked)
 		// Group-commit gathering (see gather).
 		expect     int           // writes the last synced batch released
 		lastCommit time.Duration // how long that batch's commit took
@@ -220,7 +219,17 @@ func (s *Store) view(ctx context.Context, fn func(t *txn) error) error {
 }
 
 func (s *Store) run(ctx context.Context, write bool, fn func(t *txn) error) error {
+	return s.runKey(ctx, write, nil, fn)
+}
+
+// runKey is run for a command on the single key k (nil: any keys): a
+// record of k that is not cached is read from Pebble with the apply lock
+// released (loadLocked), so one command's disk read does not stall others.
+func (s *Store) runKey(ctx context.Context, write bool, k []byte, fn func(t *txn) error) error {
 	s.mu.Lock()
+	if k != nil {
+		s.loadLocked(k)
+	}
 	if write {
 		if err := s.writableLocked(); err != nil {
 			s.mu.Unlock()
@@ -298,45 +307,32 @@ func (t *txn) get(k []byte) (*entry, error) {
 	return e, nil
 }
 
-// prefetch loads k's committed record into the cache without holding the
-// apply lock during the Pebble read, so one command's disk read does not
-// stall every other command (get would otherwise read under the lock).
+// loadLocked caches k's committed record, reading Pebble with the apply
+// lock released; it returns with the lock held again. On a read error it
+// caches nothing (get then reads under the lock and reports the error).
 //
 // The record read is current unless k was written while the lock was
 // released: such a write puts k in mem, where it stays while pending, so
 // "k still absent from mem" proves no write happened — unless the write
 // committed and was evicted again within the window, which the eviction
 // count rules out. Either way a stale read is simply not installed.
-func (s *Store) prefetch(k []byte) error {
-	s.mu.Lock()
-	_, cached := s.mu.mem[string(k)]
+func (s *Store) loadLocked(k []byte) {
+	if _, ok := s.mu.mem[string(k)]; ok || s.mu.closed {
+		return
+	}
 	evicted := s.mu.evicted
+	s.reads.RLock() // Close waits for this read before the DB can close
 	s.mu.Unlock()
-	if cached {
-		return nil
-	}
-	var rec persist.Record
-	var found bool
-	err := s.readDB(func() (err error) {
-		rec, found, err = s.db.GetRecord(k)
-		return err
-	})
-	if errors.Is(err, ErrClosed) {
-		return nil // the command itself answers ErrClosed
-	}
-	if err != nil {
-		return err
-	}
+	rec, found, err := s.db.GetRecord(k)
+	s.reads.RUnlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.mu.mem[string(k)]; ok || s.mu.evicted != evicted || s.mu.closed {
-		return nil
+	if _, ok := s.mu.mem[string(k)]; ok || err != nil || s.mu.evicted != evicted {
+		return
 	}
 	if len(s.mu.mem) >= s.cfg.CacheEntries {
 		s.evictLocked()
 	}
 	s.mu.mem[string(k)] = &entry{rec: rec, exists: found, gen: s.mu.durable}
-	return nil
 }
 
 // readDB runs fn, which reads Pebble without the apply lock, unless the

@@ -332,11 +332,11 @@ func mustNotReturn(t testing.TB, c <-chan result, what string) {
 
 func ctxT(t testing.TB) context.Context { return t.Context() }
 
-// TestPrefetchNeverInstallsAStaleRecord_D5: prefetch reads Pebble without the
+// TestLoadNeverInstallsAStaleRecord_D5: loadLocked reads Pebble without the
 // apply lock; with a tiny cache that evicts constantly, increments racing
 // those reads must all count (a stale record installed in the cache would
 // lose some).
-func TestPrefetchNeverInstallsAStaleRecord_D5(t *testing.T) {
+func TestLoadNeverInstallsAStaleRecord_D5(t *testing.T) {
 	ctx := ctxT(t)
 	s := openStore(t, vfs.NewMem(), "db", Config{CacheEntries: 4})
 	const workers, perWorker, keys = 16, 200, 5
