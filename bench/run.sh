@@ -7,7 +7,7 @@
 # A B C, …) for ROUNDS rounds; prints a markdown report on stdout (progress
 # goes to stderr); stops what it started and removes its temp dirs.
 #
-#   bench/run.sh                     # 3 rounds, ~10 minutes on 2 cores
+#   bench/run.sh                     # 3 rounds, ~8-10 minutes on 2 cores
 #   ROUNDS=1 SCALE=0.3 bench/run.sh  # quick look
 #   bench/run.sh > results.md        # keep the report
 #
