@@ -19,7 +19,7 @@ func (s *Store) onKey(ctx context.Context, acc, id string, write bool, fn func(t
 	if err != nil {
 		return err
 	}
-	return s.runKey(ctx, write, k, func(t *txn) error {
+	return s.runKeys(ctx, write, [][]byte{k}, func(t *txn) error {
 		e, err := t.get(k)
 		if err != nil {
 			return err

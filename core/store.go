@@ -219,15 +219,15 @@ func (s *Store) view(ctx context.Context, fn func(t *txn) error) error {
 }
 
 func (s *Store) run(ctx context.Context, write bool, fn func(t *txn) error) error {
-	return s.runKey(ctx, write, nil, fn)
+	return s.runKeys(ctx, write, nil, fn)
 }
 
-// runKey is run for a command on the single key k (nil: any keys): a
-// record of k that is not cached is read from Pebble with the apply lock
-// released (loadLocked), so one command's disk read does not stall others.
-func (s *Store) runKey(ctx context.Context, write bool, k []byte, fn func(t *txn) error) error {
+// runKeys is run for a command on the keys ks: a record of ks that is not
+// cached is read from Pebble with the apply lock released (loadLocked), so
+// one command's disk reads do not stall others. fn may still get any key.
+func (s *Store) runKeys(ctx context.Context, write bool, ks [][]byte, fn func(t *txn) error) error {
 	s.mu.Lock()
-	if k != nil {
+	for _, k := range ks {
 		s.loadLocked(k)
 	}
 	if write {

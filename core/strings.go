@@ -164,7 +164,7 @@ func (s *Store) MGet(ctx context.Context, acc string, ids []string) ([][]byte, e
 		return nil, err
 	}
 	out := make([][]byte, len(ks))
-	err = s.view(ctx, func(t *txn) error {
+	err = s.runKeys(ctx, false, ks, func(t *txn) error {
 		for i, k := range ks {
 			e, err := t.get(k)
 			if err != nil {
