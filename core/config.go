@@ -21,7 +21,7 @@ type Config struct {
 	MaxWait time.Duration
 	// NoSync turns fsync off: a pure-cache deployment. D1 no longer holds.
 	NoSync bool
-	// CacheEntries bounds the in-memory cache of committed records (default 65536).
+	// CacheEntries bounds the in-memory cache of committed records (default 16384).
 	CacheEntries int
 	// ReapInterval is how often expired keys are reclaimed (default 1s).
 	// They are invisible from their deadline on regardless (D4).
@@ -50,7 +50,7 @@ func (c Config) withDefaults() Config {
 		c.MaxWait = time.Hour
 	}
 	if c.CacheEntries == 0 {
-		c.CacheEntries = 65536
+		c.CacheEntries = 16384
 	}
 	if c.ReapInterval == 0 {
 		c.ReapInterval = time.Second

@@ -66,8 +66,8 @@ func defaultConfig() fileConfig {
 	c.Limits.MaxWait = 3600
 	c.Limits.MaxKeyBytes = 512
 	c.Storage.Fsync = true
-	c.Storage.CacheEntries = 65536
-	c.Storage.BlockCacheBytes = 8 << 20
+	c.Storage.CacheEntries = 16384
+	c.Storage.BlockCacheBytes = 24 << 20
 	c.Storage.MemtableBytes = 4 << 20
 	c.Log.SlowMs = 100
 	return c
