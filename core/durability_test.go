@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 )
 
 // durableOp is a write and a read of the same key, for tests that run
@@ -89,12 +91,12 @@ func setupValue(t *testing.T, s *Store) {
 func TestWriteNotAcknowledgedBeforeSync_D1(t *testing.T) {
 	for _, op := range durableOps(t) {
 		t.Run(op.name, func(t *testing.T) {
-			fs := newSyncFS(vfs.NewMem())
+			fs := faultfs.New(vfs.NewMem())
 			s := openStore(t, fs, "db", Config{Clock: newFakeClock()})
 			setupValue(t, s.Store)
 
-			fs.hold()
-			t.Cleanup(fs.releaseSyncs) // runs before the store's close
+			fs.HoldSyncs()
+			t.Cleanup(fs.ReleaseSyncs) // runs before the store's close
 			var released atomic.Bool
 			type ack struct {
 				result
@@ -106,7 +108,7 @@ func TestWriteNotAcknowledgedBeforeSync_D1(t *testing.T) {
 				wc <- ack{result{v, err}, !released.Load()}
 			}()
 			select {
-			case <-fs.held:
+			case <-fs.Held:
 			case a := <-wc:
 				t.Fatalf("write returned (%v, %v) before its batch was synced", a.v, a.err)
 			case <-time.After(20 * time.Second):
@@ -124,7 +126,7 @@ func TestWriteNotAcknowledgedBeforeSync_D1(t *testing.T) {
 			}
 
 			released.Store(true)
-			fs.releaseSyncs()
+			fs.ReleaseSyncs()
 			var a ack
 			select {
 			case a = <-wc:
@@ -149,14 +151,14 @@ func TestWriteNotAcknowledgedBeforeSync_D1(t *testing.T) {
 // refused, Healthy says so, and data made durable before stays readable.
 func TestFailedSyncFailStops_D6(t *testing.T) {
 	ctx := ctxT(t)
-	fs := newSyncFS(vfs.NewMem())
+	fs := faultfs.New(vfs.NewMem())
 	s := openStore(t, fs, "db", Config{Clock: newFakeClock()})
 	setupValue(t, s.Store)
 	if err := s.Healthy(); err != nil {
 		t.Fatalf("Healthy before failure: %v", err)
 	}
 
-	fs.failSyncs()
+	fs.FailSyncs()
 	if v, err := s.SeqNext(ctx, "a", "seq", 1); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("SeqNext with a failing sync = (%d, %v), want ErrUnavailable", v, err)
 	}
@@ -344,10 +346,10 @@ func TestVersionsAboveAllBeforeRestartAfterDelete_D2_D3(t *testing.T) {
 func TestAcknowledgedWritesSurviveCrash_D1_D3(t *testing.T) {
 	ctx := ctxT(t)
 	mem := vfs.NewCrashableMem()
-	fs := newSyncFS(mem)
+	fs := faultfs.New(mem)
 	clock := newFakeClock()
 	s := openStore(t, fs, "db", Config{Clock: clock})
-	fs.slowSyncs(time.Millisecond)
+	fs.SlowSyncs(time.Millisecond)
 
 	seq, err := s.SeqNext(ctx, "a", "seq", 1000)
 	if err != nil {
@@ -420,9 +422,9 @@ func TestConcurrentAcknowledgedWritesSurviveCrash_D1(t *testing.T) {
 func concurrentCrashRound(t *testing.T) {
 	ctx := ctxT(t)
 	mem := vfs.NewCrashableMem()
-	fs := newSyncFS(mem)
+	fs := faultfs.New(mem)
 	s := openStore(t, fs, "db", Config{Clock: newFakeClock()})
-	fs.slowSyncs(time.Millisecond)
+	fs.SlowSyncs(time.Millisecond)
 
 	const writers = 50
 	var cloning, stop atomic.Bool

@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/concurrencydb/concurrencydb/persist"
+	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 )
 
 // TestReaperDeletesExpiredKeysFromDisk_D4 lets a TTL pass on the fake
@@ -112,7 +113,7 @@ func TestReaperReclaimsMoreThanOneBatch_D4(t *testing.T) {
 func TestReaperDoesNotRewriteItsPendingDeletes_D4(t *testing.T) {
 	ctx := ctxT(t)
 	clock := newFakeClock()
-	fs := newSyncFS(vfs.NewMem())
+	fs := faultfs.New(vfs.NewMem())
 	s := openStore(t, fs, "db", Config{Clock: clock, ReapInterval: time.Millisecond})
 	const n = 3 * reapBatch
 	for i := range n {
@@ -121,7 +122,7 @@ func TestReaperDoesNotRewriteItsPendingDeletes_D4(t *testing.T) {
 		}
 	}
 	before := s.Stats().Writes.Load()
-	fs.slowSyncs(20 * time.Millisecond) // a wide window for re-scans
+	fs.SlowSyncs(20 * time.Millisecond) // a wide window for re-scans
 	clock.Advance(2 * time.Second)
 	deadline := time.Now().Add(20 * time.Second)
 	for s.Stats().Writes.Load()-before < n {

@@ -19,70 +19,8 @@ import (
 	"github.com/concurrencydb/concurrencydb/httpapi"
 	"github.com/concurrencydb/concurrencydb/metrics"
 	"github.com/concurrencydb/concurrencydb/persist"
+	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 )
-
-// failingFS is the real disk with a switch that makes every file sync fail
-// from one moment on. Pebble syncs while opening, so tests flip it once
-// the store is open.
-type failingFS struct {
-	vfs.FS
-	failing atomic.Bool
-}
-
-var errInjectedSync = errors.New("injected fsync failure")
-
-func (fs *failingFS) wrap(f vfs.File, err error) (vfs.File, error) {
-	if err != nil {
-		return nil, err
-	}
-	return &failingFile{File: f, fs: fs}, nil
-}
-
-func (fs *failingFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.Create(name, c))
-}
-
-func (fs *failingFS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
-	return fs.wrap(fs.FS.Open(name, opts...))
-}
-
-func (fs *failingFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	return fs.wrap(fs.FS.OpenReadWrite(name, c, opts...))
-}
-
-func (fs *failingFS) OpenDir(name string) (vfs.File, error) { return fs.wrap(fs.FS.OpenDir(name)) }
-
-func (fs *failingFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.ReuseForWrite(oldname, newname, c))
-}
-
-func (fs *failingFS) Unwrap() vfs.FS { return fs.FS }
-
-type failingFile struct {
-	vfs.File
-	fs *failingFS
-}
-
-func (f *failingFile) Sync() error {
-	if f.fs.failing.Load() {
-		return errInjectedSync
-	}
-	return f.File.Sync()
-}
-
-func (f *failingFile) SyncData() error {
-	if f.fs.failing.Load() {
-		return errInjectedSync
-	}
-	return f.File.SyncData()
-}
-
-func (f *failingFile) SyncTo(length int64) (bool, error) {
-	if f.fs.failing.Load() {
-		return false, errInjectedSync
-	}
-	return f.File.SyncTo(length)
-}
 
 // lockedBuffer is a log destination safe for concurrent handlers.
 type lockedBuffer struct {
@@ -162,7 +100,7 @@ func (s *testServer) metricsText(t *testing.T) string {
 // is logged once, not once per write (core D6, H1).
 func TestFsyncFailureAnswers503ServesReadsAndLogsOnce_D6(t *testing.T) {
 	logs := captureLogs(t)
-	fs := &failingFS{FS: vfs.Default}
+	fs := faultfs.New(vfs.Default)
 	s := newMetricsServer(t, fs, core.Auth{})
 	s.do(t, "PUT", "/db/a/kv/durable", []byte("v1"), nil).want(t, 200)
 	s.do(t, "PUT", "/db/a/kv/untouched", []byte("u"), nil).want(t, 200)
@@ -172,7 +110,7 @@ func TestFsyncFailureAnswers503ServesReadsAndLogsOnce_D6(t *testing.T) {
 		t.Fatalf("writable gauge before the failure:\n%s", m)
 	}
 
-	fs.failing.Store(true)
+	fs.FailSyncs()
 
 	writes := []struct{ method, path, body string }{
 		{"PUT", "/db/a/kv/durable", "v2"},
@@ -232,7 +170,7 @@ func TestFsyncFailureAnswers503ServesReadsAndLogsOnce_D6(t *testing.T) {
 	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
 		t.Fatalf("%d error lines in the log, want the one naming the failed sync:\n%s", n, logs)
 	}
-	if !strings.Contains(logs.String(), errInjectedSync.Error()) {
+	if !strings.Contains(logs.String(), faultfs.ErrInjectedSync.Error()) {
 		t.Fatalf("the log does not name the cause:\n%s", logs)
 	}
 }

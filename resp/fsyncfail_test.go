@@ -15,97 +15,8 @@ import (
 
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/persist"
+	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 )
-
-// failingFS is the real disk with a switch that makes every file sync fail
-// from one moment on (a dying disk, or fsync reporting EIO). Pebble syncs
-// while opening, so tests flip it once the store is open.
-type failingFS struct {
-	vfs.FS
-	failing atomic.Bool
-	gate    atomic.Pointer[chan struct{}] // when set, syncs wait for it to close
-	held    chan struct{}                 // receives (non-blocking) when a sync waits
-}
-
-// hold makes syncs wait until the returned release is called.
-func (fs *failingFS) hold() (release func()) {
-	g := make(chan struct{})
-	fs.held = make(chan struct{}, 1)
-	fs.gate.Store(&g)
-	return func() {
-		fs.gate.Store(nil)
-		close(g)
-	}
-}
-
-func (fs *failingFS) check() error {
-	if g := fs.gate.Load(); g != nil {
-		select {
-		case fs.held <- struct{}{}:
-		default:
-		}
-		<-*g
-	}
-	if fs.failing.Load() {
-		return errInjectedSync
-	}
-	return nil
-}
-
-var errInjectedSync = errors.New("injected fsync failure")
-
-func (fs *failingFS) wrap(f vfs.File, err error) (vfs.File, error) {
-	if err != nil {
-		return nil, err
-	}
-	return &failingFile{File: f, fs: fs}, nil
-}
-
-func (fs *failingFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.Create(name, c))
-}
-
-func (fs *failingFS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
-	return fs.wrap(fs.FS.Open(name, opts...))
-}
-
-func (fs *failingFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	return fs.wrap(fs.FS.OpenReadWrite(name, c, opts...))
-}
-
-func (fs *failingFS) OpenDir(name string) (vfs.File, error) { return fs.wrap(fs.FS.OpenDir(name)) }
-
-func (fs *failingFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.ReuseForWrite(oldname, newname, c))
-}
-
-func (fs *failingFS) Unwrap() vfs.FS { return fs.FS }
-
-type failingFile struct {
-	vfs.File
-	fs *failingFS
-}
-
-func (f *failingFile) Sync() error {
-	if err := f.fs.check(); err != nil {
-		return err
-	}
-	return f.File.Sync()
-}
-
-func (f *failingFile) SyncData() error {
-	if err := f.fs.check(); err != nil {
-		return err
-	}
-	return f.File.SyncData()
-}
-
-func (f *failingFile) SyncTo(length int64) (bool, error) {
-	if err := f.fs.check(); err != nil {
-		return false, err
-	}
-	return f.File.SyncTo(length)
-}
 
 // logCapture is a slog.Handler that keeps the records' messages.
 type logCapture struct {
@@ -155,7 +66,7 @@ func (h *logCapture) String() string {
 // cause is logged once, not once per write (core D6, R1).
 func TestFsyncFailureRefusesWritesServesReadsLogsOnce_D6(t *testing.T) {
 	logs := captureLogs(t)
-	fs := &failingFS{FS: vfs.Default}
+	fs := faultfs.New(vfs.Default)
 	e := newEnv(t, func(c *envConfig) { c.persist = persist.Options{FS: fs} })
 	ctx := context.Background()
 	c := e.client()
@@ -172,7 +83,7 @@ func TestFsyncFailureRefusesWritesServesReadsLogsOnce_D6(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fs.failing.Store(true)
+	fs.FailSyncs()
 
 	// The write whose batch fails, and every write after it: error replies.
 	writes := [][]any{
@@ -246,7 +157,7 @@ func TestFsyncFailureRefusesWritesServesReadsLogsOnce_D6(t *testing.T) {
 	if n := logs.count("level=ERROR"); n != 1 {
 		t.Fatalf("%d error lines in the log, want the one naming the failed sync:\n%s", n, logs)
 	}
-	if !strings.Contains(logs.String(), errInjectedSync.Error()) {
+	if !strings.Contains(logs.String(), faultfs.ErrInjectedSync.Error()) {
 		t.Fatalf("the log does not name the cause:\n%s", logs)
 	}
 	if err := e.store.Healthy(); !errors.Is(err, core.ErrUnavailable) {

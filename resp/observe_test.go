@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/concurrencydb/concurrencydb/persist"
+	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 )
 
 // observed collects Config.Observe calls.
@@ -119,12 +120,13 @@ func TestShutdownAnswersWaitersAndClosesIdleConnections(t *testing.T) {
 // progress when Shutdown starts still gets its +OK (after the sync, R1),
 // and Shutdown waits for it; a new connection meanwhile is refused.
 func TestShutdownLetsAnInFlightWriteCommitAndReply(t *testing.T) {
-	fs := &failingFS{FS: vfs.Default}
+	fs := faultfs.New(vfs.Default)
 	e := newEnv(t, func(c *envConfig) { c.persist = persist.Options{FS: fs} })
 	w := e.raw()
-	release := fs.hold()
+	fs.HoldSyncs()
+	release := fs.ReleaseSyncs
 	w.send("SET k v\r\n")
-	<-fs.held // the write's batch is being synced
+	<-fs.Held // the write's batch is being synced
 
 	done := make(chan error, 1)
 	go func() { done <- e.srv.Shutdown(context.Background()) }()

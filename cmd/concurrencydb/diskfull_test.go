@@ -7,10 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,58 +16,9 @@ import (
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/httpapi"
 	"github.com/concurrencydb/concurrencydb/persist"
+	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 	"github.com/concurrencydb/concurrencydb/resp"
 )
-
-// fullFS is the real disk with a switch that makes every file write fail
-// with ENOSPC from one moment on, as a full disk does.
-type fullFS struct {
-	vfs.FS
-	full atomic.Bool
-}
-
-func (fs *fullFS) wrap(f vfs.File, err error) (vfs.File, error) {
-	if err != nil {
-		return nil, err
-	}
-	return &fullFile{File: f, fs: fs}, nil
-}
-
-func (fs *fullFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	if fs.full.Load() {
-		return nil, &os.PathError{Op: "create", Path: name, Err: syscall.ENOSPC}
-	}
-	return fs.wrap(fs.FS.Create(name, c))
-}
-
-func (fs *fullFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	return fs.wrap(fs.FS.OpenReadWrite(name, c, opts...))
-}
-
-func (fs *fullFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.ReuseForWrite(oldname, newname, c))
-}
-
-func (fs *fullFS) Unwrap() vfs.FS { return fs.FS }
-
-type fullFile struct {
-	vfs.File
-	fs *fullFS
-}
-
-func (f *fullFile) Write(p []byte) (int, error) {
-	if f.fs.full.Load() {
-		return 0, syscall.ENOSPC
-	}
-	return f.File.Write(p)
-}
-
-func (f *fullFile) WriteAt(p []byte, off int64) (int, error) {
-	if f.fs.full.Load() {
-		return 0, syscall.ENOSPC
-	}
-	return f.File.WriteAt(p, off)
-}
 
 // A full disk (writes fail with ENOSPC): the write that meets it and every
 // later one answer a clear error over both protocols (HTTP 503
@@ -82,7 +30,7 @@ func (f *fullFile) WriteAt(p []byte, off int64) (int, error) {
 // acknowledged is there and the refused write is not.
 func TestDiskFullAnswersErrorsAndKeepsServingReads_D6(t *testing.T) {
 	dir := t.TempDir()
-	fs := &fullFS{FS: vfs.Default}
+	fs := faultfs.New(vfs.Default)
 	db, err := persist.Open(dir, persist.Options{FS: fs})
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +111,7 @@ func TestDiskFullAnswersErrorsAndKeepsServingReads_D6(t *testing.T) {
 		t.Fatalf("SEQ.NEXT before full: %q", got)
 	}
 
-	fs.full.Store(true)
+	fs.Fill()
 	code, body := do("POST", "/db/acme/kv/k", "lost")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"error":"unavailable"`) || !strings.Contains(body, "no space left on device") {
 		t.Fatalf("POST on a full disk: %d %s, want 503 unavailable naming ENOSPC", code, body)
@@ -196,7 +144,7 @@ func TestDiskFullAnswersErrorsAndKeepsServingReads_D6(t *testing.T) {
 		t.Fatalf("SEQ.GET after full: %q", got)
 	}
 	// Fail-stop: freeing space does not bring writes back without a restart.
-	fs.full.Store(false)
+	fs.Free()
 	if code, _ := do("POST", "/db/acme/kv/k", "later"); code != http.StatusServiceUnavailable {
 		t.Fatalf("POST after space was freed: %d, want 503 until restart", code)
 	}

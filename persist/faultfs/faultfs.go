@@ -1,0 +1,193 @@
+// Package faultfs wraps a Pebble vfs.FS to inject disk faults in tests:
+// syncs that are held back, slowed or failing, and writes that fail with
+// ENOSPC as on a full disk. Every mode is switched at a moment the test
+// chooses: Pebble also syncs and writes while opening, so tests switch only
+// once the store is open. It is a test aid; production code never uses it.
+package faultfs
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// ErrInjectedSync is what a failing sync returns.
+var ErrInjectedSync = errors.New("injected fsync failure")
+
+type syncMode int
+
+const (
+	syncPass syncMode = iota
+	syncHold
+	syncFail
+)
+
+// FS is a vfs.FS with switchable faults. The zero mode passes everything.
+type FS struct {
+	vfs.FS
+	// Held receives (without blocking) each time a sync starts waiting in
+	// hold mode, so a test knows a commit is parked on it.
+	Held chan struct{}
+	full atomic.Bool
+
+	mu struct {
+		sync.Mutex
+		mode    syncMode
+		release chan struct{} // closed by ReleaseSyncs
+		delay   time.Duration
+	}
+}
+
+// New wraps fs.
+func New(fs vfs.FS) *FS { return &FS{FS: fs, Held: make(chan struct{}, 1)} }
+
+// HoldSyncs makes every sync from now on block until ReleaseSyncs.
+func (fs *FS) HoldSyncs() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.mu.mode != syncHold {
+		fs.mu.release = make(chan struct{})
+	}
+	fs.mu.mode = syncHold
+}
+
+// ReleaseSyncs lets held syncs complete and later ones pass.
+func (fs *FS) ReleaseSyncs() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.mu.mode == syncHold {
+		close(fs.mu.release)
+	}
+	fs.mu.mode = syncPass
+}
+
+// FailSyncs makes every sync from now on return ErrInjectedSync (a dying
+// disk, or fsync reporting EIO). Syncs held at that moment stay held until
+// ReleaseSyncs, then fail.
+func (fs *FS) FailSyncs() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.mu.mode == syncHold {
+		close(fs.mu.release)
+	}
+	fs.mu.mode = syncFail
+}
+
+// SlowSyncs makes every sync take at least d, like a real disk: a store
+// that acknowledged before syncing then leaves acknowledged writes unsynced
+// long enough for a crash clone to show it.
+func (fs *FS) SlowSyncs(d time.Duration) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.mu.delay = d
+}
+
+// Fill makes every file creation and write from now on fail with ENOSPC.
+func (fs *FS) Fill() { fs.full.Store(true) }
+
+// Free undoes Fill: space was freed.
+func (fs *FS) Free() { fs.full.Store(false) }
+
+func (fs *FS) sync() error {
+	fs.mu.Lock()
+	mode, release, delay := fs.mu.mode, fs.mu.release, fs.mu.delay
+	fs.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	if mode == syncHold {
+		select {
+		case fs.Held <- struct{}{}:
+		default:
+		}
+		<-release
+		fs.mu.Lock()
+		mode = fs.mu.mode
+		fs.mu.Unlock()
+	}
+	if mode == syncFail {
+		return ErrInjectedSync
+	}
+	return nil
+}
+
+func (fs *FS) wrap(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &file{File: f, fs: fs}, nil
+}
+
+// Create implements vfs.FS.
+func (fs *FS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	if fs.full.Load() {
+		return nil, &os.PathError{Op: "create", Path: name, Err: syscall.ENOSPC}
+	}
+	return fs.wrap(fs.FS.Create(name, c))
+}
+
+// Open implements vfs.FS.
+func (fs *FS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
+	return fs.wrap(fs.FS.Open(name, opts...))
+}
+
+// OpenReadWrite implements vfs.FS.
+func (fs *FS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	return fs.wrap(fs.FS.OpenReadWrite(name, c, opts...))
+}
+
+// OpenDir implements vfs.FS.
+func (fs *FS) OpenDir(name string) (vfs.File, error) { return fs.wrap(fs.FS.OpenDir(name)) }
+
+// ReuseForWrite implements vfs.FS.
+func (fs *FS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return fs.wrap(fs.FS.ReuseForWrite(oldname, newname, c))
+}
+
+// Unwrap implements vfs.FS.
+func (fs *FS) Unwrap() vfs.FS { return fs.FS }
+
+type file struct {
+	vfs.File
+	fs *FS
+}
+
+func (f *file) Write(p []byte) (int, error) {
+	if f.fs.full.Load() {
+		return 0, syscall.ENOSPC
+	}
+	return f.File.Write(p)
+}
+
+func (f *file) WriteAt(p []byte, off int64) (int, error) {
+	if f.fs.full.Load() {
+		return 0, syscall.ENOSPC
+	}
+	return f.File.WriteAt(p, off)
+}
+
+func (f *file) Sync() error {
+	if err := f.fs.sync(); err != nil {
+		return err
+	}
+	return f.File.Sync()
+}
+
+func (f *file) SyncData() error {
+	if err := f.fs.sync(); err != nil {
+		return err
+	}
+	return f.File.SyncData()
+}
+
+func (f *file) SyncTo(length int64) (bool, error) {
+	if err := f.fs.sync(); err != nil {
+		return false, err
+	}
+	return f.File.SyncTo(length)
+}
