@@ -45,3 +45,28 @@ func TestREADMECitesOnlyExistingTests(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMETestCommandIsCIs: the README's test command is exactly what
+// .ci/run runs, so a green CI means the documented command passes.
+func TestREADMETestCommandIsCIs(t *testing.T) {
+	ci, err := os.ReadFile("../../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmd string
+	for _, line := range strings.Split(string(ci), "\n") {
+		if strings.HasPrefix(line, "go test") {
+			cmd = line
+		}
+	}
+	if cmd == "" {
+		t.Fatal(".ci/run has no go test line")
+	}
+	if !strings.Contains(string(readme), "\n"+cmd+" ") {
+		t.Fatalf("README.md does not show .ci/run's command %q", cmd)
+	}
+}
