@@ -55,7 +55,7 @@ func (s *Store) Set(ctx context.Context, acc, id string, value []byte, opts SetO
 	if err := s.checkValue(value); err != nil {
 		return SetResult{}, err
 	}
-	value = bytes.Clone(value) // callers may reuse their buffers
+	// NB: no copy here: txn.put copies every value it stores, once.
 	if value == nil {
 		value = []byte{}
 	}

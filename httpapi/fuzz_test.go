@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/httpapi"
+	"github.com/concurrencydb/concurrencydb/internal/fuzzcorpus"
 	"github.com/concurrencydb/concurrencydb/persist"
 )
 
@@ -197,30 +197,14 @@ func (fx *fuzzFixture) snapshot(t testing.TB) map[string]string {
 	return out
 }
 
-// readCorpus reads the []byte values of a go fuzz corpus directory.
+// readCorpus reads the seed corpus in dir (see internal/fuzzcorpus).
 func readCorpus(t *testing.T, dir string) [][]byte {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	seeds, err := fuzzcorpus.Read(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][]byte
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		if len(lines) != 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "[]byte(") {
-			t.Fatalf("%s: not a one-[]byte go fuzz corpus file", f)
-		}
-		s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		out = append(out, []byte(s))
-	}
-	return out
+	return seeds
 }
 
 // tokens are spliced in by mutate: the inputs parsers get wrong.

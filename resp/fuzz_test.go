@@ -6,13 +6,13 @@ import (
 	"math/rand"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/internal/fuzzcorpus"
 	"github.com/concurrencydb/concurrencydb/persist"
 )
 
@@ -78,30 +78,14 @@ func TestCommandArgsMutatedSeeds(t *testing.T) {
 	}
 }
 
-// readCorpus reads the []byte values of a go fuzz corpus directory.
+// readCorpus reads the seed corpus in dir (see internal/fuzzcorpus).
 func readCorpus(t *testing.T, dir string) [][]byte {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	seeds, err := fuzzcorpus.Read(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][]byte
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		if len(lines) != 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "[]byte(") {
-			t.Fatalf("%s: not a one-[]byte go fuzz corpus file", f)
-		}
-		v, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		out = append(out, []byte(v))
-	}
-	return out
+	return seeds
 }
 
 // newArgsFuzz opens a store and server and returns FuzzCommandArgs's

@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"bytes"
 	"errors"
 
 	"github.com/concurrencydb/concurrencydb/core"
@@ -61,8 +60,9 @@ func cmdKVSet(x *call) {
 	if !ok {
 		return
 	}
-	// core keeps the value: it must not alias the connection's read buffer.
-	ver, err := x.store().KVSet(x.ctx(), acc, id, bytes.Clone(x.args[2]), opts)
+	// NB: core copies the value it keeps (txn.put), so passing the
+	// connection's read buffer is safe.
+	ver, err := x.store().KVSet(x.ctx(), acc, id, x.args[2], opts)
 	if err != nil {
 		x.err(err)
 		return
