@@ -8,9 +8,10 @@ import (
 	"github.com/concurrencydb/concurrencydb/persist"
 )
 
-// parseInt parses v as Redis does for INCR: an optional '-', then decimal
-// digits without leading zeros, within int64. No spaces, no '+'.
-func parseInt(v []byte) (int64, bool) {
+// ParseInt parses v as Redis does (string2ll) for values and arguments: an
+// optional '-', then decimal digits without leading zeros, within int64. No
+// spaces, no '+'. Both front-ends and the counters use this one parser.
+func ParseInt(v []byte) (int64, bool) {
 	if len(v) == 0 || len(v) > 20 {
 		return 0, false
 	}
@@ -35,7 +36,7 @@ func counterValue(r *persist.Record) (int64, error) {
 	if r.Type != persist.TypeString {
 		return 0, ErrWrongType
 	}
-	n, ok := parseInt(r.Value)
+	n, ok := ParseInt(r.Value)
 	if !ok {
 		return 0, ErrNotInteger
 	}

@@ -36,9 +36,9 @@ func TestParseInt(t *testing.T) {
 		{"123456789012345678901", 0, false},
 	}
 	for _, tt := range tests {
-		got, ok := parseInt([]byte(tt.in))
+		got, ok := ParseInt([]byte(tt.in))
 		if ok != tt.ok || (ok && got != tt.want) {
-			t.Errorf("parseInt(%q) = (%d, %v), want (%d, %v)", tt.in, got, ok, tt.want, tt.ok)
+			t.Errorf("ParseInt(%q) = (%d, %v), want (%d, %v)", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/concurrencydb/concurrencydb/persist"
@@ -62,6 +63,23 @@ type KV struct {
 type KVSetOptions struct {
 	If  Precondition
 	TTL time.Duration // 0: no expiry (clears an earlier TTL, like SET)
+}
+
+// ParseSeconds parses a duration given in seconds, fractions allowed
+// ("0.25"), as both front-ends accept them (one parser, STYLE 7). Negative,
+// NaN, infinite and unrepresentable values are ErrInvalid; a positive value
+// below one nanosecond is 1 ns, so that it is not mistaken for zero. Range
+// rules (zero, maximum) are checked where the duration is used.
+func ParseSeconds(name string, b []byte) (time.Duration, error) {
+	f, ok := ParseFloat(b)
+	if !ok || f < 0 || math.IsInf(f, 0) || f >= float64(math.MaxInt64)/float64(time.Second) {
+		return 0, invalidf("%s must be a number of seconds, got %q", name, b)
+	}
+	d := time.Duration(f * float64(time.Second))
+	if d == 0 && f > 0 {
+		d = 1
+	}
+	return d, nil
 }
 
 // checkDuration validates a lock, mutex or TTL duration against max.

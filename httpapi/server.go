@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -185,36 +184,16 @@ func target(r *http.Request) (acc, id string, err error) {
 	return acc, id, err
 }
 
-// seconds parses a duration in seconds (fractions allowed). Absent gives
-// def. Range checks (zero, negative, maximum) are core's; only syntax is
-// checked here. Values too large for a Duration become the largest one, which
-// core then refuses.
+// seconds reads query parameter name as seconds (core.ParseSeconds).
+// Absent gives def, or 400 when required; present but empty is 400.
 func seconds(q url.Values, name string, def time.Duration, required bool) (time.Duration, error) {
-	s := q.Get(name)
-	if s == "" && q.Has(name) {
-		return 0, fmt.Errorf("%w: %s is empty", core.ErrInvalid, name)
-	}
-	if s == "" {
+	if !q.Has(name) {
 		if required {
 			return 0, fmt.Errorf("%w: %s is required (seconds)", core.ErrInvalid, name)
 		}
 		return def, nil
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("%w: %s must be a number of seconds, got %q", core.ErrInvalid, name, s)
-	}
-	if f < 0 {
-		return 0, fmt.Errorf("%w: %s must not be negative", core.ErrInvalid, name)
-	}
-	if f > float64(math.MaxInt64/int64(time.Second)) {
-		return time.Duration(math.MaxInt64), nil
-	}
-	d := time.Duration(f * float64(time.Second))
-	if d == 0 && f > 0 {
-		d = 1 // a positive fraction below 1ns is still not "zero"
-	}
-	return d, nil
+	return core.ParseSeconds(name, []byte(q.Get(name)))
 }
 
 func uintParam(q url.Values, name string) (uint64, bool, error) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/concurrencydb/concurrencydb/core"
@@ -63,31 +62,9 @@ func (x *call) span(from, step int) []int {
 	return idx
 }
 
-// parseInt parses an integer argument as Redis's string2ll does: an
-// optional '-', decimal digits, no leading zeros, no '+' or spaces.
-func parseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	d := b
-	if d[0] == '-' {
-		d = d[1:]
-	}
-	if len(d) == 0 || (d[0] == '0' && len(b) > 1) {
-		return 0, false
-	}
-	for _, c := range d {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	return n, err == nil
-}
-
 // int reads integer argument i; on failure it writes Redis's error.
 func (x *call) intArg(i int) (int64, bool) {
-	n, ok := parseInt(x.args[i])
+	n, ok := core.ParseInt(x.args[i])
 	if !ok {
 		x.errorText("ERR value is not an integer or out of range")
 	}
@@ -96,7 +73,7 @@ func (x *call) intArg(i int) (int64, bool) {
 
 // uintArg reads a non-negative integer argument.
 func (x *call) uintArg(i int) (uint64, bool) {
-	n, ok := parseInt(x.args[i])
+	n, ok := core.ParseInt(x.args[i])
 	if !ok || n < 0 {
 		x.errorText("ERR value is not an integer or out of range")
 		return 0, false
@@ -113,14 +90,14 @@ func (x *call) floatArg(i int) (float64, bool) {
 	return f, ok
 }
 
-// secondsArg reads a duration in seconds (fractions allowed, ≥ 0).
+// secondsArg reads a duration in seconds (core.ParseSeconds).
 func (x *call) secondsArg(i int, what string) (time.Duration, bool) {
-	f, ok := core.ParseFloat(x.args[i])
-	if !ok || f < 0 || math.IsInf(f, 0) || f > float64(math.MaxInt64)/float64(time.Second) {
+	d, err := core.ParseSeconds(what, x.args[i])
+	if err != nil {
 		x.errorText("ERR " + what + " is not a valid number of seconds")
 		return 0, false
 	}
-	return time.Duration(f * float64(time.Second)), true
+	return d, true
 }
 
 // is reports whether argument i equals word, ignoring ASCII case.

@@ -36,7 +36,7 @@ func cmdQuit(x *call) {
 func cmdHello(x *call) {
 	i := 1
 	if len(x.args) > 1 {
-		v, ok := parseInt(x.args[1])
+		v, ok := core.ParseInt(x.args[1])
 		if !ok {
 			x.errorText("ERR Protocol version is not an integer or out of range")
 			return
