@@ -104,7 +104,7 @@ func (s *Store) Del(ctx context.Context, acc string, ids []string) (int, error) 
 		return 0, err
 	}
 	n := 0
-	err = s.update(ctx, func(t *txn) error {
+	err = s.runKeys(ctx, true, ks, func(t *txn) error {
 		for _, k := range ks {
 			e, err := t.get(k)
 			if err != nil {
@@ -127,7 +127,7 @@ func (s *Store) Exists(ctx context.Context, acc string, ids []string) (int, erro
 		return 0, err
 	}
 	n := 0
-	err = s.view(ctx, func(t *txn) error {
+	err = s.runKeys(ctx, false, ks, func(t *txn) error {
 		for _, k := range ks {
 			e, err := t.get(k)
 			if err != nil {
@@ -558,7 +558,7 @@ func (s *Store) Rename(ctx context.Context, acc, src, dst string, nx bool) (bool
 		return false, err
 	}
 	moved := false
-	err = s.update(ctx, func(t *txn) error {
+	err = s.runKeys(ctx, true, ks, func(t *txn) error {
 		se, err := t.get(ks[0])
 		if err != nil {
 			return err

@@ -72,6 +72,11 @@ func (p Pending) Wait(ctx context.Context) error {
 	if p.f == nil {
 		return nil
 	}
+	select {
+	case <-p.f.done:
+		return p.f.err // already durable: no kick, which could commit another pipeline half-way
+	default:
+	}
 	p.s.kickCommitter()
 	select {
 	case <-p.f.done:

@@ -42,7 +42,11 @@ type Store struct {
 		inflight *flight           // the batch being synced, or nil
 		durable  uint64            // gen of the last synced batch
 		failed   error             // set once a sync fails (D6)
-		evicted  uint64            // cache evictions so far (see loadLocked)
+		// Highest gen of any entry evicted so far (see loadLocked).
+		evictedGen uint64
+		// durable when an eviction pass found nothing to evict (all
+		// pending): no pass can succeed before the next commit.
+		evictStuck uint64
 		// Group-commit gathering (see gather).
 		expect     int           // writes the last synced batch released
 		lastCommit time.Duration // how long that batch's commit took
@@ -314,19 +318,21 @@ func (t *txn) get(k []byte) (*entry, error) {
 // The record read is current unless k was written while the lock was
 // released: such a write puts k in mem, where it stays while pending, so
 // "k still absent from mem" proves no write happened — unless the write
-// committed and was evicted again within the window, which the eviction
-// count rules out. Either way a stale read is simply not installed.
+// committed and was evicted again within the window. Such a write has a gen
+// above the durable gen at the start of the read, so "nothing evicted with
+// a gen above it" rules that out. Otherwise the read is simply not
+// installed (get then reads under the lock).
 func (s *Store) loadLocked(k []byte) {
 	if _, ok := s.mu.mem[string(k)]; ok || s.mu.closed {
 		return
 	}
-	evicted := s.mu.evicted
+	start := s.mu.durable
 	s.reads.RLock() // Close waits for this read before the DB can close
 	s.mu.Unlock()
 	rec, found, err := s.db.GetRecord(k)
 	s.reads.RUnlock()
 	s.mu.Lock()
-	if _, ok := s.mu.mem[string(k)]; ok || err != nil || s.mu.evicted != evicted {
+	if _, ok := s.mu.mem[string(k)]; ok || err != nil || s.mu.evictedGen > start {
 		return
 	}
 	if len(s.mu.mem) >= s.cfg.CacheEntries {
@@ -419,16 +425,23 @@ func (t *txn) wrote() {
 // Map iteration order is random enough for this bound; pending entries are
 // never dropped because they are the only copy until their batch syncs.
 func (s *Store) evictLocked() {
+	if s.mu.evictStuck == s.mu.durable && s.mu.durable != 0 {
+		return // every entry was pending at this durable gen: don't rescan
+	}
 	target := len(s.mu.mem) - s.cfg.CacheEntries*9/10
+	removed := 0
 	for k, e := range s.mu.mem {
-		if target <= 0 {
+		if removed >= target {
 			return
 		}
 		if e.gen <= s.mu.durable {
 			delete(s.mu.mem, k)
-			s.mu.evicted++
-			target--
+			s.mu.evictedGen = max(s.mu.evictedGen, e.gen)
+			removed++
 		}
+	}
+	if removed == 0 {
+		s.mu.evictStuck = s.mu.durable
 	}
 }
 
@@ -520,9 +533,11 @@ func (s *Store) commitOnce() bool {
 	s.mu.inflight = f
 	s.mu.Unlock()
 
-	start := s.clock.Now()
+	// NB: real time, not the injected Clock: commit latency is a
+	// measurement (metrics, gather), not semantics.
+	start := time.Now()
 	err := s.env.commit(b)
-	took := s.clock.Now().Sub(start)
+	took := time.Since(start)
 	s.stats.CommitNanos.Add(uint64(took))
 
 	s.mu.Lock()

@@ -121,10 +121,10 @@ func (s *Store) MSet(ctx context.Context, acc string, pairs []KeyValue, nx bool)
 			return false, err
 		}
 		ks[i] = k
-		vals[i] = append([]byte{}, p.Value...)
+		vals[i] = p.Value // txn.put copies what it keeps
 	}
 	written := false
-	err := s.update(ctx, func(t *txn) error {
+	err := s.runKeys(ctx, true, ks, func(t *txn) error {
 		for _, k := range ks {
 			e, err := t.get(k)
 			if err != nil {

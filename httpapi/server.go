@@ -131,13 +131,8 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		// Only the Bearer scheme (case-insensitive, RFC 7235) carries a
-		// token; a bare "Authorization: <token>" is no token at all.
-		var token string
-		if scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-			token = strings.TrimSpace(cred)
-		}
-		limited, err := a.auth.Identify(token)
+		// Only the Bearer scheme carries a token (bearer, observe.go).
+		limited, err := a.auth.Identify(bearer(r))
 		if err != nil {
 			writeError(w, err)
 			return

@@ -125,8 +125,13 @@ func TestShutdownLetsAnInFlightWriteCommitAndReply(t *testing.T) {
 	w := e.raw()
 	fs.HoldSyncs()
 	release := fs.ReleaseSyncs
+	t.Cleanup(release) // a failed assertion must not leave syncs held
 	w.send("SET k v\r\n")
-	<-fs.Held // the write's batch is being synced
+	select {
+	case <-fs.Held: // the write's batch is being synced
+	case <-time.After(10 * time.Second):
+		t.Fatal("the SET never reached its sync")
+	}
 
 	done := make(chan error, 1)
 	go func() { done <- e.srv.Shutdown(context.Background()) }()

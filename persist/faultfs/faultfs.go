@@ -67,8 +67,8 @@ func (fs *FS) ReleaseSyncs() {
 }
 
 // FailSyncs makes every sync from now on return ErrInjectedSync (a dying
-// disk, or fsync reporting EIO). Syncs held at that moment stay held until
-// ReleaseSyncs, then fail.
+// disk, or fsync reporting EIO). Syncs held at that moment are let go at
+// once, and fail.
 func (fs *FS) FailSyncs() {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
