@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/concurrencydb/concurrencydb/persist"
@@ -346,10 +347,15 @@ func accountRange(acc string) (start, end []byte) {
 
 func (s *Store) checkAccount(acc string) error { return CheckAccount(acc) }
 
-// CheckAccount validates an account name: 1 to 255 bytes (ErrInvalid).
+// CheckAccount validates an account name (ErrInvalid): 1 to 255 bytes,
+// without '{' or '}', which RESP reserves for its {account}:key form — an
+// account with them could never be reached over RESP.
 func CheckAccount(acc string) error {
 	if len(acc) == 0 || len(acc) > persist.MaxNameLen {
 		return invalidf("account name must be 1 to %d bytes", persist.MaxNameLen)
+	}
+	if strings.ContainsAny(acc, "{}") {
+		return invalidf("account name must not contain { or }: they are reserved for {account}:key")
 	}
 	return nil
 }

@@ -264,3 +264,17 @@ func TestKVValueIsNotAliased(t *testing.T) {
 		t.Fatalf("after the caller changed its buffer: (%q, %v), want abc", kv.Value, err)
 	}
 }
+
+// TestAccountNamesReservingBracesAreInvalid: an account RESP's {acc}:key
+// form could never reach is refused by core, for every protocol.
+func TestAccountNamesReservingBracesAreInvalid(t *testing.T) {
+	s, _ := newStore(t)
+	for _, acc := range []string{"a{b", "}", "{x}"} {
+		if _, err := s.KVSet(ctxT(t), acc, "k", []byte("v"), KVSetOptions{}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("KVSet in account %q: %v, want ErrInvalid", acc, err)
+		}
+		if _, err := s.MutexLock(ctxT(t), acc, "m", time.Second, 0); !errors.Is(err, ErrInvalid) {
+			t.Errorf("MutexLock in account %q: %v, want ErrInvalid", acc, err)
+		}
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/concurrencydb/concurrencydb/persist"
 )
 
 // Mutexes live in memory only, by design: a FIFO queue of waiters per name,
@@ -124,8 +122,8 @@ func (mt *mutexTable) handOffLocked(k mutexKey, st *mutexState) {
 }
 
 func (s *Store) mutexKey(acc, name string) (mutexKey, error) {
-	if len(acc) == 0 || len(acc) > persist.MaxNameLen {
-		return mutexKey{}, invalidf("account name must be 1 to %d bytes", persist.MaxNameLen)
+	if err := CheckAccount(acc); err != nil {
+		return mutexKey{}, err
 	}
 	if len(name) > s.cfg.MaxKeyBytes {
 		return mutexKey{}, invalidf("mutex name is longer than %d bytes", s.cfg.MaxKeyBytes)

@@ -574,8 +574,8 @@ func (s *Store) kickCommitter() {
 
 // validName checks an account name and a key id.
 func (s *Store) key(acc, id string) ([]byte, error) {
-	if len(acc) == 0 || len(acc) > persist.MaxNameLen {
-		return nil, invalidf("account name must be 1 to %d bytes", persist.MaxNameLen)
+	if err := CheckAccount(acc); err != nil {
+		return nil, err
 	}
 	if len(id) > s.cfg.MaxKeyBytes {
 		return nil, invalidf("key is longer than %d bytes", s.cfg.MaxKeyBytes)

@@ -137,10 +137,6 @@ func cmdSelect(x *call) {
 		x.err(err)
 		return
 	}
-	if strings.ContainsAny(acc, "{}") {
-		x.errorText("ERR invalid account name: { and } are reserved for {account}: keys")
-		return
-	}
 	if err := x.s.cfg.Auth.Allow(x.c.limitedTo, acc); err != nil {
 		x.errorText(fmt.Sprintf("NOPERM this token does not grant account '%s'", acc))
 		return

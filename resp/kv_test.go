@@ -118,7 +118,7 @@ func TestAccountKeysAddressTheSameDataAsCore_R3(t *testing.T) {
 	if n, err := e.store.Exists(bg, "0", []string{"{}:z", "{acme}z"}); err != nil || n != 2 {
 		t.Fatalf("non-account keys not in the current account: %d, %v", n, err)
 	}
-	wantErr(t, c.Do(bg, "SELECT", "a{b").Err(), "ERR invalid account name")
+	wantErr(t, c.Do(bg, "SELECT", "a{b").Err(), "ERR account name must not contain")
 }
 
 func contains(s, sub string) bool {
