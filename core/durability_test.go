@@ -307,7 +307,7 @@ func TestVersionsAboveAllBeforeRestartAfterDelete_D2_D3(t *testing.T) {
 			// Several deletes and re-creates: each takes a revision that
 			// no later write may reuse.
 			for range 3 {
-				if err := s.KVDelete(ctx, "a", "k", Precondition{}); err != nil {
+				if _, err := s.KVDelete(ctx, "a", "k", Precondition{}); err != nil {
 					t.Fatal(err)
 				}
 				v, err := s.KVSet(ctx, "a", "k", []byte("x"), KVSetOptions{})
@@ -316,7 +316,7 @@ func TestVersionsAboveAllBeforeRestartAfterDelete_D2_D3(t *testing.T) {
 				}
 				last = v
 			}
-			if err := s.KVDelete(ctx, "a", "k", Precondition{}); err != nil {
+			if _, err := s.KVDelete(ctx, "a", "k", Precondition{}); err != nil {
 				t.Fatal(err)
 			}
 			deleteRev := last + 1 // the delete took the revision after the last set

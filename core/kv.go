@@ -157,9 +157,10 @@ func (s *Store) KVGet(ctx context.Context, acc, id string) (KV, error) {
 // KVDelete deletes acc/id if cond holds. Without a condition an absent key
 // is ErrNotFound; with one, an absent key fails the condition
 // (VersionError), unless the condition is CondAbsent/version 0. A sequence
-// is ErrWrongType: the kv API does not reset sequences.
-func (s *Store) KVDelete(ctx context.Context, acc, id string, cond Precondition) error {
-	return s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
+// is ErrWrongType: the kv API does not reset sequences. It reports whether
+// a key was deleted.
+func (s *Store) KVDelete(ctx context.Context, acc, id string, cond Precondition) (deleted bool, err error) {
+	err = s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		live := e.live(t.now)
 		if live && e.rec.Type != persist.TypeString {
 			return ErrWrongType
@@ -174,6 +175,8 @@ func (s *Store) KVDelete(ctx context.Context, acc, id string, cond Precondition)
 			return nil
 		}
 		t.del(k, e)
+		deleted = true
 		return nil
 	})
+	return deleted, err
 }

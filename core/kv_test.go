@@ -89,7 +89,7 @@ func TestKVVersionsAreUniqueAcrossDeleteAndRecreate_D3(t *testing.T) {
 	if v2 <= v1 || kv.Created != v1 || kv.Version != v2 {
 		t.Fatalf("versions %d then %d, KVGet %+v: want rising versions, created %d", v1, v2, kv, v1)
 	}
-	if err := s.KVDelete(ctx, "a", "k", Precondition{}); err != nil {
+	if _, err := s.KVDelete(ctx, "a", "k", Precondition{}); err != nil {
 		t.Fatal(err)
 	}
 	v3 := mustSet(t, s, "k", "3")
@@ -139,9 +139,12 @@ func TestKVDelete(t *testing.T) {
 			if tt.useCur {
 				cond.Version = cur
 			}
-			err := s.KVDelete(ctx, "a", "k", cond)
+			deleted, err := s.KVDelete(ctx, "a", "k", cond)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("KVDelete = %v, want %v", err, tt.wantErr)
+			}
+			if want := tt.present && tt.gone; deleted != want {
+				t.Fatalf("KVDelete reported deleted=%v, want %v", deleted, want)
 			}
 			var ve *VersionError
 			if errors.As(err, &ve) && ve.Current != cur {
@@ -178,7 +181,7 @@ func TestKVTTL_T1_D4(t *testing.T) {
 		t.Fatalf("at the deadline: %v, want ErrNotFound", err)
 	}
 	// An expired key is absent: version 0 creates it, a delete is not found.
-	if err := s.KVDelete(ctx, "a", "k", Precondition{}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.KVDelete(ctx, "a", "k", Precondition{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("KVDelete of an expired key = %v, want ErrNotFound", err)
 	}
 	if _, err := s.KVSet(ctx, "a", "k", []byte("w"), KVSetOptions{If: Precondition{Cond: CondVersion, Version: 0}, TTL: time.Minute}); err != nil {
@@ -241,7 +244,7 @@ func TestKVOnSequenceIsWrongType_D3(t *testing.T) {
 	if _, err := s.KVSet(ctx, "a", "s", []byte("1"), KVSetOptions{}); !errors.Is(err, ErrWrongType) {
 		t.Fatalf("KVSet on a sequence = %v, want ErrWrongType", err)
 	}
-	if err := s.KVDelete(ctx, "a", "s", Precondition{}); !errors.Is(err, ErrWrongType) {
+	if _, err := s.KVDelete(ctx, "a", "s", Precondition{}); !errors.Is(err, ErrWrongType) {
 		t.Fatalf("KVDelete on a sequence = %v, want ErrWrongType", err)
 	}
 	if v, err := s.SeqNext(ctx, "a", "s", 1); err != nil || v != 8 {

@@ -109,5 +109,6 @@ func (a *API) kvDelete(w http.ResponseWriter, r *http.Request, acc, id string) e
 	if err != nil {
 		return err
 	}
-	return noContent(w, a.store.KVDelete(r.Context(), acc, id, cond))
+	_, err = a.store.KVDelete(r.Context(), acc, id, cond)
+	return noContent(w, err)
 }

@@ -88,15 +88,15 @@ func cmdKVDel(x *call) {
 	if !ok {
 		return
 	}
-	err := x.store().KVDelete(x.ctx(), acc, id, cond)
+	deleted, err := x.store().KVDelete(x.ctx(), acc, id, cond)
 	switch {
 	case errors.Is(err, core.ErrNotFound):
 		x.int(0)
 	case err != nil:
 		x.err(err)
-	case cond.Cond == core.CondVersion && cond.Version == 0:
-		x.int(0) // "only if absent" deletes nothing
-	default:
+	case deleted:
 		x.int(1)
+	default:
+		x.int(0)
 	}
 }
