@@ -72,14 +72,29 @@ func (s *Store) LockGet(ctx context.Context, acc, id string) (LockInfo, error) {
 }
 
 // LockRelease releases acc/id if owner holds it and reports whether it was
-// held. An empty owner force-releases (an operator action). Held by another
-// owner: a *LockedError, nothing changes. A sequence is ErrWrongType.
+// held. Held by another owner: a *LockedError, nothing changes. An empty
+// owner is ErrInvalid (LockForceRelease is the operator's release). A
+// sequence is ErrWrongType.
 //
 // NB: a plain overwrite (SET without NX, KVSet) of a lock key is not an
 // acquisition: like etcd's put, it keeps the create revision, so it keeps
 // the token. Acquisitions (LockAcquire, SET NX) only succeed on an absent
 // key and always get a new, higher token.
 func (s *Store) LockRelease(ctx context.Context, acc, id, owner string) (bool, error) {
+	if owner == "" {
+		return false, invalidf("owner is required")
+	}
+	return s.lockRelease(ctx, acc, id, owner)
+}
+
+// LockForceRelease releases acc/id whoever holds it (an operator action)
+// and reports whether it was held. A sequence is ErrWrongType.
+func (s *Store) LockForceRelease(ctx context.Context, acc, id string) (bool, error) {
+	return s.lockRelease(ctx, acc, id, "")
+}
+
+// lockRelease releases for owner, or for anyone when owner is "".
+func (s *Store) lockRelease(ctx context.Context, acc, id, owner string) (bool, error) {
 	released := false
 	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {

@@ -120,7 +120,7 @@ func TestLockTokensRiseAcrossReleaseAndExpiry_D3(t *testing.T) {
 		t.Fatalf("release = (%v, %v)", ok, err)
 	}
 	next("release, same owner", "a")
-	if ok, err := s.LockRelease(ctx, "a", "l", ""); !ok || err != nil {
+	if ok, err := s.LockForceRelease(ctx, "a", "l"); !ok || err != nil {
 		t.Fatalf("force release = (%v, %v)", ok, err)
 	}
 	next("force release", "b")
@@ -174,7 +174,12 @@ func TestLockRelease(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, s)
 			}
-			got, err := s.LockRelease(ctx, "a", "l", tt.owner)
+			// owner "" in this table means the operator's force-release.
+			release := func() (bool, error) { return s.LockRelease(ctx, "a", "l", tt.owner) }
+			if tt.owner == "" {
+				release = func() (bool, error) { return s.LockForceRelease(ctx, "a", "l") }
+			}
+			got, err := release()
 			if got != tt.want || !errors.Is(err, tt.wantErr) {
 				t.Fatalf("LockRelease = (%v, %v), want (%v, %v)", got, err, tt.want, tt.wantErr)
 			}
@@ -215,4 +220,29 @@ func mustLock(t *testing.T, s *testStore, id, owner string, dur time.Duration) L
 		t.Fatalf("LockAcquire(%s, %s): %v", id, owner, err)
 	}
 	return li
+}
+
+// TestReleaseWithoutOwnerOrHandleIsNeverAForceRelease: an empty owner or
+// handle 0 (an unset variable in a script) is refused; only the explicit
+// force calls release whoever holds the lock or mutex.
+func TestReleaseWithoutOwnerOrHandleIsNeverAForceRelease(t *testing.T) {
+	ctx := ctxT(t)
+	s, _ := newStore(t)
+	lockedBy("you")(t, s)
+	if _, err := s.LockRelease(ctx, "a", "l", ""); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("LockRelease with no owner: %v, want ErrInvalid", err)
+	}
+	if _, err := s.LockGet(ctx, "a", "l"); err != nil {
+		t.Fatalf("lock no longer held: %v", err)
+	}
+	h, err := s.MutexLock(ctx, "a", "m", time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MutexUnlock("a", "m", 0); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("MutexUnlock with handle 0: %v, want ErrNotHeld", err)
+	}
+	if err := s.MutexUnlock("a", "m", h); err != nil {
+		t.Fatalf("the holder could not unlock after the refused handle 0: %v", err)
+	}
 }

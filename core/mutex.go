@@ -229,9 +229,19 @@ func (s *Store) MutexExtend(acc, name string, handle uint64, dur time.Duration) 
 }
 
 // MutexUnlock releases the mutex held by handle and grants it to the next
-// waiter at once. handle 0 force-unlocks (success also when free). A handle
-// that does not hold it is ErrNotHeld.
+// waiter at once. A handle that does not hold it (0 never does) is
+// ErrNotHeld.
 func (s *Store) MutexUnlock(acc, name string, handle uint64) error {
+	return s.mutexRelease(acc, name, handle, false)
+}
+
+// MutexForceUnlock releases the mutex whoever holds it (an operator
+// action) and grants it to the next waiter; success also when free.
+func (s *Store) MutexForceUnlock(acc, name string) error {
+	return s.mutexRelease(acc, name, 0, true)
+}
+
+func (s *Store) mutexRelease(acc, name string, handle uint64, force bool) error {
 	k, err := s.mutexKey(acc, name)
 	if err != nil {
 		return err
@@ -243,13 +253,13 @@ func (s *Store) MutexUnlock(acc, name string, handle uint64) error {
 		return ErrClosed
 	}
 	st := mt.mu.m[k]
-	if handle == 0 {
+	if force {
 		if st != nil && st.holder != 0 {
 			mt.handOffLocked(k, st)
 		}
 		return nil
 	}
-	if st == nil || st.holder != handle {
+	if handle == 0 || st == nil || st.holder != handle {
 		return ErrNotHeld
 	}
 	mt.handOffLocked(k, st)

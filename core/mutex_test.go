@@ -273,7 +273,7 @@ func TestMutexExtendRacingExpiry_M2(t *testing.T) {
 func TestMutexUnlock_M2(t *testing.T) {
 	ctx := ctxT(t)
 	s, _ := newStore(t)
-	if err := s.MutexUnlock("a", "m", 0); err != nil {
+	if err := s.MutexForceUnlock("a", "m"); err != nil {
 		t.Fatalf("force unlock of a free mutex = %v", err)
 	}
 	if err := s.MutexUnlock("a", "m", 12345); !errors.Is(err, ErrNotHeld) {
@@ -290,7 +290,7 @@ func TestMutexUnlock_M2(t *testing.T) {
 	// Force unlock hands the mutex to the next waiter.
 	w := lockAsync(ctx, s, "m", time.Hour, time.Hour)
 	waitForWaiters(t, s, 1)
-	if err := s.MutexUnlock("a", "m", 0); err != nil {
+	if err := s.MutexForceUnlock("a", "m"); err != nil {
 		t.Fatal(err)
 	}
 	r := recv(t, w)

@@ -69,6 +69,10 @@ func (a *API) lockRelease(w http.ResponseWriter, r *http.Request, acc, id string
 	if err != nil {
 		return err
 	}
-	_, err = a.store.LockRelease(r.Context(), acc, id, who)
+	if who == "" {
+		_, err = a.store.LockForceRelease(r.Context(), acc, id)
+	} else {
+		_, err = a.store.LockRelease(r.Context(), acc, id, who)
+	}
 	return noContent(w, err)
 }

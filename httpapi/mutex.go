@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-
-	"github.com/concurrencydb/concurrencydb/core"
 )
 
 // Mutex handles are 64-bit; JSON carries them as strings because
@@ -52,9 +50,8 @@ func (a *API) mutexUnlock(w http.ResponseWriter, r *http.Request, acc, id string
 	if err != nil {
 		return err
 	}
-	if given && handle == 0 {
-		// 0 is never a handle; only an absent handle means force-unlock.
-		return fmt.Errorf("%w: handle 0", core.ErrNotHeld)
+	if !given {
+		return noContent(w, a.store.MutexForceUnlock(acc, id))
 	}
 	return noContent(w, a.store.MutexUnlock(acc, id, handle))
 }

@@ -49,12 +49,6 @@ func cmdLockGet(x *call) {
 }
 
 func cmdLockRelease(x *call) {
-	if len(x.args[2]) == 0 {
-		// core treats an empty owner as a force-release; over RESP an
-		// owner is required.
-		x.errorText("ERR owner is required")
-		return
-	}
 	acc, id, ok := x.key(1)
 	if !ok {
 		return
