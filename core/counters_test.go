@@ -154,7 +154,7 @@ func TestCtrGetAndDelete(t *testing.T) {
 func TestCounterKeepsTTL_T1(t *testing.T) {
 	ctx := ctxT(t)
 	s, clock := newStore(t)
-	if _, err := s.KVSet(ctx, "a", "c", []byte("5"), KVSetOptions{TTL: 10 * time.Second}); err != nil {
+	if _, err := s.KVSet(ctx, "a", "c", []byte("5"), KVSetOptions{HasTTL: true, TTL: 10 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := clock.Now().Add(10 * time.Second).UnixMilli()

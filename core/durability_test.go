@@ -236,7 +236,7 @@ func TestStateSurvivesRestart_D3(t *testing.T) {
 	if _, err := s.CtrAdd(ctx, "a", "ctr", -7); err != nil {
 		t.Fatal(err)
 	}
-	ver, err := s.KVSet(ctx, "a", "kv", []byte("hello"), KVSetOptions{TTL: time.Minute})
+	ver, err := s.KVSet(ctx, "a", "kv", []byte("hello"), KVSetOptions{HasTTL: true, TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

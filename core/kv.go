@@ -61,8 +61,12 @@ type KV struct {
 
 // KVSetOptions qualify KVSet.
 type KVSetOptions struct {
-	If  Precondition
-	TTL time.Duration // 0: no expiry (clears an earlier TTL, like SET)
+	If Precondition
+	// HasTTL: the write carries a TTL, which must then be > 0 (and at
+	// most MaxDuration). Without one the key has no expiry (an earlier
+	// TTL is cleared, like SET).
+	HasTTL bool
+	TTL    time.Duration
 }
 
 // ParseSeconds parses a duration given in seconds, fractions allowed
@@ -107,7 +111,7 @@ func (s *Store) KVSet(ctx context.Context, acc, id string, value []byte, opts KV
 	if len(value) > s.cfg.MaxValueBytes {
 		return 0, ErrTooLarge
 	}
-	if opts.TTL != 0 {
+	if opts.HasTTL {
 		if err := checkDuration("ttl", opts.TTL, s.cfg.MaxDuration); err != nil {
 			return 0, err
 		}
@@ -125,7 +129,7 @@ func (s *Store) KVSet(ctx context.Context, acc, id string, value []byte, opts KV
 		if live {
 			rec.Create = e.rec.Create
 		}
-		if opts.TTL != 0 {
+		if opts.HasTTL {
 			rec.ExpireAt = deadline(t.now, opts.TTL)
 		}
 		ver = t.put(k, e, rec).Mod

@@ -165,7 +165,7 @@ func TestKVTTL_T1_D4(t *testing.T) {
 	ctx := ctxT(t)
 	s, clock := newStore(t)
 	start := clock.Now().UnixMilli()
-	if _, err := s.KVSet(ctx, "a", "k", []byte("v"), KVSetOptions{TTL: 1500 * time.Millisecond}); err != nil {
+	if _, err := s.KVSet(ctx, "a", "k", []byte("v"), KVSetOptions{HasTTL: true, TTL: 1500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	kv, err := s.KVGet(ctx, "a", "k")
@@ -184,7 +184,7 @@ func TestKVTTL_T1_D4(t *testing.T) {
 	if _, err := s.KVDelete(ctx, "a", "k", Precondition{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("KVDelete of an expired key = %v, want ErrNotFound", err)
 	}
-	if _, err := s.KVSet(ctx, "a", "k", []byte("w"), KVSetOptions{If: Precondition{Cond: CondVersion, Version: 0}, TTL: time.Minute}); err != nil {
+	if _, err := s.KVSet(ctx, "a", "k", []byte("w"), KVSetOptions{If: Precondition{Cond: CondVersion, Version: 0}, HasTTL: true, TTL: time.Minute}); err != nil {
 		t.Fatalf("create-only write over an expired key: %v", err)
 	}
 	kv, err = s.KVGet(ctx, "a", "k")
@@ -205,9 +205,11 @@ func TestKVSetRefusals(t *testing.T) {
 		acc, id string
 		value   []byte
 		ttl     time.Duration
+		zeroTTL bool // a TTL given as 0 (not "no TTL")
 		wantErr error
 	}{
 		{name: "negative ttl", acc: "a", id: "k", ttl: -time.Second, wantErr: ErrInvalid},
+		{name: "a given ttl of 0", acc: "a", id: "k", ttl: 0, zeroTTL: true, wantErr: ErrInvalid},
 		{name: "ttl above max", acc: "a", id: "k", ttl: 25 * time.Hour, wantErr: ErrInvalid},
 		{name: "value too large", acc: "a", id: "k", value: make([]byte, 1<<20+1), wantErr: ErrTooLarge},
 		{name: "empty account", acc: "", id: "k", wantErr: ErrInvalid},
@@ -220,7 +222,7 @@ func TestKVSetRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := ctxT(t)
 			s, _ := newStore(t)
-			_, err := s.KVSet(ctx, tt.acc, tt.id, tt.value, KVSetOptions{TTL: tt.ttl})
+			_, err := s.KVSet(ctx, tt.acc, tt.id, tt.value, KVSetOptions{HasTTL: tt.ttl != 0 || tt.zeroTTL, TTL: tt.ttl})
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("KVSet = %v, want %v", err, tt.wantErr)
 			}

@@ -69,7 +69,7 @@ func TestSeqNext(t *testing.T) {
 		{
 			name: "an expired string is absent: the sequence starts fresh",
 			setup: func(t *testing.T, s *testStore) {
-				if _, err := s.KVSet(ctxT(t), "a", "s", []byte("x"), KVSetOptions{TTL: time.Second}); err != nil {
+				if _, err := s.KVSet(ctxT(t), "a", "s", []byte("x"), KVSetOptions{HasTTL: true, TTL: time.Second}); err != nil {
 					t.Fatal(err)
 				}
 				s.cfg.Clock.(*fakeClock).Advance(time.Second)

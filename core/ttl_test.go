@@ -19,15 +19,15 @@ func TestReaperDeletesExpiredKeysFromDisk_D4(t *testing.T) {
 	ctx := ctxT(t)
 	clock := newFakeClock()
 	s := openStore(t, vfs.NewMem(), "db", Config{Clock: clock, ReapInterval: 5 * time.Millisecond})
-	if _, err := s.KVSet(ctx, "a", "gone", []byte("x"), KVSetOptions{TTL: time.Second}); err != nil {
+	if _, err := s.KVSet(ctx, "a", "gone", []byte("x"), KVSetOptions{HasTTL: true, TTL: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.KVSet(ctx, "a", "kept", []byte("y"), KVSetOptions{TTL: time.Hour}); err != nil {
+	if _, err := s.KVSet(ctx, "a", "kept", []byte("y"), KVSetOptions{HasTTL: true, TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	// A TTL that was cleared leaves a stale index entry that must not
 	// delete the key.
-	if _, err := s.KVSet(ctx, "a", "cleared", []byte("z"), KVSetOptions{TTL: time.Second}); err != nil {
+	if _, err := s.KVSet(ctx, "a", "cleared", []byte("z"), KVSetOptions{HasTTL: true, TTL: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.KVSet(ctx, "a", "cleared", []byte("z"), KVSetOptions{}); err != nil {
@@ -79,7 +79,7 @@ func TestReaperReclaimsMoreThanOneBatch_D4(t *testing.T) {
 	s := openStore(t, vfs.NewMem(), "db", Config{Clock: clock, ReapInterval: 5 * time.Millisecond})
 	const n = 2*reapBatch + 17
 	for i := range n {
-		if _, err := s.KVSet(ctx, "a", "k"+strconv.Itoa(i), []byte("x"), KVSetOptions{TTL: time.Duration(1+i%3) * time.Second}); err != nil {
+		if _, err := s.KVSet(ctx, "a", "k"+strconv.Itoa(i), []byte("x"), KVSetOptions{HasTTL: true, TTL: time.Duration(1+i%3) * time.Second}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -117,7 +117,7 @@ func TestReaperDoesNotRewriteItsPendingDeletes_D4(t *testing.T) {
 	s := openStore(t, fs, "db", Config{Clock: clock, ReapInterval: time.Millisecond})
 	const n = 3 * reapBatch
 	for i := range n {
-		if _, err := s.KVSet(ctx, "a", "k"+strconv.Itoa(i), []byte("x"), KVSetOptions{TTL: time.Second}); err != nil {
+		if _, err := s.KVSet(ctx, "a", "k"+strconv.Itoa(i), []byte("x"), KVSetOptions{HasTTL: true, TTL: time.Second}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -56,9 +56,7 @@ func (a *API) kvSet(w http.ResponseWriter, r *http.Request, acc, id string) erro
 	if opts.TTL, err = seconds(r.URL.Query(), "ttl", 0, false); err != nil {
 		return err
 	}
-	if r.URL.Query().Has("ttl") && opts.TTL == 0 {
-		return fmt.Errorf("%w: ttl must be greater than 0", core.ErrInvalid)
-	}
+	opts.HasTTL = r.URL.Query().Has("ttl")
 	max := a.store.Config().MaxValueBytes
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max)))
 	if err != nil {

@@ -46,11 +46,7 @@ func cmdKVSet(x *call) {
 			if !ok {
 				return
 			}
-			if d <= 0 {
-				x.err(core.ErrInvalidExpire)
-				return
-			}
-			opts.TTL, hasTTL = d, true
+			opts.TTL, opts.HasTTL, hasTTL = d, true, true
 		default:
 			x.syntaxErr()
 			return

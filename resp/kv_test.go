@@ -47,7 +47,7 @@ func TestKVCompareAndSet(t *testing.T) {
 	if ttl := c.TTL(bg, "t").Val(); ttl.Seconds() != 30 {
 		t.Fatalf("KV.SET TTL 30 → TTL %v", ttl)
 	}
-	wantErr(t, c.Do(bg, "KV.SET", "t", "v", "TTL", "0").Err(), "ERR invalid expire time")
+	wantErr(t, c.Do(bg, "KV.SET", "t", "v", "TTL", "0").Err(), "ERR ttl must be greater than 0")
 	wantErr(t, c.Do(bg, "KV.SET", "t", "v", "VER").Err(), "ERR syntax error")
 	wantErr(t, c.Do(bg, "KV.SET", "t", "v", "VER", "-1").Err(), "ERR value is not an integer")
 }
