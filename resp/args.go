@@ -2,7 +2,6 @@ package resp
 
 import (
 	"bytes"
-	"fmt"
 	"math"
 	"time"
 
@@ -29,7 +28,7 @@ func (x *call) key(i int) (acc, id string, ok bool) {
 		acc = x.c.account()
 	}
 	if err := x.s.cfg.Auth.Allow(x.c.limitedTo, acc); err != nil {
-		x.errorText(fmt.Sprintf("NOPERM this token does not grant account '%s'", acc))
+		x.err(forbidden(acc))
 		return "", "", false
 	}
 	return acc, id, true

@@ -19,7 +19,7 @@ func cmdPing(x *call) {
 	case 2:
 		x.bulk(x.args[1])
 	default:
-		x.errorText("ERR wrong number of arguments for 'ping' command")
+		x.out = appendArityErr(x.out, "ping")
 	}
 }
 
@@ -108,7 +108,7 @@ func (x *call) authenticate(token []byte) bool {
 	}
 	acc, err := a.Identify(string(token))
 	if err != nil {
-		x.errorText("WRONGPASS invalid username-password pair or user is disabled.")
+		x.err(core.ErrBadToken)
 		return false
 	}
 	x.c.authed, x.c.limitedTo = true, acc
@@ -138,7 +138,7 @@ func cmdSelect(x *call) {
 		return
 	}
 	if err := x.s.cfg.Auth.Allow(x.c.limitedTo, acc); err != nil {
-		x.errorText(fmt.Sprintf("NOPERM this token does not grant account '%s'", acc))
+		x.err(forbidden(acc))
 		return
 	}
 	x.c.mu.Lock()

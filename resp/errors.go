@@ -3,6 +3,7 @@ package resp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/tidwall/redcon"
@@ -33,7 +34,7 @@ var errorMap = []struct {
 	{core.ErrClosed, prefixed("ERR")},
 	{core.ErrNoAuth, fixed("NOAUTH Authentication required.")},
 	{core.ErrBadToken, fixed("WRONGPASS invalid username-password pair or user is disabled.")},
-	{core.ErrForbidden, prefixed("NOPERM")},
+	{core.ErrForbidden, func(_ string, err error) string { return "NOPERM " + detail(err, core.ErrForbidden) }},
 	{context.Canceled, fixed("ERR connection closed")},
 	{context.DeadlineExceeded, fixed("ERR deadline exceeded")},
 }
@@ -68,4 +69,15 @@ func errorText(cmd string, err error) string {
 
 func appendErr(out []byte, cmd string, err error) []byte {
 	return redcon.AppendError(out, errorText(cmd, err))
+}
+
+// appendArityErr is Redis's reply to a wrong argument count; dispatch and
+// the few handlers with sub-command arities share it.
+func appendArityErr(out []byte, cmd string) []byte {
+	return redcon.AppendError(out, "ERR wrong number of arguments for '"+cmd+"' command")
+}
+
+// forbidden is the NOPERM reply for a token that does not grant acc.
+func forbidden(acc string) error {
+	return fmt.Errorf("%w: this token does not grant account '%s'", core.ErrForbidden, acc)
 }

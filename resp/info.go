@@ -182,7 +182,7 @@ func cmdConfig(x *call) {
 		return
 	}
 	if len(x.args) < 3 {
-		x.errorText("ERR wrong number of arguments for 'config|get' command")
+		x.out = appendArityErr(x.out, "config|get")
 		return
 	}
 	cfg := x.s.store.Config()
@@ -248,7 +248,7 @@ func cmdFlushDB(x *call) {
 	}
 	acc := x.c.account()
 	if err := x.s.cfg.Auth.Allow(x.c.limitedTo, acc); err != nil {
-		x.errorText(fmt.Sprintf("NOPERM this token does not grant account '%s'", acc))
+		x.err(forbidden(acc))
 		return
 	}
 	if err := x.store().FlushDB(x.ctx(), acc); err != nil {

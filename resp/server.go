@@ -327,10 +327,10 @@ func (s *Server) exec(c *client, args [][]byte, out []byte) []byte {
 		}
 	}
 	if a := cmd.spec.Arity; (a > 0 && len(args) != a) || (a < 0 && len(args) < -a) {
-		return redcon.AppendError(out, "ERR wrong number of arguments for '"+name+"' command")
+		return appendArityErr(out, name)
 	}
 	if !c.authed && cmd.spec.Flags&core.CmdNoAuth == 0 {
-		return redcon.AppendError(out, "NOAUTH Authentication required.")
+		return appendErr(out, name, core.ErrNoAuth)
 	}
 	if cmd.spec.Flags&core.CmdBlocking != 0 {
 		c.pl.Flush() // earlier writes must not wait for the blocking one

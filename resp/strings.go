@@ -225,7 +225,7 @@ func cmdMGet(x *call) {
 
 func (x *call) mset(nx bool) bool {
 	if len(x.args)%2 == 0 {
-		x.errorText("ERR wrong number of arguments for '" + x.name + "' command")
+		x.out = appendArityErr(x.out, x.name)
 		return false
 	}
 	acc, ids, ok := x.keysOf(x.span(1, 2))
