@@ -150,6 +150,10 @@ type client struct {
 	ctx     context.Context // the connection's; carries pl
 	cancel  context.CancelFunc
 	pl      *core.Pipeline
+	// x is the call being executed, reused for every command: a call
+	// passed to a handler through a func value escapes to the heap, and
+	// only this connection's goroutine runs commands.
+	x call
 
 	authed    bool
 	limitedTo string // account an account token limits it to; "" = all
@@ -335,9 +339,11 @@ func (s *Server) exec(c *client, args [][]byte, out []byte) []byte {
 	if cmd.spec.Flags&core.CmdBlocking != 0 {
 		c.pl.Flush() // earlier writes must not wait for the blocking one
 	}
-	x := call{s: s, c: c, args: args, name: name, out: out}
-	cmd.h(&x)
-	return x.out
+	c.x = call{s: s, c: c, args: args, name: name, out: out}
+	cmd.h(&c.x)
+	out = c.x.out
+	c.x = call{} // drop references to the arguments and the reply buffer
+	return out
 }
 
 func unknownCommand(args [][]byte) string {
