@@ -26,9 +26,13 @@ func cmdMLock(x *call) {
 	if !ok {
 		return
 	}
-	stop := x.c.nc.watch(x.c.cancel)
-	h, err := x.store().MutexLock(x.ctx(), acc, name, dur, wait)
-	stop()
+	h, err := func() (uint64, error) {
+		// The watcher reads the socket: it must stop before the handler
+		// returns, also on a panic, so it is deferred.
+		stop := x.c.nc.watch(x.c.cancel)
+		defer stop()
+		return x.store().MutexLock(x.ctx(), acc, name, dur, wait)
+	}()
 	switch {
 	case errors.Is(err, core.ErrTimeout):
 		x.null()
