@@ -535,6 +535,9 @@ func (s *Store) Keyspace(ctx context.Context) ([]AccountKeys, error) {
 	var out []AccountKeys
 	err := s.readDB(func() error {
 		return s.db.Scan(start, persist.PrefixEnd(start), func(k []byte, rec persist.Record) bool {
+			if ctx.Err() != nil {
+				return false // a metrics scrape's deadline, or shutdown
+			}
 			if !recLive(&rec, now) {
 				return true
 			}
@@ -549,7 +552,13 @@ func (s *Store) Keyspace(ctx context.Context) ([]AccountKeys, error) {
 			return true
 		})
 	})
-	return out, err
+	if err == nil {
+		err = ctx.Err() // a partial count is no count
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Rename moves acc/src to acc/dst with its value and TTL, replacing dst

@@ -403,10 +403,10 @@ func checkLinearizable(t *testing.T, history []porcupine.Operation) {
 	case porcupine.Ok:
 		return
 	case porcupine.Unknown:
-		// The search ran out of time: not a verdict either way, and the
-		// test must not fail on how fast the machine is.
-		t.Logf("linearizability check of %d operations inconclusive (search timed out)", len(history))
-		return
+		// The search ran out of time. Histories here are sized to check in
+		// well under a second, so 30 s means the history is pathological:
+		// a run that proves nothing must not pass.
+		t.Fatalf("linearizability check of %d operations inconclusive (search timed out after 30s)", len(history))
 	}
 	f, err := os.CreateTemp("", "concurrencydb-linearizability-*.html")
 	if err != nil {
