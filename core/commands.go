@@ -9,7 +9,7 @@ package core
 // CommandFlags are the policy flags of a command.
 type CommandFlags uint16
 
-// Command flags, named as in Redis's COMMAND reply.
+// Command flags, named as in Redis's COMMAND reply (CmdKeyspace excepted).
 const (
 	CmdWrite    CommandFlags = 1 << iota // changes the keyspace
 	CmdReadonly                          // reads the keyspace only
@@ -19,6 +19,11 @@ const (
 	CmdNoAuth                            // allowed before AUTH
 	CmdLoading                           // allowed while loading
 	CmdStale                             // allowed on a stale replica
+	// CmdKeyspace: walks an account's whole keyspace (KEYS, SCAN, DBSIZE,
+	// FLUSHDB, …), so its time grows with the data. Not a Redis flag (not
+	// in COMMAND's reply): front-ends run such a command where it cannot
+	// hold up other clients (resp runs it off its event loop).
+	CmdKeyspace
 )
 
 var flagNames = []struct {
@@ -76,12 +81,12 @@ func Commands() []CommandSpec {
 		{"SELECT", 2, cn, 0, 0, 0, "connection", "1.0.0", "account", "Sets the connection's current account (any name, not only a number).", ""},
 		{"CLIENT", -2, cn, 0, 0, 0, "connection", "2.4.0", "SETNAME name | GETNAME | ID | SETINFO attr value | LIST | INFO", "Connection properties.", ""},
 		// server
-		{"INFO", -1, cn, 0, 0, 0, "server", "1.0.0", "[section ...]", "Server, clients, memory, persistence, stats and keyspace sections (loading:0).", ""},
+		{"INFO", -1, cn | CmdKeyspace, 0, 0, 0, "server", "1.0.0", "[section ...]", "Server, clients, memory, persistence, stats and keyspace sections (loading:0).", ""},
 		{"CONFIG", -2, cn | CmdAdmin, 0, 0, 0, "server", "2.0.0", "GET pattern [pattern ...]", "Answers the settings clients probe (appendonly yes, appendfsync always, save \"\"); CONFIG SET is refused.", ""},
 		{"TIME", 1, cn, 0, 0, 0, "server", "2.6.0", "", "The server's time: seconds and microseconds.", ""},
-		{"DBSIZE", 1, rof, 0, 0, 0, "server", "1.0.0", "", "Counts the keys of the current account.", ""},
-		{"FLUSHDB", -1, rw, 0, 0, 0, "server", "1.0.0", "[ASYNC | SYNC]", "Deletes every key of the current account.", ""},
-		{"FLUSHALL", -1, rw | CmdAdmin, 0, 0, 0, "server", "1.0.0", "[ASYNC | SYNC]", "Deletes every key of every account (needs the global token).", ""},
+		{"DBSIZE", 1, rof | CmdKeyspace, 0, 0, 0, "server", "1.0.0", "", "Counts the keys of the current account.", ""},
+		{"FLUSHDB", -1, rw | CmdKeyspace, 0, 0, 0, "server", "1.0.0", "[ASYNC | SYNC]", "Deletes every key of the current account.", ""},
+		{"FLUSHALL", -1, rw | CmdAdmin | CmdKeyspace, 0, 0, 0, "server", "1.0.0", "[ASYNC | SYNC]", "Deletes every key of every account (needs the global token).", ""},
 		{"WAITAOF", 4, cn, 0, 0, 0, "server", "7.2.0", "numlocal numreplicas timeout", "Answers [1, 0] at once: every write was fsynced before its reply.", ""},
 		{"COMMAND", -1, cn, 0, 0, 0, "server", "2.8.13", "[COUNT | INFO name ... | DOCS [name ...] | LIST]", "Describes the commands, from this table.", ""},
 		// strings
@@ -120,11 +125,11 @@ func Commands() []CommandSpec {
 		{"EXPIRETIME", 2, rof, 1, 1, 1, "generic", "7.0.0", "key", "The deadline in unix seconds.", ""},
 		{"PEXPIRETIME", 2, rof, 1, 1, 1, "generic", "7.0.0", "key", "The deadline in unix milliseconds.", ""},
 		{"PERSIST", 2, rwf, 1, 1, 1, "generic", "2.2.0", "key", "Removes the TTL.", ""},
-		{"KEYS", 2, ro, 0, 0, 0, "generic", "1.0.0", "pattern", "The keys of the current account that match a glob.", ""},
-		{"SCAN", -2, ro, 0, 0, 0, "generic", "2.8.0", "cursor [MATCH pattern] [COUNT n] [TYPE type]", "Iterates the current account in key order: a key that exists throughout is returned exactly once.", ""},
+		{"KEYS", 2, ro | CmdKeyspace, 0, 0, 0, "generic", "1.0.0", "pattern", "The keys of the current account that match a glob.", ""},
+		{"SCAN", -2, ro | CmdKeyspace, 0, 0, 0, "generic", "2.8.0", "cursor [MATCH pattern] [COUNT n] [TYPE type]", "Iterates the current account in key order: a key that exists throughout is returned exactly once.", ""},
 		{"RENAME", 3, rw, 1, 2, 1, "generic", "1.0.0", "key newkey", "Moves a key within its account (WRONGTYPE onto a sequence).", ""},
 		{"RENAMENX", 3, rwf, 1, 2, 1, "generic", "1.0.0", "key newkey", "RENAME only if newkey is absent.", ""},
-		{"RANDOMKEY", 1, ro, 0, 0, 0, "generic", "1.0.0", "", "A key of the current account, or nil.", ""},
+		{"RANDOMKEY", 1, ro | CmdKeyspace, 0, 0, 0, "generic", "1.0.0", "", "A key of the current account, or nil.", ""},
 		// extension: sequences
 		{"SEQ.NEXT", -2, rwf, 1, 1, 1, "sequence", "ext", "key [COUNT n]", "Advances the sequence; answers the new value (with COUNT, the highest of the reserved block).", "POST /db/{acc}/sequence/{id}"},
 		{"SEQ.GET", 2, rof, 1, 1, 1, "sequence", "ext", "key", "The sequence's value, or nil.", "GET /db/{acc}/sequence/{id}"},

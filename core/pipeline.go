@@ -65,6 +65,21 @@ type Pending struct {
 	f *flight
 }
 
+// Ready reports whether Wait would return at once: nothing to wait for, or
+// the flight already synced or failed. An event loop checks it to write a
+// reply without handing it to a goroutine that waits.
+func (p Pending) Ready() bool {
+	if p.f == nil {
+		return true
+	}
+	select {
+	case <-p.f.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Wait returns once everything the command wrote or read is synced (nil),
 // or with the error that makes its reply invalid: the sync failed (D6) or
 // ctx ended first.

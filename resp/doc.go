@@ -1,5 +1,6 @@
-// Package resp serves concurrencydb over the Redis protocol (RESP2, with
-// github.com/tidwall/redcon): the standard Redis string, counter, TTL and
+// Package resp serves concurrencydb over the Redis protocol (RESP2: event
+// loops from github.com/panjf2000/gnet, parsing and reply encoding from
+// github.com/tidwall/redcon; see loop.go for why): the standard Redis string, counter, TTL and
 // keyspace commands plus the extension commands (SEQ.*, CTR.*, KV.*,
 // LOCK.*, MLOCK). It parses arguments, calls one core.Store method and
 // encodes the reply; every rule both protocols obey lives in core.
@@ -7,8 +8,10 @@
 // Invariants (tests cite these IDs):
 //
 //   - R1: no reply leaves before every write it reflects is fsynced (core's
-//     D1). A pipeline is submitted as a whole and waited for once
-//     (core.Pipeline), then its replies are written in order in one flush.
+//     D1). Every command read from a connection in one go is submitted as a
+//     whole and waited for once (core.Pipeline); its replies are written in
+//     order, by the event loop, and never before their writes are synced.
+//     A connection's replies leave in the order of its commands.
 //   - R2: dispatch is driven by the command table (core.Commands): arity,
 //     auth and limits are checked before a handler runs, so a refused
 //     command changes nothing. An unknown command answers Redis's own
@@ -19,21 +22,24 @@
 //     accounts: keys of different accounts in one command answer CROSSSLOT.
 //   - R4: a connection has its own context, cancelled when it closes or the
 //     server closes; a client that disconnects while blocked in MLOCK is
-//     noticed at once and leaves the queue (core's M1).
+//     noticed at once and leaves the queue (core's M1). A command that may
+//     block or walks a whole keyspace runs off the event loop, so it never
+//     holds up another connection.
 //   - R5: core errors map to RESP error prefixes in one ordered table
 //     (errors.go); every core sentinel is mapped.
-//   - R6: framing is bounded before redcon buffers it (framing.go): a bulk
+//   - R6: framing is bounded before redcon parses it (framing.go): a bulk
 //     argument, a command's argument count and size, and an inline line
 //     have limits; a frame beyond them answers "ERR Protocol error" and the
 //     connection closes, after the commands before it were answered. Within
 //     them, exec's max_args and max_value_bytes checks answer a clear error
 //     and the connection keeps working.
-//   - R7: a connection holds at most about 1 MiB of replies (plus one
-//     reply) before writing them, so a client that pipelines commands and
-//     never reads its replies blocks only its own goroutine on the socket;
-//     the server's memory stays bounded.
-//   - R8: Shutdown (shutdown.go) stops accepting, lets every pipeline
-//     already read run and flush its replies, then closes each connection;
+//   - R7: a connection with about 1 MiB of replies unread or unwritten is
+//     not served until they drain; its unread input is bounded by one
+//     frame's limit, beyond which it is closed with an error. So a client
+//     that pipelines commands and never reads its replies cannot grow the
+//     server's memory, and holds up only itself.
+//   - R8: Shutdown (shutdown.go) stops accepting, lets every command
+//     already read run and its reply be written, then closes each connection;
 //     a command arriving afterwards gets an error reply, never silence.
 //     Label values reported to Config.Observe come from the command table
 //     or a reply's error prefix, never from client text (metrics X1).

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"math/rand"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -109,11 +108,9 @@ func newArgsFuzz(tb testing.TB) func(t testing.TB, data []byte) {
 		st.Close()
 		db.Close()
 	})
-	a, b := net.Pipe()
-	tb.Cleanup(func() { a.Close(); b.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
-	cl := &client{id: 1, nc: &conn{Conn: a}, cancel: cancel, authed: true}
+	cl := &client{id: 1, cancel: cancel, authed: true}
 	cl.ctx, cl.pl = core.WithPipeline(ctx)
 	cl.mu.account = "0"
 

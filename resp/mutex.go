@@ -10,9 +10,9 @@ import (
 // the same ones the HTTP API's /mlock serves.
 
 // cmdMLock blocks this connection only (never the apply lock or another
-// connection) until the mutex is granted or the wait passes. Meanwhile the
-// socket is watched: a client that disconnects cancels the connection's
-// context, so it leaves the queue and is never granted the mutex (R4, M1).
+// connection) until the mutex is granted or the wait passes. A client that
+// disconnects meanwhile cancels the connection's context, so it leaves the
+// queue and is never granted the mutex (R4, M1).
 func cmdMLock(x *call) {
 	dur, ok := x.secondsArg(2, "mutex duration")
 	if !ok {
@@ -26,13 +26,9 @@ func cmdMLock(x *call) {
 	if !ok {
 		return
 	}
-	h, err := func() (uint64, error) {
-		// The watcher reads the socket: it must stop before the handler
-		// returns, also on a panic, so it is deferred.
-		stop := x.c.nc.watch(x.c.cancel)
-		defer stop()
-		return x.store().MutexLock(x.ctx(), acc, name, dur, wait)
-	}()
+	// It runs off the event loop (loop.go), which keeps reading the
+	// socket: a disconnect cancels x.ctx() and the wait ends (R4).
+	h, err := x.store().MutexLock(x.ctx(), acc, name, dur, wait)
 	switch {
 	case errors.Is(err, core.ErrTimeout):
 		x.null()

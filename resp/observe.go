@@ -21,8 +21,11 @@ import (
 type op struct {
 	cmd  *command // nil for an unknown command
 	skip bool     // an empty command: no reply, nothing to count
-	key  []byte   // the first argument, for the slow log; valid while handle runs
 	at   time.Time
+	// The head of the first argument, for the slow log: a copy, because
+	// the reply may be released after the input buffer was reused.
+	key  [64]byte
+	klen uint8
 }
 
 // cmdStat is one command's INFO commandstats line.
@@ -56,7 +59,7 @@ func (s *Server) startOp(args [][]byte) op {
 		o.cmd = s.lookup(args[0])
 	}
 	if len(args) > 1 {
-		o.key = args[1]
+		o.klen = uint8(copy(o.key[:], args[1]))
 	}
 	return o
 }
@@ -92,7 +95,7 @@ func (s *Server) endOp(c *client, o op, reply []byte) {
 	}
 	if s.cfg.SlowLog > 0 && d >= s.cfg.SlowLog && (o.cmd == nil || o.cmd.spec.Flags&core.CmdBlocking == 0) {
 		slog.Warn("slow operation", "protocol", "resp", "command", name,
-			"key", string(truncate(o.key, 64)), "status", status,
+			"key", string(o.key[:o.klen]), "status", status,
 			"duration_ms", float64(d.Microseconds())/1000, "client", c.addr)
 	}
 }

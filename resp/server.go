@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/panjf2000/gnet/v2"
 	"github.com/tidwall/redcon"
 
 	"github.com/concurrencydb/concurrencydb/core"
@@ -35,12 +36,14 @@ type Server struct {
 	cfg    Config
 	maxArg int // max bytes of one argument: a value or a key
 	cmds   map[string]*command
-	rs     *redcon.Server
+	loops  *gnet.Client // the event loops that serve every connection (loop.go)
+	rp     replier
 	start  time.Time
 
-	ctx    context.Context // parent of every connection's context
-	cancel context.CancelFunc
-	conns  sync.WaitGroup // connection goroutines
+	ctx     context.Context // parent of every connection's context
+	cancel  context.CancelFunc
+	conns   sync.WaitGroup // open connections
+	workers sync.WaitGroup // goroutines of off-loop commands and the replier
 
 	nextID      atomic.Int64
 	totalConns  atomic.Int64
@@ -82,30 +85,53 @@ func NewServer(store *core.Store, cfg Config) *Server {
 	s.cmds = buildCommands()
 	s.opStats = newOpStats(s.cmds)
 	s.cursors.init(16384)
-	s.rs = redcon.NewServerNetwork("tcp", "", s.handle, s.accept, s.closed)
+	s.rp.wake = make(chan struct{}, 1)
 	return s
 }
 
-// Serve accepts connections on ln until Close; it returns nil after Close.
+// Serve accepts connections on ln until Close and hands each to the event
+// loops; it returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	ln = &drainListener{Listener: ln, s: s}
-	wl := &listener{Listener: ln, maxArg: s.maxArg, maxArgs: s.cfg.MaxArgs}
 	s.mu.Lock()
-	if s.mu.closed {
+	if s.mu.closed || s.mu.ln != nil {
 		s.mu.Unlock()
 		ln.Close()
+		if s.mu.ln != nil {
+			return errors.New("resp: Serve called twice")
+		}
 		return nil
 	}
-	s.mu.ln = wl
-	s.mu.Unlock()
-	err := s.rs.Serve(wl)
-	s.mu.Lock()
-	closed := s.mu.closed
-	s.mu.Unlock()
-	if closed {
-		return nil
+	loops, err := startLoops(s)
+	if err != nil {
+		s.mu.Unlock()
+		ln.Close()
+		return err
 	}
-	return err
+	s.mu.ln, s.loops = ln, loops
+	s.workers.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.workers.Done()
+		s.replyLoop()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.mu.closed
+			s.mu.Unlock()
+			if closed || s.draining.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(5 * time.Millisecond) // EMFILE and the like: back off
+				continue
+			}
+			return err
+		}
+		s.accept(nc)
+	}
 }
 
 // Close stops accepting, closes every connection, cancels their contexts
@@ -117,22 +143,21 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.mu.closed = true
-	ln := s.mu.ln
-	clients := make([]*client, 0, len(s.mu.clients))
-	for _, c := range s.mu.clients {
-		clients = append(clients, c)
-	}
+	ln, loops := s.mu.ln, s.loops
 	s.mu.Unlock()
 	s.cancel()
 	var err error
 	if ln != nil {
 		err = ln.Close()
-		s.rs.Close()
 	}
-	for _, c := range clients {
-		c.nc.Conn.Close()
+	if loops != nil {
+		// Stopping the loops closes every connection (OnClose).
+		if serr := loops.Stop(); serr != nil && err == nil {
+			err = serr
+		}
 	}
 	s.conns.Wait()
+	s.workers.Wait()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
@@ -140,33 +165,32 @@ func (s *Server) Close() error {
 }
 
 // client is one connection's state. Fields in mu are read by other
-// connections (CLIENT LIST); the rest belong to the connection's goroutine.
+// connections (CLIENT LIST); loopState belongs to the connection's event
+// loop (see loop.go); the rest is set once at accept, or belongs to
+// whoever runs the connection's commands (the loop, or an off-loop
+// command's goroutine while offloop is set).
 type client struct {
 	id      int64
 	addr    string
 	laddr   string
 	created time.Time
-	nc      *conn
 	ctx     context.Context // the connection's; carries pl
 	cancel  context.CancelFunc
 	pl      *core.Pipeline
 	// x is the call being executed, reused for every command: a call
 	// passed to a handler through a func value escapes to the heap, and
-	// only this connection's goroutine runs commands.
+	// only one goroutine at a time runs a connection's commands.
 	x call
 
 	authed    bool
 	limitedTo string // account an account token limits it to; "" = all
 	quit      bool
 
-	out   []byte // replies of the pipeline being run
-	marks []int
-	pend  []core.Pending
-	ops   []op        // the pipeline's commands, for metrics (observe.go)
-	busy  atomic.Bool // running a pipeline (shutdown.go)
+	loopState
 
 	mu struct {
 		sync.Mutex
+		gc      gnet.Conn // nil until the loop opened it
 		name    string
 		account string
 		libName string
@@ -182,48 +206,59 @@ func (c *client) account() string {
 	return c.mu.account
 }
 
-func (s *Server) accept(rc redcon.Conn) bool {
-	nc, ok := rc.NetConn().(*conn)
-	if !ok {
-		return false
-	}
+// conn is the client's gnet connection, nil before the loop opened it.
+func (c *client) conn() gnet.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.gc
+}
+
+// accept registers nc with the event loops, or refuses it with an error
+// reply over the connection limit or during shutdown.
+func (s *Server) accept(nc net.Conn) {
 	s.mu.Lock()
 	if s.mu.closed || s.draining.Load() {
 		s.mu.Unlock()
-		nc.Conn.Write(redcon.AppendError(nil, "ERR server is shutting down"))
-		return false
+		refuse(nc, "ERR server is shutting down")
+		return
 	}
 	if len(s.mu.clients) >= s.cfg.MaxConns {
 		s.mu.Unlock()
 		s.rejectConns.Add(1)
-		nc.Conn.Write(redcon.AppendError(nil, "ERR max number of clients reached"))
-		return false
+		refuse(nc, "ERR max number of clients reached")
+		return
 	}
 	c := &client{
 		id:      s.nextID.Add(1),
-		addr:    rc.RemoteAddr(),
+		addr:    nc.RemoteAddr().String(),
 		laddr:   nc.LocalAddr().String(),
 		created: time.Now(),
-		nc:      nc,
 		authed:  !s.cfg.Auth.Enabled(),
 	}
+	c.guard = newFrameGuard(s.maxArg, s.cfg.MaxArgs)
 	c.mu.account = s.cfg.DefaultAccount
 	ctx, cancel := context.WithCancel(s.ctx)
 	c.ctx, c.pl = core.WithPipeline(ctx)
 	c.cancel = cancel
 	s.mu.clients[c.id] = c
 	s.conns.Add(1)
+	loops := s.loops
 	s.mu.Unlock()
 	s.totalConns.Add(1)
-	rc.SetContext(c)
-	return true
+	// NB: EnrollContext duplicates the socket for the loop and closes nc.
+	if _, err := loops.EnrollContext(nc, c); err != nil {
+		s.forget(c)
+	}
 }
 
-func (s *Server) closed(rc redcon.Conn, _ error) {
-	c, ok := rc.Context().(*client)
-	if !ok {
-		return
-	}
+func refuse(nc net.Conn, msg string) {
+	nc.SetWriteDeadline(time.Now().Add(time.Second))
+	nc.Write(redcon.AppendError(nil, msg))
+	nc.Close()
+}
+
+// forget drops a closed connection.
+func (s *Server) forget(c *client) {
 	c.cancel()
 	s.mu.Lock()
 	delete(s.mu.clients, c.id)
@@ -231,80 +266,11 @@ func (s *Server) closed(rc redcon.Conn, _ error) {
 	s.conns.Done()
 }
 
-// handle runs first and every command already read behind it (the client's
-// pipeline): all are submitted, then each reply is released once its
-// writes are durable, in order, in one flush (R1).
-func (s *Server) handle(rc redcon.Conn, first redcon.Command) {
-	c := rc.Context().(*client)
-	defer s.leave(rc, c)
-	if !s.enter(rc, c) {
-		return
-	}
-	out, marks, pend, ops := c.out[:0], c.marks[:0], c.pend[:0], c.ops[:0]
-	// release writes the replies held so far, each once its writes are
-	// durable. Mid-pipeline it writes straight to the socket, which blocks
-	// while the client does not read (R7); redcon's buffer is empty then,
-	// as redcon flushes it before reading the next pipeline. The last part
-	// goes through redcon, which flushes it after handle returns.
-	release := func(direct bool) {
-		prev := 0
-		var wbuf []byte
-		for i, p := range pend {
-			r := out[prev:marks[i]]
-			prev = marks[i]
-			if err := p.Wait(c.ctx); err != nil {
-				r = appendErr(nil, "", err)
-			}
-			s.endOp(c, ops[i], r)
-			if direct {
-				wbuf = append(wbuf, r...)
-			} else {
-				rc.WriteRaw(r)
-			}
-		}
-		if direct {
-			if _, err := c.nc.Conn.Write(wbuf); err != nil {
-				c.quit = true // the client is gone: run nothing more
-			}
-		}
-		out, marks, pend, ops = out[:0], marks[:0], pend[:0], ops[:0]
-	}
-	run := func(args [][]byte) {
-		ops = append(ops, s.startOp(args))
-		out = s.exec(c, args, out)
-		marks = append(marks, len(out))
-		pend = append(pend, c.pl.Take())
-		if len(out) >= maxHeldReplies {
-			release(true)
-		}
-	}
-	run(first.Args)
-	for !c.quit {
-		rest := rc.ReadPipeline()
-		if len(rest) == 0 {
-			break
-		}
-		for _, cmd := range rest {
-			if c.quit {
-				break // Redis ignores what follows QUIT
-			}
-			run(cmd.Args)
-		}
-	}
-	release(false)
-	if cap(out) > 1<<20 {
-		out = nil // do not pin a large buffer to an idle connection
-	}
-	c.out, c.marks, c.pend, c.ops = out, marks[:0], pend[:0], ops[:0]
-	if c.quit {
-		rc.Close()
-	}
-}
-
-// maxHeldReplies bounds the reply bytes a connection holds before writing
-// them: a pipeline of many GETs of large values is answered in parts, and a
-// client that does not read its replies blocks its own goroutine on the
-// socket instead of growing the server's memory (R7).
+// maxHeldReplies bounds the reply bytes a connection holds: a pipeline of
+// many GETs of large values is answered in parts, and a connection whose
+// written, queued and built replies reach it is not served until they
+// drain, so a client that does not read its replies cannot grow the
+// server's memory (R7, loop.go).
 const maxHeldReplies = 1 << 20
 
 // exec checks one command against the table and the limits, then runs its
@@ -381,104 +347,6 @@ func (s *Server) lookup(name []byte) *command {
 		buf[i] = ch
 	}
 	return s.cmds[string(buf[:len(name)])]
-}
-
-// listener wraps every accepted connection in a conn.
-type listener struct {
-	net.Listener
-	maxArg, maxArgs int // framing limits of every connection (R6)
-}
-
-func (l *listener) Accept() (net.Conn, error) {
-	nc, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &conn{Conn: nc, guard: newFrameGuard(l.maxArg, l.maxArgs)}, nil
-}
-
-// conn lets a command that blocks (MLOCK) keep reading the socket, so a
-// client that disconnects meanwhile is noticed (R4). Bytes read while
-// watching are handed to the next Read, so pipelined commands behind the
-// blocking one are not lost.
-type conn struct {
-	net.Conn
-	pending []byte
-	rerr    error
-	guard   *frameGuard    // nil: no framing limits (R6)
-	perr    *protocolError // a refused frame, answered at the next Read
-}
-
-func (c *conn) Read(p []byte) (int, error) {
-	if c.perr != nil {
-		return 0, c.refuse()
-	}
-	var n int
-	var err error
-	if len(c.pending) > 0 {
-		n = copy(p, c.pending)
-		c.pending = c.pending[n:]
-	} else if c.rerr != nil {
-		return 0, c.rerr
-	} else {
-		n, err = c.Conn.Read(p)
-	}
-	if c.guard != nil && n > 0 {
-		ok, perr := c.guard.scan(p[:n])
-		if perr != nil {
-			// Commands before the refused frame run and get their replies
-			// first (redcon flushes them before it reads again).
-			c.perr, c.pending = perr, nil
-			if ok == 0 {
-				return 0, c.refuse()
-			}
-			return ok, nil
-		}
-	}
-	return n, err
-}
-
-// refuse answers a refused frame and fails the read, so redcon closes the
-// connection (R6).
-func (c *conn) refuse() error {
-	c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	c.Conn.Write(redcon.AppendError(nil, c.perr.msg))
-	return c.perr
-}
-
-// watch reads the socket in the background until the returned stop is
-// called, and calls gone if the peer closes or the read fails. It must be
-// called from the connection's goroutine, between reads; stop returns once
-// the reader is finished.
-func (c *conn) watch(gone func()) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 4096)
-		for {
-			n, err := c.Conn.Read(buf)
-			c.pending = append(c.pending, buf[:n]...)
-			if err == nil && c.guard != nil && int64(len(c.pending)) > c.guard.maxFrame {
-				// Bounded like any command (R6): a client may pipeline
-				// behind a blocking command, not stream without limit.
-				err = &protocolError{"ERR Protocol error: too much data sent while blocked"}
-			}
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					return // stop's deadline
-				}
-				c.rerr = err
-				gone()
-				return
-			}
-		}
-	}()
-	return func() {
-		c.Conn.SetReadDeadline(time.Unix(1, 0))
-		<-done
-		c.Conn.SetReadDeadline(time.Time{})
-	}
 }
 
 // call is one command being run: its arguments and its reply.

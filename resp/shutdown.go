@@ -2,17 +2,16 @@ package resp
 
 import (
 	"context"
-	"net"
 
-	"github.com/tidwall/redcon"
+	"github.com/panjf2000/gnet/v2"
 )
 
 // Graceful shutdown: no new connections, every command already read runs
 // and its reply is written, then each connection closes.
 
 // Shutdown stops accepting connections and lets every connection finish
-// the pipeline it is running: an idle connection is closed at once, a busy
-// one right after its replies are flushed (R1 still holds: replies wait
+// the commands it is running: an idle connection is closed at once, a busy
+// one right after its replies are written (R1 still holds: replies wait
 // for their fsync). A command that arrives afterwards is answered with an
 // error. When ctx ends first, Shutdown closes everything as Close does.
 //
@@ -28,15 +27,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	if ln != nil {
-		// Not s.rs.Close: redcon closes every connection as soon as its
-		// accept loop ends; drainListener holds that loop until Close.
 		_ = ln.Close()
 	}
 	for _, c := range clients {
-		// A connection that turns busy after this load sees draining in
-		// enter and closes itself; one busy now closes itself in leave.
-		if !c.busy.Load() {
-			c.nc.Conn.Close()
+		// A connection its loop has not opened yet is closed by OnOpen.
+		if gc := c.conn(); gc != nil {
+			_ = gc.Wake(func(gc gnet.Conn, err error) error {
+				if err == nil && !c.gone {
+					s.drain(c, gc)
+				}
+				return nil
+			})
 		}
 	}
 	done := make(chan struct{})
@@ -51,39 +52,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.Close()
 }
 
-// enter marks c busy for the pipeline handle is about to run; it reports
-// false (and answers an error) once the server is shutting down.
-func (s *Server) enter(rc redcon.Conn, c *client) bool {
-	c.busy.Store(true)
-	if s.draining.Load() {
-		rc.WriteError("ERR server is shutting down")
-		return false
+// drain closes c once its queued replies are written. It runs on c's loop,
+// after the wake-up answered any unread input with an error (serveInput).
+func (s *Server) drain(c *client, gc gnet.Conn) {
+	if c.queued == 0 {
+		gc.Close()
+		return
 	}
-	return true
-}
-
-// leave ends the busy mark; during shutdown it flushes the replies and
-// closes the connection.
-func (s *Server) leave(rc redcon.Conn, c *client) {
-	c.busy.Store(false)
-	if s.draining.Load() {
-		rc.Close() // redcon's Close flushes first
-	}
-}
-
-// drainListener keeps redcon's accept loop from ending during Shutdown:
-// when the loop ends, redcon closes every connection at once, also those
-// still writing their replies. After Shutdown closed the listener, Accept
-// waits for Close (which cancels s.ctx) before it reports the error.
-type drainListener struct {
-	net.Listener
-	s *Server
-}
-
-func (l *drainListener) Accept() (net.Conn, error) {
-	nc, err := l.Listener.Accept()
-	if err != nil && l.s.draining.Load() {
-		<-l.s.ctx.Done()
-	}
-	return nc, err
+	c.closing = true
 }
