@@ -21,8 +21,12 @@ type Config struct {
 	MaxWait time.Duration
 	// NoSync turns fsync off: a pure-cache deployment. D1 no longer holds.
 	NoSync bool
-	// CacheEntries bounds the in-memory cache of committed records (default 16384).
-	CacheEntries int
+	// CacheBytes bounds the in-memory cache of committed records, counted
+	// as key + value + entryOverhead bytes each (default 24 MiB). A byte
+	// budget, not a count: it holds many small records (counters, locks,
+	// sequences) and few large values, and a cache of 1 MiB values cannot
+	// grow to gigabytes.
+	CacheBytes int
 	// ReapInterval is how often expired keys are reclaimed (default 1s).
 	// They are invisible from their deadline on regardless (D4).
 	ReapInterval time.Duration
@@ -49,8 +53,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxWait == 0 {
 		c.MaxWait = time.Hour
 	}
-	if c.CacheEntries == 0 {
-		c.CacheEntries = 16384
+	if c.CacheBytes == 0 {
+		c.CacheBytes = 24 << 20
 	}
 	if c.ReapInterval == 0 {
 		c.ReapInterval = time.Second

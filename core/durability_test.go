@@ -527,7 +527,7 @@ func TestStoreReopenedOnSameDBContinuesRevisions_D3(t *testing.T) {
 // keyspace, evicted keys are read back from disk with their latest value.
 func TestSmallCacheServesCommittedValues_D1(t *testing.T) {
 	ctx := ctxT(t)
-	s := openStore(t, vfs.NewMem(), "db", Config{Clock: newFakeClock(), CacheEntries: 8})
+	s := openStore(t, vfs.NewMem(), "db", Config{Clock: newFakeClock(), CacheBytes: 8 * (entryOverhead + 32)})
 	const n = 200
 	for round := range 3 {
 		for i := range n {

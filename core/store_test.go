@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sort"
@@ -209,7 +210,7 @@ func ctxT(t testing.TB) context.Context { return t.Context() }
 // lose some).
 func TestLoadNeverInstallsAStaleRecord_D5(t *testing.T) {
 	ctx := ctxT(t)
-	s := openStore(t, vfs.NewMem(), "db", Config{CacheEntries: 4})
+	s := openStore(t, vfs.NewMem(), "db", Config{CacheBytes: 4 * (entryOverhead + 32)})
 	const workers, perWorker, keys = 16, 200, 5
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -263,5 +264,41 @@ func TestGatherNeverDelaysALoneWriter_D5(t *testing.T) {
 		if got := gatherWait(tt.n, tt.expect, tt.last); got != tt.want {
 			t.Errorf("gatherWait(%d, %d, %v) = %v, want %v", tt.n, tt.expect, tt.last, got, tt.want)
 		}
+	}
+}
+
+// TestCacheStaysWithinItsByteBudget: the cache is bounded in bytes, so
+// large values cannot grow it past the budget (a count bound would hold
+// its count × 1 MiB), and its byte count matches its contents.
+func TestCacheStaysWithinItsByteBudget(t *testing.T) {
+	ctx := ctxT(t)
+	const budget = 1 << 20
+	s := openStore(t, vfs.NewMem(), "db", Config{CacheBytes: budget})
+	val := bytes.Repeat([]byte("v"), 64<<10)
+	for i := range 100 {
+		k := "big" + strconv.Itoa(i)
+		if _, err := s.KVSet(ctx, "a", k, val, KVSetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.KVGet(ctx, "a", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 100 { // reads load evicted records again
+		if _, err := s.KVGet(ctx, "a", "big"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sum := 0
+	for k, e := range s.mu.mem {
+		sum += entryCost(k, e)
+	}
+	if sum != s.mu.memBytes {
+		t.Fatalf("memBytes = %d, entries add up to %d", s.mu.memBytes, sum)
+	}
+	if limit := budget + len(val) + entryOverhead + 64; sum > limit {
+		t.Fatalf("cache holds %d bytes in %d entries, budget %d", sum, len(s.mu.mem), budget)
 	}
 }

