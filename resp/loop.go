@@ -14,8 +14,8 @@ import (
 
 // The connection model: event loops, as in Redis.
 //
-// Connections are served by a few event loops (gnet, one per core), not by a
-// goroutine each. When a socket is readable, its loop reads it once, parses
+// Connections are served by event loops (gnet; Config.EventLoops, default
+// one), not by a goroutine each. When a socket is readable, its loop reads it once, parses
 // every complete command in the buffer with redcon's parser and submits them
 // all to core as one pipeline (core.Pipeline: nothing waits). Then:
 //
@@ -99,10 +99,10 @@ var repliesPool = sync.Pool{New: func() any { return new(replies) }}
 // throttleRetry is how soon a throttled connection is looked at again.
 const throttleRetry = 2 * time.Millisecond
 
-// startLoops starts the event loops, one per core.
-func startLoops(s *Server) (*gnet.Client, error) {
+// startLoops starts n event loops.
+func startLoops(s *Server, n int) (*gnet.Client, error) {
 	cli, err := gnet.NewClient(&loopHandler{s: s},
-		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(n),
 		gnet.WithLogger(gnetLogger{}),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay))
 	if err != nil {

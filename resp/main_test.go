@@ -68,7 +68,9 @@ type envOpt func(*envConfig)
 
 func newEnv(t *testing.T, opts ...envOpt) *env {
 	t.Helper()
-	ec := envConfig{core: core.Config{ReapInterval: 50 * time.Millisecond}}
+	// Two event loops (the binary's default is one), so that the tests run
+	// connections on different loops at once, as a multi-core setup does.
+	ec := envConfig{core: core.Config{ReapInterval: 50 * time.Millisecond}, resp: Config{EventLoops: 2}}
 	for _, o := range opts {
 		o(&ec)
 	}

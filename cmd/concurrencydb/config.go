@@ -24,9 +24,10 @@ type fileConfig struct {
 		Addr string `yaml:"addr"`
 	} `yaml:"http"`
 	RESP struct {
-		Addr     string `yaml:"addr"`
-		MaxConns int    `yaml:"max_conns"`
-		MaxArgs  int    `yaml:"max_args"`
+		Addr       string `yaml:"addr"`
+		MaxConns   int    `yaml:"max_conns"`
+		EventLoops int    `yaml:"event_loops"`
+		MaxArgs    int    `yaml:"max_args"`
 	} `yaml:"resp"`
 	DefaultAccount string `yaml:"default_account"`
 	Auth           struct {
@@ -59,6 +60,7 @@ func defaultConfig() fileConfig {
 	c.HTTP.Addr = "127.0.0.1:8080"
 	c.RESP.Addr = "127.0.0.1:6379"
 	c.RESP.MaxConns = 10000
+	c.RESP.EventLoops = 1
 	c.RESP.MaxArgs = 1 << 20
 	c.DefaultAccount = "0"
 	c.MaxValueBytes = 1 << 20
@@ -158,6 +160,9 @@ func (c *fileConfig) validate() error {
 	}
 	if c.RESP.MaxConns < 1 {
 		return &configError{"resp.max_conns", "must be at least 1"}
+	}
+	if c.RESP.EventLoops < 1 || c.RESP.EventLoops > 256 {
+		return &configError{"resp.event_loops", "must be 1 to 256"}
 	}
 	if c.RESP.MaxArgs < 1 {
 		return &configError{"resp.max_args", "must be at least 1"}

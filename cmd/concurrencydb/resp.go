@@ -26,6 +26,7 @@ func startRESP(cfg fileConfig, store *core.Store, auth core.Auth, log *slog.Logg
 		Auth:           auth,
 		DefaultAccount: cfg.DefaultAccount,
 		MaxConns:       cfg.RESP.MaxConns,
+		EventLoops:     cfg.RESP.EventLoops,
 		MaxArgs:        cfg.RESP.MaxArgs,
 		Observe:        func(cmd, status string, d time.Duration) { m.ObserveRequest("resp", cmd, status, d) },
 		SlowLog:        slow,
