@@ -34,13 +34,17 @@
 //     them, exec's max_args and max_value_bytes checks answer a clear error
 //     and the connection keeps working.
 //   - R7: a connection with about 1 MiB of replies unread or unwritten is
-//     not served until they drain; its unread input is bounded by one
-//     frame's limit, beyond which it is closed with an error. So a client
-//     that pipelines commands and never reads its replies cannot grow the
-//     server's memory, and holds up only itself.
+//     not served until they drain, then served again in full; input that
+//     waits meanwhile (or behind a blocked command) is bounded by
+//     maxBacklog (16 MiB, or two arguments), beyond which the connection is
+//     closed with an error after its earlier replies. So a client that
+//     pipelines commands and never reads its replies cannot grow the
+//     server's memory, and holds up only itself. A connection the server
+//     closes (QUIT, an error) gets its written replies first.
 //   - R8: Shutdown (shutdown.go) stops accepting, lets every command
-//     already read run and its reply be written, then closes each connection;
-//     a command arriving afterwards gets an error reply, never silence.
+//     already read run and its reply be written, then closes each
+//     connection; a command read after Shutdown began — also one waiting
+//     behind a blocked MLOCK — gets an error reply, never silence.
 //     Label values reported to Config.Observe come from the command table
 //     or a reply's error prefix, never from client text (metrics X1).
 package resp

@@ -3,6 +3,7 @@ package resp
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,35 +34,43 @@ import (
 // serves durable ones; an event loop serves ≈95k/s.
 //
 // A command that may block (MLOCK waits) or walks a whole keyspace (KEYS,
-// SCAN, FLUSHALL, …: core.CmdKeyspace) runs in a goroutine of its own, off the loop, so other
-// connections of the loop are not held up; the connection reads no further
+// SCAN, FLUSHALL, …: core.CmdKeyspace) runs in a goroutine of its own, off
+// the loop, so other connections of the loop are not held up; the connection reads no further
 // command until its reply is written (offloop), which keeps replies in
-// order. Input that arrives meanwhile waits in the loop's buffer, bounded
-// like one frame (R6). A client that disconnects closes its context, which
-// ends a blocked MLOCK at once (R4).
+// order. Input that arrives meanwhile waits in the connection's buffer,
+// bounded by maxBacklog. A client that disconnects closes its context,
+// which ends a blocked MLOCK at once (R4). A client that half-closes its
+// socket (shutdown SHUT_WR) counts as gone, as in Redis: replies not yet
+// written are dropped.
 //
 // A connection whose written replies the client does not read stops being
 // served at maxHeldReplies of pending output (R7): the loop parses nothing
 // more and looks again a little later; if the client keeps sending without
-// reading, the connection is closed once its unread input passes one
-// frame's limit.
+// reading, the connection is closed once its unread input passes
+// maxBacklog.
 
 // loopState is the part of a client only its event loop touches (or the
 // goroutine of an off-loop command, while offloop is set).
 type loopState struct {
+	// in is the input read and not yet run (the loop moves every byte gnet
+	// reads here once, so it never looks at gnet's buffers again): the
+	// guard has scanned in[:scanned]; with perr, in[:limit] precedes the
+	// refused frame.
+	in      []byte
 	guard   *frameGuard
-	scanned int            // bytes at the head of the input the guard has seen
-	limit   int            // with perr: bytes of input before the refused frame
+	scanned int
+	limit   int
 	perr    *protocolError // a refused frame (R6), answered after the commands before it
 	args    [][]byte       // parser scratch
 
-	r         replies // the replies being built
-	queued    int     // replies handed to the replier and not yet written
-	heldBytes int     // their size
-	offloop   bool    // a command runs in its own goroutine
-	throttled bool    // a wake-up is scheduled (R7)
-	closing   bool    // close once queued reaches 0
-	gone      bool    // closed (OnClose ran)
+	r         replies   // the replies being built
+	queued    int       // replies handed to the replier and not yet written
+	heldBytes int       // their size
+	offloop   bool      // a command runs in its own goroutine
+	throttled bool      // a wake-up is scheduled (R7)
+	closing   bool      // close once idle (closeWhenIdle)
+	closeBy   time.Time // closeWhenIdle's deadline
+	gone      bool      // closed (OnClose ran)
 }
 
 // replies is a run of commands' replies, in order: out holds them all,
@@ -73,13 +82,14 @@ type replies struct {
 	marks  []int
 	pend   []core.Pending
 	ops    []op
-	held   int  // bytes counted in c.heldBytes
-	resume bool // ends an off-loop command: the loop reads input again
+	at     time.Time // when the first of them started
+	held   int       // bytes counted in c.heldBytes
+	resume bool      // ends an off-loop command: the loop reads input again
 }
 
 func (r *replies) reset() {
 	r.out, r.marks, r.pend, r.ops = r.out[:0], r.marks[:0], r.pend[:0], r.ops[:0]
-	r.held, r.resume = 0, false
+	r.held, r.resume, r.at = 0, false, time.Time{}
 	if cap(r.out) > maxHeldReplies {
 		r.out = nil // do not pin a large buffer
 	}
@@ -145,93 +155,138 @@ func (h *loopHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 
 // serveInput runs every complete command in c's input (see the top of the
 // file). It runs on c's event loop.
+//
+// NB: a write to the socket that fails makes gnet close the connection at
+// once (OnClose sets c.gone, the input buffer is released): after every
+// release the loop must stop touching c's buffers.
 func (s *Server) serveInput(c *client, gc gnet.Conn) gnet.Action {
+	if c.gone {
+		return gnet.Close // a no-op for gnet on a closed connection
+	}
+	c.takeInput(gc)
 	if c.offloop || c.closing || c.quit {
 		return s.checkBacklog(c, gc, "ERR Protocol error: too much data sent while blocked")
 	}
-	if c.throttled {
+	if s.draining.Load() {
+		if len(c.in) == 0 {
+			return gnet.None // Shutdown's drain closes it
+		}
+		return s.refuseInput(c, gc)
+	}
+	if c.throttled || gc.OutboundBuffered()+c.heldBytes >= maxHeldReplies {
+		if !c.throttled {
+			s.throttle(c, gc) // R7
+		}
 		return s.checkBacklog(c, gc, "ERR Protocol error: too much data sent without reading replies")
 	}
-	buf, _ := gc.Peek(-1)
-	if s.draining.Load() {
-		if len(buf) == 0 {
-			return gnet.None
-		}
-		// R8: a command arriving after Shutdown began gets an error.
-		gc.Discard(len(buf)) // len(buf) > 0: see Discard(0) above
-		return s.answerAndClose(c, gc, "ERR server is shutting down")
-	}
-	if c.perr == nil && c.scanned < len(buf) {
-		ok, perr := c.guard.scan(buf[c.scanned:])
+	if c.perr == nil && c.scanned < len(c.in) {
+		ok, perr := c.guard.scan(c.in[c.scanned:])
 		if perr != nil {
 			c.perr, c.limit = perr, c.scanned+ok
 		}
-		c.scanned = len(buf)
+		c.scanned = len(c.in)
 	}
-	end := len(buf)
+	end := len(c.in)
 	if c.perr != nil {
 		end = c.limit
 	}
-	used := 0
-	for used < end && !c.quit && !c.offloop {
+	used := s.parse(c, gc, c.in[:end])
+	if c.gone {
+		return gnet.Close
+	}
+	c.consume(used)
+	if c.perr != nil && !c.offloop && !c.quit && !c.throttled {
+		// Every complete command before the refused frame ran (what is
+		// left is the head of the refused frame): answer it and close (R6).
+		s.appendReply(c, redcon.AppendError(nil, c.perr.msg))
+		c.quit = true
+	}
+	if s.release(c, gc); c.gone {
+		return gnet.Close
+	}
+	if c.quit {
+		return s.closeWhenIdle(c, gc)
+	}
+	return gnet.None
+}
+
+// takeInput moves what gnet has read of c into c.in.
+func (c *client) takeInput(gc gnet.Conn) {
+	n := gc.InboundBuffered()
+	if n == 0 {
+		return // NB: gnet's Next(0) and Discard(0) mean "everything"
+	}
+	if len(c.in) == 0 && cap(c.in) > 1<<20 {
+		c.in = nil // do not pin a large buffer to an idle connection
+	}
+	c.in = slices.Grow(c.in, n)
+	m, _ := gc.Read(c.in[len(c.in) : len(c.in)+n])
+	c.in = c.in[:len(c.in)+m]
+}
+
+// consume drops the first n bytes of c.in.
+func (c *client) consume(n int) {
+	if n == 0 {
+		return
+	}
+	rest := copy(c.in, c.in[n:])
+	c.in = c.in[:rest]
+	c.scanned -= n
+	if c.perr != nil {
+		c.limit -= n
+	}
+}
+
+// parse runs the complete commands at the head of buf, c's input, and
+// returns how many bytes they took. It stops early for c's state: an
+// off-loop command, QUIT, throttling, a closed connection.
+func (s *Server) parse(c *client, gc gnet.Conn, buf []byte) (used int) {
+	for used < len(buf) && !c.quit && !c.offloop {
 		if len(c.r.out) >= maxHeldReplies {
-			s.release(c, gc)
+			if s.release(c, gc); c.gone {
+				return used
+			}
 		}
 		if gc.OutboundBuffered()+c.heldBytes >= maxHeldReplies {
 			s.throttle(c, gc)
-			break
+			return used
 		}
-		complete, args, _, left, err := redcon.ReadNextCommand(buf[used:end], c.args[:0])
+		complete, args, _, left, err := redcon.ReadNextCommand(buf[used:], c.args[:0])
 		if err != nil {
 			// redcon's own refusal (an inline line with unbalanced quotes).
-			used = end
 			s.appendReply(c, redcon.AppendError(nil, "ERR "+err.Error()))
 			c.quit = true
-			break
+			return len(buf)
 		}
-		if !complete || end-len(left) == used {
-			break
+		if !complete || len(buf)-len(left) == used {
+			return used
 		}
-		used = end - len(left)
+		used = len(buf) - len(left)
 		c.args = args[:0]
 		if len(args) == 0 {
 			continue
 		}
 		if cmd := s.lookup(args[0]); cmd != nil && runsOffLoop(cmd) {
-			s.release(c, gc)
+			if s.release(c, gc); c.gone {
+				return used
+			}
 			s.startOffLoop(c, args)
-			break
+			return used
 		}
 		s.run(c, args)
 	}
-	if used > 0 {
-		gc.Discard(used) // NB: gnet's Discard(0) discards everything
-	}
-	c.scanned -= used
-	if c.perr != nil {
-		c.limit -= used
-		if !c.offloop && !c.quit && !c.throttled {
-			// Every complete command before the refused frame ran (what
-			// is left is the head of the refused frame, possibly read
-			// earlier): answer it and close (R6).
-			s.appendReply(c, redcon.AppendError(nil, c.perr.msg))
-			c.quit = true
-		}
-	}
-	s.release(c, gc)
-	if c.quit {
-		if c.queued == 0 {
-			return gnet.Close // gnet writes what is buffered first
-		}
-		c.closing = true
-	}
-	return gnet.None
+	return used
 }
 
 // run executes one command as part of c's current replies.
 func (s *Server) run(c *client, args [][]byte) {
 	r := &c.r
-	r.ops = append(r.ops, s.startOp(args))
+	if r.at.IsZero() {
+		// One clock read per read from the socket: the commands it
+		// brought start together.
+		r.at = time.Now()
+	}
+	r.ops = append(r.ops, s.startOp(args, r.at))
 	r.out = s.exec(c, args, r.out)
 	r.marks = append(r.marks, len(r.out))
 	r.pend = append(r.pend, c.pl.Take())
@@ -310,11 +365,28 @@ func (s *Server) written(q *replies, gc gnet.Conn) {
 	if gc == nil || c.gone {
 		return // closed meanwhile
 	}
-	if c.queued == 0 && c.closing {
-		gc.Close()
+	if c.closing {
+		if c.queued > 0 {
+			return
+		}
+		// Replies added while this was pending (an error about the input
+		// that arrived meanwhile) go after it; then close.
+		if s.release(c, gc); c.gone {
+			return
+		}
+		c.takeInput(gc)
+		if s.draining.Load() && len(c.in) > 0 {
+			if s.refuseInput(c, gc) == gnet.Close {
+				gc.Close()
+			}
+			return
+		}
+		if s.closeWhenIdle(c, gc) == gnet.Close {
+			gc.Close()
+		}
 		return
 	}
-	if !c.offloop && !c.closing && !c.quit && !c.throttled && gc.InboundBuffered() > 0 {
+	if !c.offloop && !c.throttled && (len(c.in) > 0 || gc.InboundBuffered() > 0) {
 		// Input that waited behind an off-loop command.
 		if s.serveInput(c, gc) == gnet.Close {
 			gc.Close()
@@ -325,13 +397,18 @@ func (s *Server) written(q *replies, gc gnet.Conn) {
 // throttle stops serving c until its pending output drains (R7).
 func (s *Server) throttle(c *client, gc gnet.Conn) {
 	c.throttled = true
+	s.later(c, gc, func() gnet.Action {
+		c.throttled = false
+		return s.serveInput(c, gc)
+	})
+}
+
+// later runs fn on c's loop after throttleRetry, unless c is closed by
+// then, and closes c if fn says so. NB: gc.Wake runs OnTraffic first.
+func (s *Server) later(c *client, gc gnet.Conn, fn func() gnet.Action) {
 	time.AfterFunc(throttleRetry, func() {
-		gc.Wake(func(gc gnet.Conn, err error) error {
-			if err != nil || c.gone {
-				return nil
-			}
-			c.throttled = false
-			if s.serveInput(c, gc) == gnet.Close {
+		_ = gc.Wake(func(gc gnet.Conn, err error) error {
+			if err == nil && !c.gone && fn() == gnet.Close {
 				gc.Close()
 			}
 			return nil
@@ -339,24 +416,65 @@ func (s *Server) throttle(c *client, gc gnet.Conn) {
 	})
 }
 
-// checkBacklog bounds the input a connection that is not being served may
-// hold: one frame's limit (R6, R7).
+// maxBacklog bounds the input a connection that is not being served may
+// hold (while an off-loop command runs, or while it is throttled): a client
+// may pipeline behind a blocking command, not stream without limit (R6,
+// R7).
+const maxBacklog = 16 << 20
+
 func (s *Server) checkBacklog(c *client, gc gnet.Conn, msg string) gnet.Action {
-	if int64(gc.InboundBuffered()) <= c.guard.maxFrame || c.closing {
+	if len(c.in) <= max(maxBacklog, 2*s.maxArg) || c.closing {
 		return gnet.None
 	}
 	return s.answerAndClose(c, gc, msg)
 }
 
-// answerAndClose sends msg after c's queued replies and closes c.
+// answerAndClose answers msg after c's earlier replies, then closes c.
 func (s *Server) answerAndClose(c *client, gc gnet.Conn, msg string) gnet.Action {
 	s.appendReply(c, redcon.AppendError(nil, msg))
 	c.quit = true
-	s.release(c, gc)
-	if c.queued == 0 {
+	if c.offloop {
+		// Its reply comes first: written releases this one, then closes.
+		c.closing = true
+		return gnet.None
+	}
+	if s.release(c, gc); c.gone {
 		return gnet.Close
 	}
+	return s.closeWhenIdle(c, gc)
+}
+
+// refuseInput answers the unread input of c with an error, Shutdown having
+// begun (R8), and closes c.
+func (s *Server) refuseInput(c *client, gc gnet.Conn) gnet.Action {
+	c.takeInput(gc)
+	c.in, c.scanned, c.perr = c.in[:0], 0, nil
+	return s.answerAndClose(c, gc, "ERR server is shutting down")
+}
+
+// closeFlushWait bounds how long a closing connection waits for the
+// client to take its last replies.
+const closeFlushWait = 10 * time.Second
+
+// closeWhenIdle closes c once nothing of it waits: no reply queued for an
+// fsync or an off-loop command, and nothing buffered in gnet, whose own
+// close writes what the socket takes at once and drops the rest. A client
+// that does not read gets closeFlushWait.
+func (s *Server) closeWhenIdle(c *client, gc gnet.Conn) gnet.Action {
 	c.closing = true
+	if c.queued > 0 {
+		return gnet.None // written calls again
+	}
+	if gc.OutboundBuffered() == 0 {
+		return gnet.Close
+	}
+	now := time.Now()
+	if c.closeBy.IsZero() {
+		c.closeBy = now.Add(closeFlushWait)
+	} else if now.After(c.closeBy) {
+		return gnet.Close
+	}
+	s.later(c, gc, func() gnet.Action { return s.closeWhenIdle(c, gc) })
 	return gnet.None
 }
 
@@ -380,7 +498,7 @@ func (s *Server) startOffLoop(c *client, args [][]byte) {
 		defer s.workers.Done()
 		q := repliesPool.Get().(*replies)
 		q.c, q.resume = c, true
-		q.ops = append(q.ops, s.startOp(own))
+		q.ops = append(q.ops, s.startOp(own, time.Now()))
 		q.out = s.exec(c, own, q.out)
 		q.marks = append(q.marks, len(q.out))
 		q.pend = append(q.pend, c.pl.Take())

@@ -52,9 +52,9 @@ func newOpStats(cmds map[string]*command) *opStats {
 	return st
 }
 
-// startOp notes the start of the command args.
-func (s *Server) startOp(args [][]byte) op {
-	o := op{at: time.Now(), skip: len(args) == 0}
+// startOp notes the start of the command args at now.
+func (s *Server) startOp(args [][]byte, now time.Time) op {
+	o := op{at: now, skip: len(args) == 0}
 	if len(args) > 0 {
 		o.cmd = s.lookup(args[0])
 	}

@@ -48,6 +48,7 @@ type Server struct {
 	cancel  context.CancelFunc
 	conns   sync.WaitGroup // open connections
 	workers sync.WaitGroup // goroutines of off-loop commands and the replier
+	serving sync.WaitGroup // Serve's accept loop
 
 	nextID      atomic.Int64
 	totalConns  atomic.Int64
@@ -113,7 +114,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.mu.ln, s.loops = ln, loops
 	s.workers.Add(1)
+	s.serving.Add(1)
 	s.mu.Unlock()
+	defer s.serving.Done()
 	go func() {
 		defer s.workers.Done()
 		s.replyLoop()
@@ -154,6 +157,9 @@ func (s *Server) Close() error {
 	if ln != nil {
 		err = ln.Close()
 	}
+	// NB: an accept in progress waits for a loop to register its
+	// connection; stopping the loops first would leave it waiting forever.
+	s.serving.Wait()
 	if loops != nil {
 		// Stopping the loops closes every connection (OnClose).
 		if serr := loops.Stop(); serr != nil && err == nil {
@@ -250,7 +256,9 @@ func (s *Server) accept(nc net.Conn) {
 	s.mu.Unlock()
 	s.totalConns.Add(1)
 	// NB: EnrollContext duplicates the socket for the loop and closes nc.
-	if _, err := loops.EnrollContext(nc, c); err != nil {
+	// It returns once the loop ran OnOpen — unless registering failed,
+	// which it does not always report.
+	if _, err := loops.EnrollContext(nc, c); err != nil || c.conn() == nil {
 		s.forget(c)
 	}
 }

@@ -55,9 +55,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // drain closes c once its queued replies are written. It runs on c's loop,
 // after the wake-up answered any unread input with an error (serveInput).
 func (s *Server) drain(c *client, gc gnet.Conn) {
-	if c.queued == 0 {
+	if s.closeWhenIdle(c, gc) == gnet.Close {
 		gc.Close()
-		return
 	}
-	c.closing = true
 }

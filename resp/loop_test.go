@@ -1,0 +1,245 @@
+package resp
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// Tests of the event-loop connection model (loop.go).
+
+// A client that reads slowly still gets every reply before the server
+// closes its connection (QUIT here): gnet's own close writes only what the
+// socket takes at once, so the loop waits for its buffer to drain first.
+func TestQuitAfterLargeRepliesToASlowReaderLosesNothing(t *testing.T) {
+	e := newEnv(t)
+	val := strings.Repeat("x", 1000<<10)
+	must(t, e.client().Set(bg, "big", val, 0).Err())
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	nc, err := d.Dial("tcp", e.addr)
+	must(t, err)
+	defer nc.Close()
+	_, err = nc.Write([]byte("GET big\r\nGET big\r\nGET big\r\nQUIT\r\n"))
+	must(t, err)
+	time.Sleep(300 * time.Millisecond) // the server has closed by now, unless it waits
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(nc)
+	want := 3*len("$1024000\r\n"+val+"\r\n") + len("+OK\r\n")
+	if len(b) != want || !strings.HasSuffix(string(b), "+OK\r\n") {
+		t.Fatalf("read %d bytes (%v), want all %d ending in +OK", len(b), err, want)
+	}
+}
+
+// Connections reset while their large replies are being written must not
+// make the loop go on with a closed connection: before the fix it wrote
+// the rest of their replies to the recycled file descriptor — another
+// client's socket. A client running GETs meanwhile sees only its replies.
+func TestResetConnectionsNeverLeakRepliesToOtherClients(t *testing.T) {
+	e := newEnv(t, withRESP(func(c *Config) { c.EventLoops = 1 }))
+	must(t, e.client().Set(bg, "big", strings.Repeat("x", 1<<20), 0).Err())
+	must(t, e.client().Set(bg, "mine", "v", 0).Err())
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad []string
+	var badMu sync.Mutex
+	for range 4 {
+		wg.Go(func() {
+			nc, err := net.Dial("tcp", e.addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer nc.Close()
+			buf := make([]byte, 64)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				nc.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := nc.Write([]byte("GET mine\r\n")); err != nil {
+					t.Error(err)
+					return
+				}
+				n, err := io.ReadAtLeast(nc, buf, len("$1\r\nv\r\n"))
+				if got := string(buf[:n]); err != nil || got != "$1\r\nv\r\n" {
+					badMu.Lock()
+					bad = append(bad, got)
+					badMu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	in := []byte(strings.Repeat("GET big\r\n", 40))
+	for i := range 300 {
+		nc, err := net.Dial("tcp", e.addr)
+		must(t, err)
+		nc.Write(in)
+		b := make([]byte, 1<<16)
+		nc.Read(b) // replies are flowing
+		time.Sleep(time.Duration(i%5) * 100 * time.Microsecond)
+		nc.(*net.TCPConn).SetLinger(0)
+		nc.Close() // RST
+	}
+	close(stop)
+	wg.Wait()
+	if len(bad) > 0 {
+		t.Fatalf("a client got replies that were not its own: %.80q", bad)
+	}
+	e.serverWorks()
+}
+
+// Close while connections are being accepted returns: an accept waits for
+// a loop to register its connection, so the loops stop only after the
+// accept loop has.
+func TestCloseWhileAcceptingReturns(t *testing.T) {
+	db, err := persist.Open(t.TempDir(), persist.Options{})
+	must(t, err)
+	defer db.Close()
+	st, err := core.Open(db, core.Config{})
+	must(t, err)
+	defer st.Close()
+	for i := range 300 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		must(t, err)
+		srv := NewServer(st, Config{EventLoops: 2})
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		stop := make(chan struct{})
+		var dialers sync.WaitGroup
+		for range 8 {
+			dialers.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if nc, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+						nc.Close()
+					}
+				}
+			})
+		}
+		time.Sleep(time.Duration(i%7) * 100 * time.Microsecond)
+		closed := make(chan struct{})
+		go func() { srv.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			close(stop)
+			t.Fatalf("iteration %d: Server.Close hung", i)
+		}
+		close(stop)
+		dialers.Wait()
+		<-served
+	}
+}
+
+// holdMutex makes a client hold mutex m and a second one wait for it; it
+// returns the waiter's connection and a func that releases the mutex.
+func holdMutex(t *testing.T, e *env, waiterCmds string) (*rawConn, func()) {
+	holder := e.raw()
+	holder.send("MLOCK m 30 0\r\n")
+	h := strings.TrimSpace(strings.TrimPrefix(holder.readN(1), ":"))
+	r := e.raw()
+	r.send(waiterCmds)
+	eventually(t, "the waiter queued", func() bool { return e.store.MutexWaiters() == 1 })
+	return r, func() {
+		holder.send("MUNLOCK m " + h + "\r\n")
+		if got := holder.readN(1); got != "+OK\r\n" {
+			t.Errorf("MUNLOCK = %q", got)
+		}
+	}
+}
+
+// A blocking command runs off the event loop (R4): with one loop, a client
+// blocked in MLOCK does not stop the holder's MUNLOCK on the same loop from
+// being served (it would deadlock otherwise).
+func TestBlockedCommandDoesNotHoldUpItsLoop_R4(t *testing.T) {
+	e := newEnv(t, withRESP(func(c *Config) { c.EventLoops = 1 }))
+	r, release := holdMutex(t, e, "MLOCK m 30 10\r\nPING\r\n")
+	release()
+	if got := r.readN(2); !strings.HasPrefix(got, ":") || !strings.HasSuffix(got, "+PONG\r\n") {
+		t.Fatalf("waiter replies = %q, want the handle then PONG", got)
+	}
+	for _, c := range buildCommands() {
+		if c.spec.Flags&(core.CmdBlocking|core.CmdKeyspace) != 0 && !runsOffLoop(c) {
+			t.Errorf("%s may block or walks a keyspace but runs on the loop", c.spec.Name)
+		}
+	}
+}
+
+// Input that floods in behind a blocked command closes the connection with
+// an error (R6) — after the blocked command's own reply, never before it.
+func TestBacklogErrorComesAfterTheBlockedReply_R6(t *testing.T) {
+	e := newEnv(t)
+	r, release := holdMutex(t, e, "MLOCK m 30 2\r\n")
+	defer release()
+	junk := []byte(strings.Repeat("PING\r\n", (20<<20)/6)) // above maxBacklog
+	go r.nc.Write(junk)
+	got := r.expectClosed()
+	if !strings.HasPrefix(got, "$-1\r\n-ERR Protocol error: too much data sent while blocked") {
+		t.Fatalf("replies = %.120q, want MLOCK's nil (wait over), then the protocol error", got)
+	}
+}
+
+// Shutdown answers a command already read behind a blocked one (R8): the
+// connection closes only after "server is shutting down", never in silence.
+func TestShutdownAnswersCommandsBehindABlockedOne_R8(t *testing.T) {
+	e := newEnv(t)
+	r, _ := holdMutex(t, e, "MLOCK m 30 1\r\nPING\r\n") // Shutdown closes the holder too
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	got := r.expectClosed()
+	if !strings.HasPrefix(got, "$-1\r\n") || !strings.Contains(got, "-ERR server is shutting down") {
+		t.Fatalf("replies = %q, want MLOCK's nil then ERR server is shutting down", got)
+	}
+	must(t, <-done)
+}
+
+// A client that pipelines faster than it reads is throttled (R7), and
+// served again in full once it reads: nothing is dropped, other clients
+// are served meanwhile.
+func TestThrottledConnectionResumesWhenItsClientReads_R7(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	const size, n = 100 << 10, 1000 // 100 MB of replies for 9 KB of input
+	must(t, c.Set(bg, "big", strings.Repeat("x", size), 0).Err())
+	nc, err := net.Dial("tcp", e.addr)
+	must(t, err)
+	defer nc.Close()
+	go nc.Write([]byte(strings.Repeat("GET big\r\n", n)))
+	time.Sleep(300 * time.Millisecond)
+	for range 5 {
+		must(t, c.Ping(bg).Err()) // other clients are served meanwhile
+	}
+	want := n * len("$102400\r\n"+strings.Repeat("x", size)+"\r\n")
+	got, buf := 0, make([]byte, 1<<20)
+	nc.SetReadDeadline(time.Now().Add(60 * time.Second))
+	for got < want {
+		m, err := nc.Read(buf)
+		got += m
+		if err != nil {
+			t.Fatalf("read %d of %d bytes: %v", got, want, err)
+		}
+	}
+}
