@@ -125,7 +125,7 @@ func newArgsFuzz(tb testing.TB) func(t testing.TB, data []byte) {
 			}
 		}
 		cl.quit, cl.limitedTo = false, ""
-		out := srv.exec(cl, args, nil)
+		out := srv.exec(cl, args, nil, time.Now())
 		if err := cl.pl.Take().Wait(ctx); err != nil {
 			t.Fatalf("%q: durability wait: %v", args, err)
 		}

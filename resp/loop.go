@@ -287,7 +287,7 @@ func (s *Server) run(c *client, args [][]byte) {
 		r.at = time.Now()
 	}
 	r.ops = append(r.ops, s.startOp(args, r.at))
-	r.out = s.exec(c, args, r.out)
+	r.out = s.exec(c, args, r.out, r.at)
 	r.marks = append(r.marks, len(r.out))
 	r.pend = append(r.pend, c.pl.Take())
 }
@@ -327,25 +327,30 @@ func (s *Server) release(c *client, gc gnet.Conn) {
 // returns the bytes to send: r.out, or a copy where a failed fsync (D6)
 // replaced a reply with its error.
 func (s *Server) settle(c *client, r *replies) []byte {
-	var fixed []byte
-	replaced := false
-	prev := 0
+	var errs []error // nil unless a wait failed
 	for i, p := range r.pend {
-		seg := r.out[prev:r.marks[i]]
 		if err := p.Wait(c.ctx); err != nil {
-			if !replaced {
-				replaced = true
-				fixed = append([]byte(nil), r.out[:prev]...)
+			if errs == nil {
+				errs = make([]error, len(r.pend))
 			}
-			seg = appendErr(nil, "", err)
+			errs[i] = err
 		}
-		if replaced {
+	}
+	end := time.Now() // one clock read for the lot: they are all durable now
+	var fixed []byte
+	prev := 0
+	for i := range r.pend {
+		seg := r.out[prev:r.marks[i]]
+		if errs != nil {
+			if errs[i] != nil {
+				seg = appendErr(nil, "", errs[i])
+			}
 			fixed = append(fixed, seg...)
 		}
-		s.endOp(c, r.ops[i], seg)
+		s.endOp(c, r.ops[i], seg, end)
 		prev = r.marks[i]
 	}
-	if replaced {
+	if errs != nil {
 		return fixed
 	}
 	return r.out
@@ -498,8 +503,9 @@ func (s *Server) startOffLoop(c *client, args [][]byte) {
 		defer s.workers.Done()
 		q := repliesPool.Get().(*replies)
 		q.c, q.resume = c, true
-		q.ops = append(q.ops, s.startOp(own, time.Now()))
-		q.out = s.exec(c, own, q.out)
+		now := time.Now()
+		q.ops = append(q.ops, s.startOp(own, now))
+		q.out = s.exec(c, own, q.out, now)
 		q.marks = append(q.marks, len(q.out))
 		q.pend = append(q.pend, c.pl.Take())
 		c.pl.Flush()

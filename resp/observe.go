@@ -67,11 +67,11 @@ func (s *Server) startOp(args [][]byte, now time.Time) op {
 // endOp counts o, whose reply is reply, and logs it when it was slow.
 // Blocking commands (MLOCK) are left out of the slow log: their time is
 // the wait for the mutex, which is what the client asked for.
-func (s *Server) endOp(c *client, o op, reply []byte) {
+func (s *Server) endOp(c *client, o op, reply []byte, end time.Time) {
 	if o.skip {
 		return
 	}
-	d := time.Since(o.at)
+	d := end.Sub(o.at)
 	status := replyStatus(reply)
 	name := "unknown" // never the client's text: metric labels stay bounded (X1)
 	if o.cmd != nil {

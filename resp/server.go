@@ -286,8 +286,8 @@ func (s *Server) forget(c *client) {
 const maxHeldReplies = 1 << 20
 
 // exec checks one command against the table and the limits, then runs its
-// handler (R2). It appends the reply to out.
-func (s *Server) exec(c *client, args [][]byte, out []byte) []byte {
+// handler (R2). It appends the reply to out. now is when it started.
+func (s *Server) exec(c *client, args [][]byte, out []byte, now time.Time) []byte {
 	if len(args) == 0 {
 		return out
 	}
@@ -298,7 +298,7 @@ func (s *Server) exec(c *client, args [][]byte, out []byte) []byte {
 	}
 	name := cmd.lname
 	c.mu.Lock()
-	c.mu.lastCmd, c.mu.cmdAt = name, time.Now()
+	c.mu.lastCmd, c.mu.cmdAt = name, now
 	c.mu.Unlock()
 	if len(args) > s.cfg.MaxArgs {
 		return redcon.AppendError(out, fmt.Sprintf("ERR too many arguments: %d, max_args is %d", len(args), s.cfg.MaxArgs))
