@@ -22,7 +22,7 @@ type Config struct {
 	// NoSync turns fsync off: a pure-cache deployment. D1 no longer holds.
 	NoSync bool
 	// CacheBytes bounds the in-memory cache of committed records, counted
-	// as key + value + entryOverhead bytes each (default 24 MiB). A byte
+	// as key + value + entryOverhead bytes each (default 16 MiB). A byte
 	// budget, not a count: it holds many small records (counters, locks,
 	// sequences) and few large values, and a cache of 1 MiB values cannot
 	// grow to gigabytes.
@@ -54,7 +54,7 @@ func (c Config) withDefaults() Config {
 		c.MaxWait = time.Hour
 	}
 	if c.CacheBytes == 0 {
-		c.CacheBytes = 24 << 20
+		c.CacheBytes = 16 << 20
 	}
 	if c.ReapInterval == 0 {
 		c.ReapInterval = time.Second
