@@ -390,6 +390,7 @@ func (t *txn) put(k []byte, old *entry, rec persist.Record) persist.Record {
 		b.SetExpiry(rec.ExpireAt, k)
 	}
 	s.storeLocked(k, &entry{rec: rec, exists: true, gen: s.mu.open.gen})
+	s.boundCacheLocked()
 	t.wrote()
 	return rec
 }
@@ -405,6 +406,7 @@ func (t *txn) del(k []byte, old *entry) {
 		b.DeleteExpiry(old.rec.ExpireAt, k)
 	}
 	s.storeLocked(k, &entry{gen: s.mu.open.gen})
+	s.boundCacheLocked()
 	t.wrote()
 }
 
@@ -439,6 +441,15 @@ func (s *Store) storeLocked(k []byte, e *entry) {
 	}
 	s.mu.mem[string(k)] = e
 	s.mu.memBytes += len(k) + cap(e.rec.Value) + entryOverhead
+}
+
+// boundCacheLocked evicts when a write took the cache over its budget:
+// overwriting cached keys with larger values grows it without any miss.
+// The entry just written is pending, so it stays.
+func (s *Store) boundCacheLocked() {
+	if s.mu.memBytes > s.cfg.CacheBytes {
+		s.evictLocked()
+	}
 }
 
 // evictLocked drops committed entries until the cache is at 90% of its

@@ -289,6 +289,18 @@ func TestCacheStaysWithinItsByteBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Cached small records overwritten with large values: no read misses
+	// the cache, so the writes themselves must evict.
+	for i := range 200 {
+		if _, err := s.KVSet(ctx, "a", "small"+strconv.Itoa(i), []byte("x"), KVSetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 200 {
+		if _, err := s.KVSet(ctx, "a", "small"+strconv.Itoa(i), val, KVSetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sum := 0

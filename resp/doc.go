@@ -23,8 +23,10 @@
 //   - R4: a connection has its own context, cancelled when it closes or the
 //     server closes; a client that disconnects while blocked in MLOCK is
 //     noticed at once and leaves the queue (core's M1). A command that may
-//     block or walks a whole keyspace runs off the event loop, so it never
-//     holds up another connection.
+//     block runs off the event loop, so a blocked MLOCK never holds up
+//     another connection. (A command that walks a whole keyspace runs off
+//     the loop too, but holds core's apply lock while it walks, so — like
+//     KEYS in Redis — it delays every command for that time.)
 //   - R5: core errors map to RESP error prefixes in one ordered table
 //     (errors.go); every core sentinel is mapped.
 //   - R6: framing is bounded before redcon parses it (framing.go): a bulk
@@ -42,9 +44,10 @@
 //     server's memory, and holds up only itself. A connection the server
 //     closes (QUIT, an error) gets its written replies first.
 //   - R8: Shutdown (shutdown.go) stops accepting, lets every command
-//     already read run and its reply be written, then closes each
-//     connection; a command read after Shutdown began — also one waiting
-//     behind a blocked MLOCK — gets an error reply, never silence.
+//     already running finish and its reply be written, then closes each
+//     connection; a command not yet run — read after Shutdown began, or
+//     waiting behind a blocked MLOCK or a throttled connection's replies —
+//     gets an error reply, never silence.
 //     Label values reported to Config.Observe come from the command table
 //     or a reply's error prefix, never from client text (metrics X1).
 package resp

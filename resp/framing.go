@@ -12,12 +12,11 @@ var errNoCR = errors.New("header line without CR")
 // before redcon sees them, and refuses a frame whose declared sizes are out
 // of bounds (R6). redcon (v1.6.4) has no limits of its own:
 //
-//   - it buffers a bulk argument of any declared length as the bytes
-//     arrive, and a whole command of any number of arguments, so one client
-//     could make the server hold gigabytes;
+//   - its parser waits for a bulk argument of any declared length, and a
+//     whole command of any number of arguments, so a connection's input
+//     buffer (loop.go) would have to hold gigabytes for one client;
 //   - a declared bulk length near MaxInt64 overflows its bounds check
-//     (i+size+2) and panics the connection goroutine, which kills the
-//     process;
+//     (i+size+2) and panics the parser, which kills the process;
 //   - a declared multibulk count of 2^62 makes it loop 2^62 times per read.
 //
 // The limits here are framing limits, above the per-command ones that exec
@@ -80,7 +79,8 @@ func (e *protocolError) Error() string { return e.msg }
 // scan follows b, the next bytes of the stream. It returns how many of them
 // may be handed to redcon: all of them, or, when a frame is refused, those
 // before the refused frame's first byte in b (its earlier bytes, if any,
-// were handed over before; redcon holds them as an incomplete command).
+// were scanned before; they wait in the connection's input as an
+// incomplete command, which the loop then answers with the refusal).
 func (g *frameGuard) scan(b []byte) (int, *protocolError) {
 	start := 0 // where the current frame starts in b (0 if before b)
 	for i := 0; i < len(b); i++ {

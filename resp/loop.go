@@ -35,9 +35,11 @@ import (
 //
 // A command that may block (MLOCK waits) or walks a whole keyspace (KEYS,
 // SCAN, FLUSHALL, …: core.CmdKeyspace) runs in a goroutine of its own, off
-// the loop, so other connections of the loop are not held up; the connection reads no further
-// command until its reply is written (offloop), which keeps replies in
-// order. Input that arrives meanwhile waits in the connection's buffer,
+// the loop, so the loop does not wait for it. (A blocked MLOCK then holds
+// up no one; a keyspace walk holds core's apply lock while it walks, so
+// other commands wait for it anyway, as for KEYS in Redis.) The connection
+// reads no further command until its reply is written (offloop), which
+// keeps replies in order. Input that arrives meanwhile waits in the connection's buffer,
 // bounded by maxBacklog. A client that disconnects closes its context,
 // which ends a blocked MLOCK at once (R4). A client that half-closes its
 // socket (shutdown SHUT_WR) counts as gone, as in Redis: replies not yet
@@ -63,14 +65,15 @@ type loopState struct {
 	perr    *protocolError // a refused frame (R6), answered after the commands before it
 	args    [][]byte       // parser scratch
 
-	r         replies   // the replies being built
-	queued    int       // replies handed to the replier and not yet written
-	heldBytes int       // their size
-	offloop   bool      // a command runs in its own goroutine
-	throttled bool      // a wake-up is scheduled (R7)
-	closing   bool      // close once idle (closeWhenIdle)
-	closeBy   time.Time // closeWhenIdle's deadline
-	gone      bool      // closed (OnClose ran)
+	r         replies       // the replies being built
+	queued    int           // replies handed to the replier and not yet written
+	heldBytes int           // their size
+	offloop   bool          // a command runs in its own goroutine
+	throttled bool          // a wake-up is scheduled (R7)
+	closing   bool          // close once idle (closeWhenIdle)
+	closeBy   time.Time     // closeWhenIdle's deadline
+	backoff   time.Duration // the last wait of later
+	gone      bool          // closed (OnClose ran)
 }
 
 // replies is a run of commands' replies, in order: out holds them all,
@@ -106,8 +109,12 @@ func (r *replies) ready() bool {
 
 var repliesPool = sync.Pool{New: func() any { return new(replies) }}
 
-// throttleRetry is how soon a throttled connection is looked at again.
-const throttleRetry = 2 * time.Millisecond
+// throttleRetry and maxRetry bound how soon a throttled or closing
+// connection is looked at again (see later).
+const (
+	throttleRetry = 2 * time.Millisecond
+	maxRetry      = 100 * time.Millisecond
+)
 
 // startLoops starts n event loops.
 func startLoops(s *Server, n int) (*gnet.Client, error) {
@@ -197,6 +204,9 @@ func (s *Server) serveInput(c *client, gc gnet.Conn) gnet.Action {
 	used := s.parse(c, gc, c.in[:end])
 	if c.gone {
 		return gnet.Close
+	}
+	if !c.throttled {
+		c.backoff = 0 // it was served
 	}
 	c.consume(used)
 	if c.perr != nil && !c.offloop && !c.quit && !c.throttled {
@@ -412,10 +422,14 @@ func (s *Server) throttle(c *client, gc gnet.Conn) {
 	})
 }
 
-// later runs fn on c's loop after throttleRetry, unless c is closed by
-// then, and closes c if fn says so. NB: gc.Wake runs OnTraffic first.
+// later runs fn on c's loop after a wait, unless c is closed by then, and
+// closes c if fn says so. The wait doubles from throttleRetry up to
+// maxRetry while c keeps waiting (a thousand clients that never read cost
+// a few wake-ups a second each, not 500), and starts over once c was
+// served (serveInput). NB: gc.Wake runs OnTraffic first.
 func (s *Server) later(c *client, gc gnet.Conn, fn func() gnet.Action) {
-	time.AfterFunc(throttleRetry, func() {
+	c.backoff = min(max(2*c.backoff, throttleRetry), maxRetry)
+	time.AfterFunc(c.backoff, func() {
 		_ = gc.Wake(func(gc gnet.Conn, err error) error {
 			if err == nil && !c.gone && fn() == gnet.Close {
 				gc.Close()
@@ -432,7 +446,14 @@ func (s *Server) later(c *client, gc gnet.Conn, fn func() gnet.Action) {
 const maxBacklog = 16 << 20
 
 func (s *Server) checkBacklog(c *client, gc gnet.Conn, msg string) gnet.Action {
-	if len(c.in) <= max(maxBacklog, 2*s.maxArg) || c.closing {
+	if c.closing {
+		// Nothing more of its input will run: keep one byte, so that a
+		// shutdown still answers that commands arrived (R8), and drop the
+		// rest as it comes.
+		c.in, c.scanned, c.perr = c.in[:min(len(c.in), 1)], 0, nil
+		return gnet.None
+	}
+	if len(c.in) <= max(maxBacklog, 2*s.maxArg) {
 		return gnet.None
 	}
 	return s.answerAndClose(c, gc, msg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -195,6 +196,34 @@ func TestBacklogErrorComesAfterTheBlockedReply_R6(t *testing.T) {
 	got := r.expectClosed()
 	if !strings.HasPrefix(got, "$-1\r\n-ERR Protocol error: too much data sent while blocked") {
 		t.Fatalf("replies = %.120q, want MLOCK's nil (wait over), then the protocol error", got)
+	}
+}
+
+// A connection that is closing (here: its backlog error is queued behind
+// a blocked MLOCK) drops what the client goes on sending instead of
+// holding it until the MLOCK returns (R7).
+func TestClosingConnectionDoesNotKeepItsInput_R7(t *testing.T) {
+	e := newEnv(t)
+	r, release := holdMutex(t, e, "MLOCK m 30 5\r\n")
+	defer release()
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	chunk := []byte(strings.Repeat("PING\r\n", 1<<16))
+	sent := 0
+	for sent < 120<<20 {
+		r.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		n, err := r.nc.Write(chunk)
+		sent += n
+		if err != nil {
+			t.Fatalf("write after %d MB: %v", sent>>20, err)
+		}
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if growth := int64(after.HeapInuse) - int64(before.HeapInuse); growth > 64<<20 {
+		t.Fatalf("heap grew by %d MB while a closing connection was sent %d MB", growth>>20, sent>>20)
 	}
 }
 
