@@ -428,7 +428,7 @@ func (s *Server) throttle(c *client, gc gnet.Conn) {
 // a few wake-ups a second each, not 500), and starts over once c was
 // served (serveInput). NB: gc.Wake runs OnTraffic first.
 func (s *Server) later(c *client, gc gnet.Conn, fn func() gnet.Action) {
-	c.backoff = min(max(2*c.backoff, throttleRetry), maxRetry)
+	c.backoff = nextRetry(c.backoff)
 	time.AfterFunc(c.backoff, func() {
 		_ = gc.Wake(func(gc gnet.Conn, err error) error {
 			if err == nil && !c.gone && fn() == gnet.Close {
@@ -437,6 +437,11 @@ func (s *Server) later(c *client, gc gnet.Conn, fn func() gnet.Action) {
 			return nil
 		})
 	})
+}
+
+// nextRetry is the wait of later after a wait of prev (0: none yet).
+func nextRetry(prev time.Duration) time.Duration {
+	return min(max(2*prev, throttleRetry), maxRetry)
 }
 
 // maxBacklog bounds the input a connection that is not being served may
