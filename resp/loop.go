@@ -16,9 +16,10 @@ import (
 // The connection model: event loops, as in Redis.
 //
 // Connections are served by event loops (gnet; Config.EventLoops, default
-// one), not by a goroutine each. When a socket is readable, its loop reads it once, parses
-// every complete command in the buffer with redcon's parser and submits them
-// all to core as one pipeline (core.Pipeline: nothing waits). Then:
+// one), not by a goroutine each. When a socket is readable, its loop reads
+// it once, parses every complete command in the buffer with redcon's parser
+// and submits them all to core as one pipeline (core.Pipeline: nothing
+// waits). Then:
 //
 //   - when every reply is already final (reads of durable data) and nothing
 //     of the connection is queued, the loop writes the replies itself;
@@ -35,15 +36,15 @@ import (
 //
 // A command that may block (MLOCK waits) or walks a whole keyspace (KEYS,
 // SCAN, FLUSHALL, …: core.CmdKeyspace) runs in a goroutine of its own, off
-// the loop, so the loop does not wait for it. (A blocked MLOCK then holds
-// up no one; a keyspace walk holds core's apply lock while it walks, so
-// other commands wait for it anyway, as for KEYS in Redis.) The connection
-// reads no further command until its reply is written (offloop), which
-// keeps replies in order. Input that arrives meanwhile waits in the connection's buffer,
-// bounded by maxBacklog. A client that disconnects closes its context,
-// which ends a blocked MLOCK at once (R4). A client that half-closes its
-// socket (shutdown SHUT_WR) counts as gone, as in Redis: replies not yet
-// written are dropped.
+// the loop, so the loop does not wait for it. (A blocked MLOCK then holds up
+// no one; a keyspace walk holds core's apply lock while it walks, so other
+// commands wait for it anyway, as for KEYS in Redis.) The connection reads
+// no further command until its reply is written (offloop), which keeps
+// replies in order. Input that arrives meanwhile waits in the connection's
+// buffer, bounded by maxBacklog. A client that disconnects closes its
+// context, which ends a blocked MLOCK at once (R4). A client that
+// half-closes its socket (shutdown SHUT_WR) counts as gone, as in Redis:
+// replies not yet written are dropped.
 //
 // A connection whose written replies the client does not read stops being
 // served at maxHeldReplies of pending output (R7): the loop parses nothing
