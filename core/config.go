@@ -6,7 +6,7 @@ import (
 	"github.com/concurrencydb/concurrencydb/persist"
 )
 
-// MaxNameLen bounds account names (and HTTP path ids) in bytes.
+// MaxNameLen bounds account names in bytes.
 const MaxNameLen = persist.MaxNameLen
 
 // Config holds the store's settings. Zero fields take the defaults below.

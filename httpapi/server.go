@@ -155,7 +155,10 @@ func emptyID(w http.ResponseWriter, r *http.Request) {
 	writeError(w, fmt.Errorf("%w: the id in the path is empty", core.ErrInvalid))
 }
 
-// pathParam returns a percent-decoded path parameter of 1–255 bytes.
+// pathParam returns a percent-decoded, non-empty path parameter. Its
+// upper bound is core's, as over RESP: 255 bytes for an account
+// (core.CheckAccount), limits.max_key_bytes for an id (core refuses a
+// longer key or mutex name before it changes anything).
 func pathParam(r *http.Request, name string) (string, error) {
 	v := chi.URLParam(r, name)
 	if r.URL.RawPath != "" {
@@ -165,8 +168,13 @@ func pathParam(r *http.Request, name string) (string, error) {
 			return "", fmt.Errorf("%w: %s is not a valid escaped path segment", core.ErrInvalid, name)
 		}
 	}
-	if len(v) < 1 || len(v) > core.MaxNameLen {
-		return "", fmt.Errorf("%w: %s must be 1 to %d bytes", core.ErrInvalid, name, core.MaxNameLen)
+	if len(v) < 1 {
+		return "", fmt.Errorf("%w: %s is empty", core.ErrInvalid, name)
+	}
+	if name == "acc" {
+		if err := core.CheckAccount(v); err != nil {
+			return "", err
+		}
 	}
 	return v, nil
 }

@@ -299,20 +299,21 @@ func TestHealthzIs503AfterStoreClosed(t *testing.T) {
 	s.get(t, "/healthz").wantError(t, http.StatusServiceUnavailable, "shutting_down")
 }
 
-// Every route under /db/{acc}: empty and over-long ids and accounts are
-// 400, whatever the endpoint, and create nothing.
-func TestIDAndAccountOutside1To255BytesAre400OnEveryRoute(t *testing.T) {
+// Every route under /db/{acc}: empty and over-long ids (above
+// limits.max_key_bytes, 512 by default, as over RESP) and accounts (above
+// 255 bytes) are 400, whatever the endpoint, and create nothing.
+func TestIDAndAccountOutsideTheirLimitsAre400OnEveryRoute(t *testing.T) {
 	s := newServer(t)
-	long := strings.Repeat("x", 256)
+	long := strings.Repeat("x", 513)
 	for _, rt := range httpapi.Routes() {
 		if !strings.HasPrefix(rt.Pattern, "/db/") {
 			continue
 		}
 		for _, c := range []struct{ name, acc, id string }{
 			{"empty id", "acme", ""},
-			{"256-byte id", "acme", long},
-			{"256-byte id percent-encoded", "acme", strings.Repeat("%78", 256)},
-			{"256-byte account", long, "k"},
+			{"513-byte id", "acme", long},
+			{"513-byte id percent-encoded", "acme", strings.Repeat("%78", 513)},
+			{"256-byte account", long[:256], "k"},
 			{"empty account", "", "k"},
 		} {
 			t.Run(rt.Method+" "+rt.Pattern+" "+c.name, func(t *testing.T) {
@@ -321,17 +322,19 @@ func TestIDAndAccountOutside1To255BytesAre400OnEveryRoute(t *testing.T) {
 			})
 		}
 	}
-	// Nothing was created under the 255-byte prefix of the long id.
-	s.get(t, "/db/acme/kv/"+long[:255]).wantError(t, http.StatusNotFound, "not_found")
+	// Nothing was created under the 512-byte prefix of the long id.
+	s.get(t, "/db/acme/kv/"+long[:512]).wantError(t, http.StatusNotFound, "not_found")
 }
 
-func TestIDAndAccountOf255BytesAreAccepted(t *testing.T) {
+// The longest account (255 bytes) and the longest id (512 bytes, as the
+// longest RESP key) are served over HTTP too.
+func TestIDOf512AndAccountOf255BytesAreAccepted(t *testing.T) {
 	s := newServer(t)
-	max := strings.Repeat("y", 255)
-	s.do(t, "PUT", "/db/"+max+"/kv/"+max, []byte("v"), nil).want(t, http.StatusOK)
-	s.get(t, "/db/"+max+"/kv/"+max).want(t, http.StatusOK)
-	s.post(t, "/db/"+max+"/sequence/"+max[1:]+"z").wantText(t, "1\n")
-	s.post(t, "/db/"+max+"/mlock/"+max+"?dur=10").want(t, http.StatusOK)
+	acc, id := strings.Repeat("a", 255), strings.Repeat("y", 512)
+	s.do(t, "PUT", "/db/"+acc+"/kv/"+id, []byte("v"), nil).want(t, http.StatusOK)
+	s.get(t, "/db/"+acc+"/kv/"+id).want(t, http.StatusOK)
+	s.post(t, "/db/"+acc+"/sequence/"+id[1:]+"z").wantText(t, "1\n")
+	s.post(t, "/db/"+acc+"/mlock/"+id+"?dur=10").want(t, http.StatusOK)
 }
 
 // Ids are percent-decoded: %2F is a slash inside one id, not a path
@@ -354,10 +357,11 @@ func TestPercentEncodedIDsNameTheDecodedKey(t *testing.T) {
 	s.get(t, "/db/a%2Fc/kv/k").wantValue(t, "one")
 	s.get(t, "/db/a/kv/k").wantError(t, http.StatusNotFound, "not_found")
 
-	// Multi-byte UTF-8 in an id counts bytes: 85 three-byte runes = 255 bytes.
-	euro := strings.Repeat("%E2%82%AC", 85)
+	// Multi-byte UTF-8 in an id counts bytes: 170 three-byte runes plus
+	// "xy" = 512 bytes.
+	euro := strings.Repeat("%E2%82%AC", 170) + "xy"
 	s.post(t, "/db/acme/sequence/"+euro).wantText(t, "1\n")
-	s.post(t, "/db/acme/sequence/"+euro+"x").wantError(t, http.StatusBadRequest, "invalid")
+	s.post(t, "/db/acme/sequence/"+euro+"z").wantError(t, http.StatusBadRequest, "invalid")
 }
 
 // The duration rules of the issue hold for every duration parameter:
