@@ -1,9 +1,10 @@
 // Package resp serves concurrencydb over the Redis protocol (RESP2: event
 // loops from github.com/panjf2000/gnet, parsing and reply encoding from
-// github.com/tidwall/redcon; see loop.go for why): the standard Redis string, counter, TTL and
-// keyspace commands plus the extension commands (SEQ.*, CTR.*, KV.*,
-// LOCK.*, MLOCK). It parses arguments, calls one core.Store method and
-// encodes the reply; every rule both protocols obey lives in core.
+// github.com/tidwall/redcon; see loop.go for why): the standard Redis
+// string, counter, TTL and keyspace commands plus the extension commands
+// (SEQ.*, CTR.*, KV.*, LOCK.*, MLOCK). It parses arguments, calls one
+// core.Store method and encodes the reply; every rule both protocols obey
+// lives in core.
 //
 // Invariants (tests cite these IDs):
 //
