@@ -25,6 +25,12 @@
 //   - D6: after a failed sync the store is fail-stopped: no later write is
 //     acknowledged, every write answers ErrUnavailable; durable data can
 //     still be read.
+//   - C1: the record cache (Store.mu.mem) holds committed records within
+//     Config.CacheBytes (counted by entryCost; every write and every load
+//     evicts when over it) plus the pending ones, which are never evicted
+//     because they are the only copy until their batch syncs; a record read
+//     from Pebble without the apply lock is installed only when no write to
+//     it can have happened meanwhile (loadLocked).
 //   - M1: a mutex is granted to waiters first come, first served; a waiter
 //     whose context ends leaves the queue and never holds the mutex.
 //   - M2: a mutex is held by at most one handle; it is released by unlock,

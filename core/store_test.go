@@ -267,10 +267,10 @@ func TestGatherNeverDelaysALoneWriter_D5(t *testing.T) {
 	}
 }
 
-// TestCacheStaysWithinItsByteBudget: the cache is bounded in bytes, so
+// TestCacheStaysWithinItsByteBudget_C1: the cache is bounded in bytes, so
 // large values cannot grow it past the budget (a count bound would hold
 // its count × 1 MiB), and its byte count matches its contents.
-func TestCacheStaysWithinItsByteBudget(t *testing.T) {
+func TestCacheStaysWithinItsByteBudget_C1(t *testing.T) {
 	ctx := ctxT(t)
 	const budget = 1 << 20
 	s := openStore(t, vfs.NewMem(), "db", Config{CacheBytes: budget})

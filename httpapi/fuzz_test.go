@@ -9,9 +9,7 @@ import (
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,21 +44,8 @@ func FuzzHTTPAPI(f *testing.F) {
 // seed corpus through FuzzHTTPAPI's property, so every test run fuzzes a
 // little (the seed is printed; set FUZZ_SEED to replay one).
 func TestHTTPAPIMutatedSeeds(t *testing.T) {
-	seeds := readCorpus(t, "testdata/fuzz/FuzzHTTPAPI")
-	if len(seeds) < 20 {
-		t.Fatalf("only %d seeds in testdata/fuzz/FuzzHTTPAPI", len(seeds))
-	}
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("FUZZ_SEED"); s != "" {
-		seed, _ = strconv.ParseInt(s, 10, 64)
-	}
-	t.Logf("FUZZ_SEED=%d", seed)
-	rng := rand.New(rand.NewSource(seed))
+	seeds, rng, seed, n := fuzzcorpus.Mutations(t, "testdata/fuzz/FuzzHTTPAPI", 20)
 	fx := newFuzzFixture(t)
-	n := 2000
-	if testing.Short() {
-		n = 300
-	}
 	for i := 0; i < n; i++ {
 		in := mutate(rng, seeds)
 		fx.check(t, in)
@@ -195,16 +180,6 @@ func (fx *fuzzFixture) snapshot(t testing.TB) map[string]string {
 		}
 	}
 	return out
-}
-
-// readCorpus reads the seed corpus in dir (see internal/fuzzcorpus).
-func readCorpus(t *testing.T, dir string) [][]byte {
-	t.Helper()
-	seeds, err := fuzzcorpus.Read(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return seeds
 }
 
 // tokens are spliced in by mutate: the inputs parsers get wrong.

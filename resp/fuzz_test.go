@@ -3,9 +3,6 @@ package resp
 import (
 	"bytes"
 	"context"
-	"math/rand"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,21 +33,8 @@ func FuzzCommandArgs(f *testing.F) {
 // FuzzCommandArgs's seed corpus through its property, so every test run
 // fuzzes a little (the seed is printed; FUZZ_SEED replays one).
 func TestCommandArgsMutatedSeeds(t *testing.T) {
-	seeds := readCorpus(t, "testdata/fuzz/FuzzCommandArgs")
-	if len(seeds) < 100 {
-		t.Fatalf("only %d seeds in testdata/fuzz/FuzzCommandArgs", len(seeds))
-	}
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("FUZZ_SEED"); s != "" {
-		seed, _ = strconv.ParseInt(s, 10, 64)
-	}
-	t.Logf("FUZZ_SEED=%d", seed)
-	rng := rand.New(rand.NewSource(seed))
+	seeds, rng, seed, n := fuzzcorpus.Mutations(t, "testdata/fuzz/FuzzCommandArgs", 100)
 	check := newArgsFuzz(t)
-	n := 2000
-	if testing.Short() {
-		n = 300
-	}
 	toks := []string{" ", "-1", "0", "1e309", "nan", "99999999999999999999", "9223372036854775807",
 		"-9223372036854775808", "{acme}:", "{", "}", "*", "EX", "PX", "NX", "XX", "GET", "COUNT",
 		"VER", "TTL", "MATCH", "TYPE", "IFEQ", "KEEPTTL", "\x00", "0.001", strings.Repeat("a", 600)}
@@ -75,16 +59,6 @@ func TestCommandArgsMutatedSeeds(t *testing.T) {
 			t.Fatalf("FUZZ_SEED=%d iteration %d input %q", seed, i, b)
 		}
 	}
-}
-
-// readCorpus reads the seed corpus in dir (see internal/fuzzcorpus).
-func readCorpus(t *testing.T, dir string) [][]byte {
-	t.Helper()
-	seeds, err := fuzzcorpus.Read(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return seeds
 }
 
 // newArgsFuzz opens a store and server and returns FuzzCommandArgs's

@@ -85,6 +85,16 @@ func isReplyError(err error) bool {
 // retries: a retried write would make "acknowledged" ambiguous.
 type respClient struct{ rdb *redis.Client }
 
+// clientOf returns a client of p over RESP when n is even and over HTTP
+// otherwise: the crash tests spread their workers over both protocols,
+// alternating per round.
+func clientOf(p *proc, n int) crashClient {
+	if n%2 == 0 {
+		return newRESPClient(p.resp)
+	}
+	return newHTTPClient(p.base)
+}
+
 func newRESPClient(addr string) *respClient {
 	return &respClient{redis.NewClient(&redis.Options{
 		Addr:            addr,

@@ -152,12 +152,7 @@ func TestKill9KeepsEveryAcknowledgedWrite(t *testing.T) {
 		var killed atomic.Bool // set before the kill: an error earlier is a failure
 		var wg sync.WaitGroup
 		for _, w := range workers {
-			var c crashClient
-			if (w.id+round)%2 == 0 {
-				c = newRESPClient(p.resp)
-			} else {
-				c = newHTTPClient(p.base)
-			}
+			c := clientOf(p, w.id+round)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

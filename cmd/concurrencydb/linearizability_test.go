@@ -640,12 +640,7 @@ func TestLinearizableAcrossProtocolsAndKill9(t *testing.T) {
 		var once sync.Once
 		var wg sync.WaitGroup
 		for _, r := range recs {
-			var c crashClient
-			if (r.id+round)%2 == 0 {
-				c = newRESPClient(p.resp)
-			} else {
-				c = newHTTPClient(p.base)
-			}
+			c := clientOf(p, r.id+round)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -43,6 +43,9 @@ func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
 		{"wrong type", []string{"-config", write("d.yml", "http: 5\n")}, "http"},
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.yml")}, "-config"},
 		{"unknown flag", []string{"-bogus"}, "bogus"},
+		{"renamed cache key", []string{"-config", write("e.yml", "storage:\n  cache_entries: 100\n")}, "cache_entries"},
+		{"tiny record cache", []string{"-config", write("f.yml", "storage:\n  cache_bytes: 1000\n")}, "storage.cache_bytes"},
+		{"no event loop", []string{"-config", write("g.yml", "resp:\n  event_loops: 0\n")}, "resp.event_loops"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,10 +5,13 @@ package fuzzcorpus
 
 import (
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
+	"time"
 )
 
 // Read returns the []byte value of every corpus file in dir. Each file must
@@ -35,4 +38,32 @@ func Read(dir string) ([][]byte, error) {
 		out = append(out, []byte(v))
 	}
 	return out, nil
+}
+
+// Mutations prepares a test that mutates the corpus in dir: it returns the
+// seeds (at least minSeeds, or the test fails), a random source seeded from
+// the clock or from FUZZ_SEED (the seed is logged, so a failure can be
+// replayed) and the seed to print with a failing input, and how many
+// mutations to run (2000, or 300 with -short).
+func Mutations(t testing.TB, dir string, minSeeds int) (seeds [][]byte, rng *rand.Rand, seed int64, n int) {
+	t.Helper()
+	seeds, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seeds) < minSeeds {
+		t.Fatalf("only %d seeds in %s", len(seeds), dir)
+	}
+	seed = time.Now().UnixNano()
+	if s := os.Getenv("FUZZ_SEED"); s != "" {
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatalf("FUZZ_SEED=%q: %v", s, err)
+		}
+	}
+	t.Logf("FUZZ_SEED=%d", seed)
+	n = 2000
+	if testing.Short() {
+		n = 300
+	}
+	return seeds, rand.New(rand.NewSource(seed)), seed, n
 }
