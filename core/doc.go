@@ -21,7 +21,9 @@
 //     (they take a revision and a batch like any write). An expired key is
 //     invisible from its deadline on, whether or not it is reclaimed yet.
 //   - D5: per key, writes are ordered in memory under the apply lock, so
-//     many writes to one key share one fsync; batches commit in order.
+//     many writes to one key share one fsync; batches commit in order, one
+//     at a time (commitMu), whether the committer goroutine commits them or
+//     a front-end's event loop does (Store.Sync).
 //   - D6: after a failed sync the store is fail-stopped: no later write is
 //     acknowledged, every write answers ErrUnavailable; durable data can
 //     still be read.

@@ -33,6 +33,11 @@ type Store struct {
 	stopc chan struct{} // closed by Close
 	wg    sync.WaitGroup
 
+	// commitMu makes commits one at a time, the committer's and Sync's: a
+	// commit that starts finds no batch in flight, so flights complete
+	// in gen order (D1).
+	commitMu sync.Mutex
+
 	mu struct {
 		sync.Mutex
 		rev      uint64            // last revision handed out (D2, D3)
@@ -564,6 +569,8 @@ func gatherWait(n, expect int, last time.Duration) time.Duration {
 // commitOnce commits the open batch if it has writes, and reports whether
 // it did anything.
 func (s *Store) commitOnce() bool {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
 	s.mu.Lock()
 	f := s.mu.open
 	if f.n == 0 {
@@ -613,6 +620,17 @@ func (s *Store) commitOnce() bool {
 		s.kickCommitter()
 	}
 	return true
+}
+
+// Sync commits the open batch in the caller's goroutine: once it returns,
+// every write applied before the call is durable, or its flight failed
+// (D6), so every Pending taken before the call is Ready. An event loop
+// calls it once per pass over its ready connections, as Redis fsyncs once
+// per event-loop pass: one commit then covers every connection the pass
+// served, and no goroutine hands the commit and its replies back and
+// forth.
+func (s *Store) Sync() {
+	s.commitOnce()
 }
 
 // kickCommitter tells the committer the open batch has writes to commit.

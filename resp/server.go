@@ -64,6 +64,7 @@ type Server struct {
 		clients map[int64]*client
 		ln      net.Listener
 		closed  bool
+		passes  map[gnet.EventLoop]*loopPass // one per event loop
 	}
 }
 

@@ -144,6 +144,40 @@ func TestPipelineOfWritesSharesOneFsyncAndRepliesInOrder_R1(t *testing.T) {
 	}
 }
 
+// Writes that arrive while the loop's commit is in flight share the next
+// one (loopPass): while the first SET's fsync is held, five more clients
+// send a SET each; once it is released, the loop's next pass reads all five
+// and commits them with one fsync.
+func TestWritesArrivingDuringACommitShareTheNextOne_R1(t *testing.T) {
+	g := newSyncGate()
+	e := newEnv(t, withSyncGate(g), withRESP(func(c *Config) { c.EventLoops = 1 }))
+	first := e.raw()
+	others := make([]*rawConn, 5)
+	for i := range others {
+		others[i] = e.raw()
+		others[i].send("PING\r\n")
+		others[i].readN(1)
+	}
+	before := e.store.Stats().Commits.Load()
+	release := sync.OnceFunc(g.holdSyncs())
+	t.Cleanup(release) // a failed assertion must not leave syncs held
+	first.send("SET a 1\r\n")
+	<-g.entered
+	for i, c := range others {
+		c.send(fmt.Sprintf("SET k%d v\r\n", i))
+	}
+	assertNoReply(t, others[0], "SET sent during a held fsync")
+	release()
+	for _, c := range append([]*rawConn{first}, others...) {
+		if got := c.readN(1); got != "+OK\r\n" {
+			t.Fatalf("SET = %q, want +OK", got)
+		}
+	}
+	if n := e.store.Stats().Commits.Load() - before; n != 2 {
+		t.Fatalf("6 SETs, 5 of them sent during the first one's fsync, took %d fsyncs; want 2", n)
+	}
+}
+
 // After a failed sync the client hears an error, never OK, and later
 // writes are refused (D6); the connection keeps working for reads.
 func TestFailedSyncAnswersErrorNotOK_D6(t *testing.T) {
