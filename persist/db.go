@@ -27,11 +27,15 @@ type Options struct {
 	CacheBytes int64
 	// MemTableBytes is the memtable size (default 4 MiB).
 	MemTableBytes uint64
+	// WALFileBytes is the size past which the write-ahead log moves to a
+	// new file and checkpoints the old one (default 16 MiB; wal.go).
+	WALFileBytes int64
 }
 
 // DB is an open data directory.
 type DB struct {
 	pdb *pebble.DB
+	wal *wal
 	// Revision and Epoch are the values read from disk at Open.
 	Revision uint64
 	Epoch    uint64
@@ -45,6 +49,12 @@ func Open(dir string, o Options) (*DB, error) {
 	if o.MemTableBytes == 0 {
 		o.MemTableBytes = 4 << 20
 	}
+	if o.WALFileBytes == 0 {
+		o.WALFileBytes = 16 << 20
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	popts := &pebble.Options{
@@ -52,6 +62,8 @@ func Open(dir string, o Options) (*DB, error) {
 		Cache:           cache,
 		MemTableSize:    o.MemTableBytes,
 		LoggerAndTracer: quietLogger{},
+		// wal.go logs and syncs every batch itself (P2).
+		DisableWAL: true,
 	}
 	// Every write reads the key's current record first (create revision,
 	// expiry index, type). Bloom filters let that read skip the table
@@ -67,6 +79,10 @@ func Open(dir string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	db := &DB{pdb: pdb}
+	if db.wal, err = openWAL(o.FS, dir, pdb, o.WALFileBytes); err != nil {
+		pdb.Close()
+		return nil, err
+	}
 	if err := db.checkFormat(); err != nil {
 		pdb.Close()
 		return nil, err
@@ -101,6 +117,12 @@ func (db *DB) checkFormat() error {
 		b.b.Set(metaFormat, []byte(strconv.Itoa(FormatVersion)), nil)
 		return db.Commit(b, true)
 	}
+	if string(v) == "1" {
+		// Pebble replayed format 1's log at open; from now on wal.go logs.
+		b := db.NewBatch()
+		b.b.Set(metaFormat, []byte(strconv.Itoa(FormatVersion)), nil)
+		return db.Commit(b, true)
+	}
 	if string(v) != strconv.Itoa(FormatVersion) {
 		return fmt.Errorf("persist: P4: data format %q, this build reads %d", v, FormatVersion)
 	}
@@ -123,8 +145,15 @@ func (db *DB) metaUint(k []byte) (uint64, error) {
 // is right for a store started again on a DB that stayed open (core's D3).
 func (db *DB) LoadRevision() (uint64, error) { return db.metaUint(metaRevision) }
 
-// Close closes the store. Pending unsynced writes are synced by Pebble's close.
-func (db *DB) Close() error { return db.pdb.Close() }
+// Close checkpoints the log (the next Open replays nothing) and closes the
+// store. Writes committed without sync are made durable by the checkpoint.
+func (db *DB) Close() error {
+	werr := db.wal.close()
+	if err := db.pdb.Close(); err != nil {
+		return err
+	}
+	return werr
+}
 
 // Get returns a copy of the value stored at k.
 func (db *DB) Get(k []byte) ([]byte, bool, error) {
@@ -197,23 +226,12 @@ func (b *Batch) SetRevision(rev uint64) {
 	b.b.Set(metaRevision, binary.BigEndian.AppendUint64(nil, rev), nil)
 }
 
-// Commit applies b; with sync it returns only once b is fsynced (P2).
-//
-// NB: Batch.Commit(pebble.Sync) hands a failed WAL sync to the logger's
-// Fatalf, which exits the process (pebble DB.applyInternal: "fatal commit
-// error"). Committing without the sync wait and then waiting for the sync
-// returns that error instead, so core can fail-stop and keep serving reads
-// of durable data (core's D6). A failed WAL sync is sticky in Pebble: every
-// later commit fails (and goes to Fatalf), so core never commits again.
+// Commit applies b; with sync it returns only once b is fsynced (P2). A
+// failed write or sync is returned, and every later Commit fails too: the
+// log's state on disk is unknown after it (core's D6 fail-stops on it).
 func (db *DB) Commit(b *Batch, sync bool) error {
 	defer b.b.Close()
-	if !sync {
-		return b.b.Commit(pebble.NoSync)
-	}
-	if err := db.pdb.ApplyNoSyncWait(b.b, pebble.Sync); err != nil {
-		return err
-	}
-	return b.b.SyncWait()
+	return db.wal.commit(b.b, sync)
 }
 
 // ScanExpired calls fn for index entries with expiry ≤ upTo, in time order,

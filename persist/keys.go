@@ -17,10 +17,16 @@ var (
 	metaFormat   = metaKey("format")
 	metaRevision = metaKey("revision")
 	metaEpoch    = metaKey("epoch")
+	// Log files below this number are in Pebble's tables (wal.go, W3).
+	metaWALCheckpoint = metaKey("walcheckpoint")
 )
 
 // FormatVersion is the on-disk format this build reads and writes (P4).
-const FormatVersion = 1
+// Format 1 logged through Pebble's WAL, which Pebble still replays at
+// open; format 2 logs through wal.go. A format-1 directory is upgraded on
+// open; a build that reads only format 1 refuses a format-2 directory,
+// whose log it would not replay.
+const FormatVersion = 2
 
 // MaxNameLen bounds account names and ids: an account's length is stored in
 // one byte of every data key.

@@ -121,6 +121,8 @@ func TestEncodingsGolden_P1(t *testing.T) {
 		{"meta.format", metaFormat},
 		{"meta.revision", metaRevision},
 		{"meta.epoch", metaEpoch},
+		{"meta.walcheckpoint", metaWALCheckpoint},
+		{"walrecord.7.batch", appendRecord(nil, 7, []byte("batch"))},
 		{"datakey.acme.user:1", DataKey("acme", "user:1")},
 		{"datakey.0.empty", DataKey("0", "")},
 		{"expirykey.1893553445000.acme.lock", expiryKey(1893553445000, DataKey("acme", "lock"))},
@@ -141,7 +143,7 @@ func TestEncodingsGolden_P1(t *testing.T) {
 	if got.String() != string(want) {
 		t.Fatalf("encodings changed (P1, P4); got:\n%s\nwant:\n%s", got.String(), want)
 	}
-	if FormatVersion != 1 {
+	if FormatVersion != 2 {
 		t.Fatalf("FormatVersion %d: regenerate testdata/encodings for the new format", FormatVersion)
 	}
 }
