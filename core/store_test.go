@@ -301,6 +301,21 @@ func TestCacheStaysWithinItsByteBudget_C1(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Multi-key writes that evict between their reads and their writes,
+	// rewrite a key twice, or name it twice (storeLocked's old entry may
+	// be gone by then).
+	for i := range 50 {
+		a, b := "small"+strconv.Itoa(i), "big"+strconv.Itoa(i)
+		if _, err := s.MSet(ctx, "a", []KeyValue{{ID: a, Value: val}, {ID: b, Value: []byte("y")}, {ID: a, Value: []byte("z")}}, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Rename(ctx, "a", a, "moved"+strconv.Itoa(i), false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Del(ctx, "a", []string{b, b, "moved" + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sum := 0
