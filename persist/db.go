@@ -277,8 +277,9 @@ func (db *DB) Scan(start, end []byte, fn func(k []byte, r Record) bool) error {
 	return it.Close()
 }
 
-// DiskUsage is the total size of the store's files in bytes.
-func (db *DB) DiskUsage() uint64 { return db.pdb.Metrics().DiskSpaceUsage() }
+// DiskUsage is the total size of the store's files in bytes: Pebble's and
+// the write-ahead log's.
+func (db *DB) DiskUsage() uint64 { return db.pdb.Metrics().DiskSpaceUsage() + db.wal.diskUsage() }
 
 // quietLogger drops Pebble's informational chatter but keeps its errors.
 type quietLogger struct{}

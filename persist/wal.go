@@ -438,6 +438,25 @@ func (w *wal) newFile(num uint64) (vfs.File, int64, error) {
 	return f, size, nil
 }
 
+// diskUsage is the size of the log's files, spares and the prepared one
+// included.
+func (w *wal) diskUsage() uint64 {
+	names, err := w.fs.List(w.dir)
+	if err != nil {
+		return 0
+	}
+	var n uint64
+	for _, name := range names {
+		if _, ok := parseWALName(name); !ok && name != walPrepName {
+			continue
+		}
+		if st, err := w.fs.Stat(w.fs.PathJoin(w.dir, name)); err == nil {
+			n += uint64(st.Size())
+		}
+	}
+	return n
+}
+
 // close checkpoints everything (so the next open replays nothing) and
 // closes the file. On a failure the log stays and is replayed.
 func (w *wal) close() error {
