@@ -565,3 +565,53 @@ func TestClosedStoreRefusesWrites(t *testing.T) {
 		t.Fatalf("Healthy after Close = %v, want ErrClosed", err)
 	}
 }
+
+// Store.Sync, the event loop's commit: a Pipeline write is not committed
+// by itself; after Sync its Pending is Ready. Sync run while the committer's
+// commit is in flight waits for that commit too, so a Pending of that
+// batch is Ready when Sync returns (D1, D5).
+func TestSyncCommitsAndWaitsForTheCommitInFlight_D1_D5(t *testing.T) {
+	ctx := ctxT(t)
+	fs := faultfs.New(vfs.NewMem())
+	s := openStore(t, fs, "db", Config{})
+	pctx, pl := WithPipeline(ctx)
+	if _, err := s.CtrAdd(pctx, "a", "p", 1); err != nil {
+		t.Fatal(err)
+	}
+	p := pl.Take()
+	if p.Ready() {
+		t.Fatal("a pipeline write was committed before anyone asked")
+	}
+	s.Sync()
+	if !p.Ready() {
+		t.Fatal("after Sync the pipeline write's Pending is not Ready")
+	}
+
+	fs.HoldSyncs()
+	held := make(chan error, 1)
+	go func() { _, err := s.CtrAdd(ctx, "a", "c", 1); held <- err }() // the committer's commit
+	select {
+	case <-fs.Held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the committer never reached its sync")
+	}
+	if _, err := s.CtrAdd(pctx, "a", "p", 1); err != nil {
+		t.Fatal(err)
+	}
+	p = pl.Take()
+	synced := make(chan struct{})
+	go func() { s.Sync(); close(synced) }()
+	select {
+	case <-synced:
+		t.Fatal("Sync returned while the commit before it was still syncing")
+	case <-time.After(100 * time.Millisecond):
+	}
+	fs.ReleaseSyncs()
+	<-synced
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if !p.Ready() || p.Wait(ctx) != nil {
+		t.Fatal("after Sync the Pending of a write made during the earlier commit is not Ready")
+	}
+}

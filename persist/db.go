@@ -83,17 +83,19 @@ func Open(dir string, o Options) (*DB, error) {
 		pdb.Close()
 		return nil, err
 	}
-	if err := db.checkFormat(); err != nil {
+	fail := func(err error) (*DB, error) {
+		db.wal.abandon()
 		pdb.Close()
 		return nil, err
+	}
+	if err := db.checkFormat(); err != nil {
+		return fail(err)
 	}
 	if db.Revision, err = db.metaUint(metaRevision); err != nil {
-		pdb.Close()
-		return nil, err
+		return fail(err)
 	}
 	if db.Epoch, err = db.metaUint(metaEpoch); err != nil {
-		pdb.Close()
-		return nil, err
+		return fail(err)
 	}
 	return db, nil
 }
@@ -112,16 +114,18 @@ func (db *DB) checkFormat() error {
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if !ok || string(v) == "1" {
+		// A new directory, or format 1 (whose log Pebble replayed at
+		// open). NB: the key must reach Pebble's own tables at once, not
+		// only wal.go's log: a format-1 build opening the directory after
+		// a crash reads Pebble alone, and would take a directory without
+		// the key for a new one and ignore the log (P4).
 		b := db.NewBatch()
 		b.b.Set(metaFormat, []byte(strconv.Itoa(FormatVersion)), nil)
-		return db.Commit(b, true)
-	}
-	if string(v) == "1" {
-		// Pebble replayed format 1's log at open; from now on wal.go logs.
-		b := db.NewBatch()
-		b.b.Set(metaFormat, []byte(strconv.Itoa(FormatVersion)), nil)
-		return db.Commit(b, true)
+		if err := db.Commit(b, true); err != nil {
+			return err
+		}
+		return db.pdb.Flush()
 	}
 	if string(v) != strconv.Itoa(FormatVersion) {
 		return fmt.Errorf("persist: P4: data format %q, this build reads %d", v, FormatVersion)
@@ -229,6 +233,10 @@ func (b *Batch) SetRevision(rev uint64) {
 // Commit applies b; with sync it returns only once b is fsynced (P2). A
 // failed write or sync is returned, and every later Commit fails too: the
 // log's state on disk is unknown after it (core's D6 fail-stops on it).
+// NB: a batch whose sync succeeded but whose apply to Pebble then failed
+// (a closed or broken Pebble) is reported as failed, yet it is in the log
+// and reappears after a restart: a failed write's outcome is unknown, as
+// always after an error.
 func (db *DB) Commit(b *Batch, sync bool) error {
 	defer b.b.Close()
 	return db.wal.commit(b.b, sync)

@@ -45,15 +45,21 @@ import (
 // Invariants (see doc.go for P2, P3):
 //
 //   - W1: a record is written only after the previous one was synced (one
-//     append at a time, under mu), and a new or renamed file is used only
-//     after its directory was synced; so at most the last record of the
-//     last file can be torn, and replay ends there.
+//     append at a time, under mu), a new or renamed file is used only after
+//     its directory was synced, and a file the log leaves is first sealed
+//     (an empty record, synced). So, when commits sync (storage.fsync), only
+//     the last file holding records can end other than at its seal, at a
+//     torn record. (Without sync, a power loss can leave any of this
+//     unwritten; that mode promises nothing across crashes.)
 //   - W2: Open replays, in file order, every file numbered at or above the
-//     checkpoint (the meta key walCheckpoint), each up to its first record
-//     that is short, fails its CRC or names another file. Replay re-applies
-//     batches that Pebble may already hold; that is harmless because a
-//     batch only sets and deletes whole keys and replay applies a suffix of
-//     the log in order, ending at its last state.
+//     checkpoint (the meta key walCheckpoint), each up to its seal, or, for
+//     the last file holding records, up to its first record that is short,
+//     fails its CRC or names another file. A file before that one without
+//     its seal is corruption and fails Open (replaying later files over the
+//     gap would lose writes silently). Replay re-applies batches that
+//     Pebble may already hold; that is harmless because a batch only sets
+//     and deletes whole keys and replay applies a suffix of the log in
+//     order, ending at its last state.
 //   - W3: a file is recycled or deleted only once a checkpoint above its
 //     number is durable in Pebble: the checkpoint is written into the
 //     memtable after the file's last batch and then flushed (Pebble flushes
@@ -79,6 +85,7 @@ type wal struct {
 	flushed  sync.WaitGroup
 	// The next file, zero-filled in the background (see prepare).
 	preparing, prepared, prepTried bool
+	retryAt                        int64 // no rotation attempt before off reaches it
 	closed                         bool
 }
 
@@ -128,20 +135,21 @@ func openWAL(fs vfs.FS, dir string, pdb *pebble.DB, maxFile int64) (*wal, error)
 		return nil, err
 	}
 	next := max(checkpoint, 1)
-	replayed := false
+	var live []uint64 // files at or above the checkpoint, in order
 	for _, num := range nums {
 		next = max(next, num+1)
 		if num < checkpoint {
 			w.spares = append(w.spares, num)
-			continue
+		} else {
+			live = append(live, num)
 		}
-		n, err := w.replay(num)
-		if err != nil {
-			return nil, fmt.Errorf("persist: replay %s: %w", walName(num), err)
-		}
-		replayed = replayed || n > 0
-		w.old = append(w.old, num)
 	}
+	n, err := w.replayAll(live)
+	if err != nil {
+		return nil, err
+	}
+	replayed := n > 0
+	w.old = live
 	if len(w.old) > 0 {
 		// Make what was replayed durable in Pebble, so the files can go.
 		if err := w.setCheckpoint(next); err != nil {
@@ -191,53 +199,86 @@ func (w *wal) setCheckpoint(num uint64) error {
 	return w.pdb.Apply(b, pebble.NoSync)
 }
 
-// replay applies the valid records of file num and returns how many.
-func (w *wal) replay(num uint64) (int, error) {
-	f, err := w.fs.Open(w.fs.PathJoin(w.dir, walName(num)))
-	if err != nil {
-		return 0, err
+// replayAll applies the records of files nums, in order, and returns how
+// many (W2). Every file but the last one that holds a record must end with
+// its seal (W1): anything else ending it is corruption, and Open fails
+// rather than replay later files over a gap.
+func (w *wal) replayAll(nums []uint64) (int, error) {
+	type file struct {
+		num     uint64
+		records [][]byte
+		sealed  bool
 	}
-	data, err := io.ReadAll(f)
-	f.Close()
-	if err != nil {
-		return 0, err
+	files := make([]file, 0, len(nums))
+	lastWithRecords := -1
+	for i, num := range nums {
+		f, err := w.fs.Open(w.fs.PathJoin(w.dir, walName(num)))
+		if err != nil {
+			return 0, err
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return 0, fmt.Errorf("persist: read %s: %w", walName(num), err)
+		}
+		fl := file{num: num}
+		for {
+			payload, rest, ok, sealed := nextRecord(data, num)
+			if !ok {
+				fl.sealed = sealed
+				break
+			}
+			fl.records = append(fl.records, payload)
+			data = rest
+		}
+		if len(fl.records) > 0 || fl.sealed {
+			lastWithRecords = i
+		}
+		files = append(files, fl)
 	}
 	n := 0
-	for {
-		payload, rest, ok := nextRecord(data, num)
-		if !ok {
-			return n, nil
+	for i, fl := range files {
+		if i < lastWithRecords && !fl.sealed {
+			return n, fmt.Errorf("persist: write-ahead log %s: record %d is corrupt or missing and later files hold records: refusing to replay over a gap",
+				walName(fl.num), len(fl.records)+1)
 		}
-		data = rest
-		b := w.pdb.NewBatch()
-		if err := b.SetRepr(slices.Clone(payload)); err != nil {
+		for _, payload := range fl.records {
+			b := w.pdb.NewBatch()
+			if err := b.SetRepr(slices.Clone(payload)); err != nil {
+				b.Close()
+				return n, fmt.Errorf("persist: replay %s: %w", walName(fl.num), err)
+			}
+			err := w.pdb.Apply(b, pebble.NoSync)
 			b.Close()
-			return n, err
+			if err != nil {
+				return n, fmt.Errorf("persist: replay %s: %w", walName(fl.num), err)
+			}
+			n++
 		}
-		err := w.pdb.Apply(b, pebble.NoSync)
-		b.Close()
-		if err != nil {
-			return n, err
-		}
-		n++
 	}
+	return n, nil
 }
 
 // nextRecord decodes the record at the head of data, written to file num.
-func nextRecord(data []byte, num uint64) (payload, rest []byte, ok bool) {
+// sealed reports the seal (the empty record rotation ends a file with);
+// otherwise !ok is the end of what file num wrote.
+func nextRecord(data []byte, num uint64) (payload, rest []byte, ok, sealed bool) {
 	if len(data) < walHeader {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	n := uint64(binary.LittleEndian.Uint32(data))
-	if n == 0 || n > uint64(len(data)-walHeader) {
-		return nil, nil, false
+	if n > uint64(len(data)-walHeader) {
+		return nil, nil, false, false
 	}
 	end := walHeader + int(n)
 	if crc32.Checksum(data[8:end], crcTable) != binary.LittleEndian.Uint32(data[4:]) ||
 		binary.LittleEndian.Uint64(data[8:]) != num {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
-	return data[walHeader:end], data[end:], true
+	if n == 0 {
+		return nil, nil, false, true
+	}
+	return data[walHeader:end], data[end:], true, false
 }
 
 // appendRecord encodes payload as a record of file num.
@@ -309,18 +350,39 @@ const prepAfter = 64 << 10
 // file (paired runs). A recycled file has its blocks already; a new one
 // (a fresh data directory, or the small file left by a clean close) is
 // used while this runs, then swapped for the prepared one at once.
+//
+// NB: on a nearly full disk the fill would take the space the current
+// file needs to grow into, and a failed log write fail-stops the store
+// (D6); so it runs only while the disk has room for several files.
 func (w *wal) prepare() {
 	defer w.flushed.Done()
-	err := w.zeroFill(w.fs.PathJoin(w.dir, walPrepName))
+	name := w.fs.PathJoin(w.dir, walPrepName)
+	err := errNoRoom
+	if du, derr := w.fs.GetDiskUsage(w.dir); derr != nil || du.AvailBytes >= uint64(prepRoomFiles*w.maxFile) {
+		err = w.zeroFill(name)
+	}
+	if err != nil {
+		if rerr := w.fs.Remove(name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			slog.Warn("write-ahead log: remove", "file", walPrepName, "err", rerr)
+		}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.preparing = false
 	if err != nil {
-		slog.Warn("write-ahead log: cannot prepare the next file", "err", err)
+		if err != errNoRoom {
+			slog.Warn("write-ahead log: cannot prepare the next file", "err", err)
+		}
 		return
 	}
 	w.prepared = !w.closed
 }
+
+// prepRoomFiles: prepare runs only while the disk has room for this many
+// log files.
+const prepRoomFiles = 8
+
+var errNoRoom = errors.New("not enough free disk space to prepare a log file")
 
 func (w *wal) zeroFill(name string) error {
 	f, err := w.fs.Create(name, vfs.WriteCategoryUnspecified)
@@ -344,16 +406,32 @@ func (w *wal) zeroFill(name string) error {
 // current one in the background (W3). A failure to get a new file keeps
 // the current one: nothing is lost, the file only grows.
 func (w *wal) rotateLocked() {
+	if w.off < w.retryAt {
+		return // the last attempt failed: retry a quarter file later
+	}
+	w.retryAt = w.off + w.maxFile/4
 	f, size, err := w.newFile(w.num + 1)
 	if err != nil {
 		slog.Warn("write-ahead log: cannot start a new file; the current one grows", "err", err)
+		return
+	}
+	// Seal the file (W1): replay then tells a file that ended here from
+	// one that lost records in the middle. The new file is synced into the
+	// directory already, but holds no record yet, so until the seal is on
+	// disk this file still counts as the last.
+	if _, err := w.f.Write(appendRecord(nil, w.num, nil)); err == nil {
+		err = w.f.SyncData()
+	}
+	if err != nil {
+		f.Close()
+		w.err = fmt.Errorf("persist: write-ahead log seal: %w", err)
 		return
 	}
 	if err := w.f.Close(); err != nil {
 		slog.Warn("write-ahead log: close", "err", err)
 	}
 	w.old = append(w.old, w.num)
-	w.f, w.num, w.off, w.size = f, w.num+1, 0, size
+	w.f, w.num, w.off, w.size, w.retryAt = f, w.num+1, 0, size, 0
 	w.prepTried = false
 	if err := w.setCheckpoint(w.num); err != nil {
 		slog.Warn("write-ahead log: checkpoint", "err", err)
@@ -457,8 +535,25 @@ func (w *wal) diskUsage() uint64 {
 	return n
 }
 
+// abandon closes the file without a checkpoint (Open failed after the log
+// opened): the log stays as it is and is replayed next time.
+func (w *wal) abandon() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.flushed.Wait()
+	w.f.Close()
+}
+
 // close checkpoints everything (so the next open replays nothing) and
 // closes the file. On a failure the log stays and is replayed.
+//
+// NB: Pebble's Flush does not return a failed table write: it retries in
+// the background. On a disk whose table writes keep failing (full, or
+// failing) a checkpoint flush never ends: the log stops rotating and grows
+// until its own writes fail (D6), and close waits for that flush — the
+// binary's shutdown watchdog ends the process. Nothing acknowledged is lost:
+// it is all in the log.
 func (w *wal) close() error {
 	w.mu.Lock()
 	w.closed = true
@@ -471,7 +566,7 @@ func (w *wal) close() error {
 		slog.Warn("write-ahead log: remove", "file", walPrepName, "err", err)
 	}
 	if w.err != nil {
-		return nil // fail-stopped: the log is what recovery replays
+		return cerr // fail-stopped: the log is what recovery replays
 	}
 	if err := w.setCheckpoint(w.num + 1); err != nil {
 		return err

@@ -3,13 +3,17 @@ package persist
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 )
@@ -101,17 +105,21 @@ func TestReplayStopsAtATornCorruptOrStaleRecord_W2(t *testing.T) {
 	good := appendRecord(nil, 5, []byte("one"))
 	good = appendRecord(good, 5, []byte("two"))
 	cases := map[string][]byte{
-		"torn":    appendRecord(nil, 5, []byte("three"))[:walHeader+2],
-		"corrupt": func() []byte { r := appendRecord(nil, 5, []byte("three")); r[len(r)-1] ^= 1; return r }(),
-		"stale":   appendRecord(nil, 4, []byte("three")),
-		"zeros":   make([]byte, 64),
+		"torn":                appendRecord(nil, 5, []byte("three"))[:walHeader+2],
+		"corrupt":             func() []byte { r := appendRecord(nil, 5, []byte("three")); r[len(r)-1] ^= 1; return r }(),
+		"stale":               appendRecord(nil, 4, []byte("three")),
+		"zeros":               make([]byte, 64),
+		"another file's seal": appendRecord(nil, 4, nil),
 	}
 	for name, tail := range cases {
 		data := append(bytes.Clone(good), tail...)
 		data = appendRecord(data, 5, []byte("after")) // never reached
 		var got []string
 		for {
-			p, rest, ok := nextRecord(data, 5)
+			p, rest, ok, sealed := nextRecord(data, 5)
+			if sealed {
+				t.Errorf("%s tail: read as a seal", name)
+			}
 			if !ok {
 				break
 			}
@@ -318,5 +326,231 @@ func TestDiskUsageCountsTheLog(t *testing.T) {
 	}
 	if after := db.DiskUsage(); after < before+100<<10 {
 		t.Fatalf("DiskUsage %d after logging 100 KiB, %d before", after, before)
+	}
+}
+
+// holdTables blocks syncs of Pebble's sstables while held: a checkpoint
+// flush then cannot finish.
+type holdTables struct {
+	mu   sync.Mutex
+	hold chan struct{}
+}
+
+func (h *holdTables) MaybeError(op errorfs.Op) error {
+	if op.Kind != errorfs.OpFileSync && op.Kind != errorfs.OpFileSyncData {
+		return nil
+	}
+	if !strings.HasSuffix(op.Path, ".sst") {
+		return nil
+	}
+	h.mu.Lock()
+	c := h.hold
+	h.mu.Unlock()
+	if c != nil {
+		<-c
+	}
+	return nil
+}
+
+func (h *holdTables) String() string { return "holdTables" }
+
+// holdTablesT opens a store whose table syncs block until the returned
+// release (also run at cleanup, before the store closes).
+func holdTablesT(t *testing.T, mem vfs.FS) (*DB, func()) {
+	h := &holdTables{}
+	db, err := Open("db", Options{FS: errorfs.Wrap(mem, h), WALFileBytes: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.hold = make(chan struct{})
+	h.mu.Unlock()
+	release := sync.OnceFunc(func() {
+		h.mu.Lock()
+		close(h.hold)
+		h.hold = nil
+		h.mu.Unlock()
+	})
+	t.Cleanup(func() { release(); db.Close() })
+	return db, release
+}
+
+// While a checkpoint flush cannot finish, the log neither recycles nor
+// deletes the files it covers (W3): a crash then keeps every write.
+func TestNoLogFileIsReusedWhileItsCheckpointFlushIsStuck_W3(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	db, _ := holdTablesT(t, mem)
+	for i := 1; i <= 60; i++ {
+		putT(t, db, fmt.Sprintf("u%d", i), i, true)
+	}
+	c, err := Open("db", Options{FS: mem.CrashClone(vfs.CrashCloneCfg{}), WALFileBytes: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 1; i <= 60; i++ {
+		if got := getT(t, c, fmt.Sprintf("u%d", i)); got != strconv.Itoa(i) {
+			t.Fatalf("crash during a stuck checkpoint flush: u%d = %s, want %d", i, got, i)
+		}
+	}
+}
+
+// A crash soon after a recovery keeps what the recovery replayed: replayed
+// files are reused only once the replay is flushed (W2, W3).
+func TestACrashRightAfterRecoveryKeepsReplayedWrites_W2_W3(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	db, err := Open("db", Options{FS: mem, WALFileBytes: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 40; i++ {
+		putT(t, db, fmt.Sprintf("u%d", i), i, true)
+	}
+	crash1 := mem.CrashClone(vfs.CrashCloneCfg{})
+	db.Close()
+	c1, err := Open("db", Options{FS: crash1, WALFileBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putT(t, c1, "after", 1, true) // overwrites the head of a reused file
+	crash2 := crash1.CrashClone(vfs.CrashCloneCfg{})
+	c1.Close()
+	c2, err := Open("db", Options{FS: crash2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	for i := 1; i <= 40; i++ {
+		if got := getT(t, c2, fmt.Sprintf("u%d", i)); got != strconv.Itoa(i) {
+			t.Fatalf("after two crashes: u%d = %s, want %d", i, got, i)
+		}
+	}
+	if got := getT(t, c2, "after"); got != "1" {
+		t.Fatalf("after two crashes: after = %s, want 1", got)
+	}
+}
+
+// One flipped byte in a log file that later files follow fails Open with
+// an error naming the file, instead of replaying the later files over the
+// gap and losing the writes after it silently (W1, W2).
+func TestCorruptRecordBeforeLaterFilesFailsOpen_W2(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	db, _ := holdTablesT(t, mem) // the files stay above the checkpoint
+	for i := 1; i <= 20; i++ {
+		putT(t, db, fmt.Sprintf("u%d", i), i, true)
+	}
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	name := "db/" + walName(1)
+	f, err := crashed.OpenReadWrite(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(f)
+	off := 0
+	for range 2 {
+		_, rest, ok, _ := nextRecord(data[off:], 1)
+		if !ok {
+			t.Fatal("short file")
+		}
+		off = len(data) - len(rest)
+	}
+	if _, err := f.WriteAt([]byte{data[off+walHeader+5] ^ 0xff}, int64(off+walHeader+5)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	c, err := Open("db", Options{FS: crashed, WALFileBytes: 600})
+	if err == nil {
+		c.Close()
+		t.Fatal("Open replayed over a corrupt record that later log files follow")
+	}
+	if !strings.Contains(err.Error(), walName(1)) {
+		t.Fatalf("Open error %q does not name %s", err, walName(1))
+	}
+}
+
+// A crash between creating the next file and sealing the current one
+// leaves an unsealed file followed by an empty one: that is the normal end
+// of the log, not corruption (W1).
+func TestUnsealedFileFollowedOnlyByEmptyFilesReplays_W1(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	db, err := Open("db", Options{FS: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := 1; i <= 5; i++ {
+		putT(t, db, fmt.Sprintf("u%d", i), i, true)
+	}
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	f, err := crashed.Create("db/"+walName(db.wal.num+1), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(make([]byte, 4096))
+	f.Close()
+	c, err := Open("db", Options{FS: crashed})
+	if err != nil {
+		t.Fatalf("Open of a log ending unsealed before an empty file: %v", err)
+	}
+	defer c.Close()
+	if got := getT(t, c, "u5"); got != "5" {
+		t.Fatalf("u5 = %s, want 5", got)
+	}
+}
+
+// The format key reaches Pebble's own tables when a directory is created,
+// not only the log: a format-1 build, which reads Pebble alone, must find
+// it after a crash and refuse the directory (P4), not take it for a new
+// one and ignore the log.
+func TestFormatKeyIsInPebbleRightAfterCreation_P4(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	db, err := Open("db", Options{FS: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putT(t, db, "k", 1, true)
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	db.Close()
+	pdb, err := pebble.Open("db", &pebble.Options{FS: crashed, LoggerAndTracer: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pdb.Close()
+	v, closer, err := pdb.Get(metaFormat)
+	if err != nil {
+		t.Fatalf("after a crash, Pebble alone has no format key (%v): a format-1 build would take the directory for a new one", err)
+	}
+	defer closer.Close()
+	if string(v) != strconv.Itoa(FormatVersion) {
+		t.Fatalf("format key in Pebble = %q", v)
+	}
+}
+
+// lowSpaceFS reports a nearly full disk.
+type lowSpaceFS struct{ vfs.FS }
+
+func (lowSpaceFS) GetDiskUsage(string) (vfs.DiskUsage, error) {
+	return vfs.DiskUsage{AvailBytes: 256 << 10, TotalBytes: 1 << 30}, nil
+}
+
+// On a nearly full disk no log file is zero-filled ahead of time: the fill
+// would take the space the current file needs, and a failed log write
+// fail-stops the store.
+func TestNoFilePreparedOnANearlyFullDisk(t *testing.T) {
+	fs := lowSpaceFS{vfs.NewMem()}
+	db, err := Open("db", Options{FS: fs, WALFileBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := range 2000 {
+		putT(t, db, "k", i, true)
+		db.wal.flushed.Wait()
+		if _, err := fs.Stat("db/" + walPrepName); err == nil {
+			t.Fatal("a log file is being zero-filled with 256 KiB free")
+		}
+	}
+	if db.wal.num < 2 {
+		t.Fatalf("the log did not rotate (file %d)", db.wal.num)
 	}
 }

@@ -140,8 +140,10 @@ func startLoops(s *Server, n int) (*gnet.Client, error) {
 		// A loop keeps its OS thread: measured +9% GETs at 50 clients
 		// (paired runs), the thread's caches stay warm and the loop is
 		// never queued behind other goroutines. NB: this pays off only
-		// because the loop's commit (loopPass) blocks in write and
-		// fdatasync system calls, not in a goroutine park: with Pebble's
+		// because the loop's commit (loopPass) usually blocks in write
+		// and fdatasync system calls rather than in a goroutine park
+		// (it parks when it must wait for another commit: the
+		// committer's, another loop's, a log rotation): with Pebble's
 		// WAL the loop parked on its log writer goroutine in every
 		// commit, and a locked thread made each park hand the P to
 		// another thread and back (single-client SET 215 µs locked,
@@ -346,7 +348,9 @@ func (s *Server) appendReply(c *client, b []byte) {
 // and nothing of c is queued before them, else queued for the replier.
 func (s *Server) release(c *client, gc gnet.Conn) {
 	r := &c.r
-	if len(r.marks) == 0 {
+	if len(r.marks) == 0 || c.offloop {
+		// An off-loop command's reply goes first: written clears offloop
+		// and releases these after it (and c.pl is the command's).
 		return
 	}
 	if c.queued == 0 && r.ready() {

@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"context"
 	"io"
 	"net"
 	"runtime"
@@ -254,12 +253,7 @@ func TestRetryWaitsBackOff_R7(t *testing.T) {
 func TestShutdownAnswersCommandsBehindABlockedOne_R8(t *testing.T) {
 	e := newEnv(t)
 	r, _ := holdMutex(t, e, "MLOCK m 30 1\r\nPING\r\n") // Shutdown closes the holder too
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		done <- e.srv.Shutdown(ctx)
-	}()
+	done := e.shutdownAsync()
 	got := r.expectClosed()
 	if !strings.HasPrefix(got, "$-1\r\n") || !strings.Contains(got, "-ERR server is shutting down") {
 		t.Fatalf("replies = %q, want MLOCK's nil then ERR server is shutting down", got)

@@ -251,3 +251,15 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func withCore(f func(*core.Config)) envOpt { return func(ec *envConfig) { f(&ec.core) } }
 func withRESP(f func(*Config)) envOpt      { return func(ec *envConfig) { f(&ec.resp) } }
+
+// shutdownAsync starts a graceful Shutdown (bounded at 10 s) and returns
+// where its result arrives.
+func (e *env) shutdownAsync() <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	return done
+}

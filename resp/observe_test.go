@@ -166,3 +166,20 @@ func TestShutdownLetsAnInFlightWriteCommitAndReply(t *testing.T) {
 		t.Fatalf("after Shutdown k = (%q, %v), want v", v.Value, err)
 	}
 }
+
+// The backlog error queued behind a blocked MLOCK still comes after
+// MLOCK's reply when Shutdown drains the connection: replies leave in
+// command order (R1, R6).
+func TestShutdownKeepsTheBacklogErrorBehindTheBlockedReply_R6(t *testing.T) {
+	e := newEnv(t)
+	r, _ := holdMutex(t, e, "MLOCK m 30 3\r\n")            // Shutdown closes the holder too
+	junk := []byte(strings.Repeat("PING\r\n", (20<<20)/6)) // above maxBacklog
+	go r.nc.Write(junk)
+	time.Sleep(1500 * time.Millisecond) // the backlog error is in c.r by now
+	done := e.shutdownAsync()
+	got := r.expectClosed()
+	if !strings.HasPrefix(got, "$-1\r\n-ERR Protocol error: too much data sent while blocked") {
+		t.Fatalf("replies = %.120q, want MLOCK's nil first, then the protocol error", got)
+	}
+	<-done
+}

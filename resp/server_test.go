@@ -97,7 +97,8 @@ func TestReplyWaitsForFsync_R1(t *testing.T) {
 	g := newSyncGate()
 	e := newEnv(t, withSyncGate(g))
 	w, r := e.raw(), e.raw()
-	release := g.holdSyncs()
+	release := sync.OnceFunc(g.holdSyncs())
+	t.Cleanup(release) // a failed assertion must not leave syncs held
 	w.send("SET k v\r\n")
 	<-g.entered // the batch holding the SET is being synced
 	r.send("GET k\r\n")
@@ -166,6 +167,7 @@ func TestWritesArrivingDuringACommitShareTheNextOne_R1(t *testing.T) {
 	for i, c := range others {
 		c.send(fmt.Sprintf("SET k%d v\r\n", i))
 	}
+	assertNoReply(t, first, "SET whose fsync is held")
 	assertNoReply(t, others[0], "SET sent during a held fsync")
 	release()
 	for _, c := range append([]*rawConn{first}, others...) {
