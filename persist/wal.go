@@ -459,12 +459,26 @@ func (w *wal) rotateLocked() {
 	}()
 }
 
-// trimSpares keeps the newest maxSpares spares and returns the rest.
+// trimSpares keeps the newest maxSpares spares of full size and returns
+// the rest. NB: a smaller file, once reused, would be appended to past its
+// size, and an fdatasync after an append costs a journal commit (see
+// prepare): measured, durable SETs after a pipelined load that had reused
+// the small first file ran ~10% slower until the log moved on.
 func (w *wal) trimSpares() (drop []uint64) {
 	slices.Sort(w.spares)
+	keep := w.spares[:0]
+	for _, num := range w.spares {
+		st, err := w.fs.Stat(w.fs.PathJoin(w.dir, walName(num)))
+		if err != nil || st.Size() < w.maxFile {
+			drop = append(drop, num)
+			continue
+		}
+		keep = append(keep, num)
+	}
+	w.spares = keep
 	if len(w.spares) > maxSpares {
-		drop = slices.Clone(w.spares[:len(w.spares)-maxSpares])
-		w.spares = w.spares[len(w.spares)-maxSpares:]
+		drop = append(drop, w.spares[:len(w.spares)-maxSpares]...)
+		w.spares = slices.Clone(w.spares[len(w.spares)-maxSpares:])
 	}
 	return drop
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -300,6 +301,15 @@ func TestLogMovesToAZeroFilledFile(t *testing.T) {
 	}
 	if db.wal.size < size {
 		t.Fatalf("the second log file has %d bytes on disk, want a zero-filled %d", db.wal.size, size)
+	}
+	// The small first file is not kept for reuse: reused, it would be
+	// appended to again.
+	db.wal.flushed.Wait()
+	db.wal.mu.Lock()
+	spares := slices.Clone(db.wal.spares)
+	db.wal.mu.Unlock()
+	if slices.Contains(spares, 1) {
+		t.Fatalf("the appended-to first file is kept for reuse (spares %v)", spares)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
