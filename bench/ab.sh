@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# bench/ab.sh — two concurrencydb builds side by side with Redis
+# (appendfsync always), for deciding whether a change helps: one
+# redis-benchmark load against A, B and Redis in turn, ROUNDS times, each
+# round's A/Redis and B/Redis ratios and their medians. On this shared,
+# noisy machine only ratios from the same round mean anything; a change is
+# worth keeping when its median moves by more than the rounds scatter.
+#
+#   bench/ab.sh BIN_A BIN_B                         # 7 rounds of SET, 50 clients
+#   ROUNDS=5 bench/ab.sh BIN_A BIN_B -t incr -P 16   # any redis-benchmark load
+#   git worktree add /tmp/old HEAD~1 && (cd /tmp/old && go build -o /tmp/a ./cmd/concurrencydb)
+#
+# Each run is -n N (default 100000) requests over 100,000 random keys; the
+# servers start fresh, with the repository's config.yml. Unlike run.sh this
+# is a quick comparison, not a report: README figures come from run.sh.
+set -uo pipefail
+{
+[ $# -ge 2 ] || { echo "usage: bench/ab.sh BIN_A BIN_B [redis-benchmark args]" >&2; exit 2; }
+A=$(realpath "$1") B=$(realpath "$2")
+shift 2
+ARGS=("$@")
+[ ${#ARGS[@]} -gt 0 ] || ARGS=(-t set)
+ROUNDS=${ROUNDS:-7}
+N=${N:-100000}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+for t in redis-server redis-cli redis-benchmark; do
+  command -v "$t" >/dev/null || { echo "ab.sh: $t is missing (apt-get install redis-server redis-tools)" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/cdb-ab.XXXXXX") || exit 1
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+(cd "$REPO" && go build -o "$TMP/freeport" ./bench/freeport) || exit 1
+ports=($("$TMP/freeport" -n 5)) || exit 1
+up() { # port
+  for _ in $(seq 100); do
+    [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && return 0
+    sleep 0.1
+  done
+  echo "ab.sh: nothing answers on port $1" >&2
+  exit 1
+}
+"$A" -config "$REPO/config.yml" -data "$TMP/a" -http "127.0.0.1:${ports[3]}" -resp "127.0.0.1:${ports[0]}" >"$TMP/a.log" 2>&1 &
+PIDS+=($!)
+"$B" -config "$REPO/config.yml" -data "$TMP/b" -http "127.0.0.1:${ports[4]}" -resp "127.0.0.1:${ports[1]}" >"$TMP/b.log" 2>&1 &
+PIDS+=($!)
+mkdir "$TMP/redis"
+(cd "$TMP/redis" && exec redis-server --port "${ports[2]}" --bind 127.0.0.1 --appendonly yes \
+  --appendfsync always --save '' >"$TMP/redis.log" 2>&1) &
+PIDS+=($!)
+for p in "${ports[@]:0:3}"; do up "$p"; done
+
+rps() { # port
+  redis-benchmark -p "$1" -c 50 -n "$N" -r 100000 --csv "${ARGS[@]}" 2>/dev/null |
+    grep -v '^"test"' | grep '^"' | tail -1 | awk -F, '{ gsub(/"/, "", $2); print $2 }'
+}
+echo "load: redis-benchmark -c 50 -n $N -r 100000 ${ARGS[*]}"
+for ((i = 1; i <= ROUNDS; i++)); do
+  a=$(rps "${ports[0]}") b=$(rps "${ports[1]}") r=$(rps "${ports[2]}")
+  awk -v a="$a" -v b="$b" -v r="$r" 'BEGIN { if (r > 0) printf "A %.0f  B %.0f  Redis %.0f  A/R %.2f  B/R %.2f\n", a, b, r, a / r, b / r }'
+done | tee "$TMP/rounds"
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+echo "median A/R $(awk '{ print $8 }' "$TMP/rounds" | median)  B/R $(awk '{ print $10 }' "$TMP/rounds" | median)"
+}
