@@ -79,6 +79,15 @@ func Open(dir string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	db := &DB{pdb: pdb}
+	// Refuse an unknown format before the log is touched: replaying and
+	// checkpointing another format's log would change the directory (P4).
+	if v, ok, err := db.Get(metaFormat); err != nil || (ok && string(v) != "1" && string(v) != strconv.Itoa(FormatVersion)) {
+		pdb.Close()
+		if err == nil {
+			err = fmt.Errorf("persist: P4: data format %q, this build reads %d", v, FormatVersion)
+		}
+		return nil, err
+	}
 	if db.wal, err = openWAL(o.FS, dir, pdb, o.WALFileBytes); err != nil {
 		pdb.Close()
 		return nil, err

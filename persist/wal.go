@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -112,7 +113,9 @@ func parseWALName(name string) (uint64, bool) {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil && n > 0
+	// Only the spelling walName writes: another one (wal-7.log) would be
+	// a second name for one number.
+	return n, err == nil && n > 0 && name == walName(n)
 }
 
 // openWAL replays the log into pdb (W2), checkpoints what it replayed and
@@ -160,7 +163,7 @@ func openWAL(fs vfs.FS, dir string, pdb *pebble.DB, maxFile int64) (*wal, error)
 		}
 		w.spares, w.old = append(w.spares, w.old...), nil
 		if replayed {
-			slog.Info("replayed the write-ahead log", "files", len(nums))
+			slog.Info("replayed the write-ahead log", "files", len(w.old), "batches", n)
 		}
 	}
 	w.remove(w.trimSpares())
@@ -204,59 +207,94 @@ func (w *wal) setCheckpoint(num uint64) error {
 // its seal (W1): anything else ending it is corruption, and Open fails
 // rather than replay later files over a gap.
 func (w *wal) replayAll(nums []uint64) (int, error) {
+	// Two passes, each streaming one record at a time (a file can be
+	// larger than maxFile, and several can be live): the first finds
+	// which files hold records and which are sealed, the second applies.
 	type file struct {
-		num     uint64
-		records [][]byte
+		records int
 		sealed  bool
 	}
-	files := make([]file, 0, len(nums))
+	files := make([]file, len(nums))
 	lastWithRecords := -1
 	for i, num := range nums {
-		f, err := w.fs.Open(w.fs.PathJoin(w.dir, walName(num)))
+		sealed, err := w.scanFile(num, func([]byte) error { files[i].records++; return nil })
 		if err != nil {
 			return 0, err
 		}
-		data, err := io.ReadAll(f)
-		f.Close()
-		if err != nil {
-			return 0, fmt.Errorf("persist: read %s: %w", walName(num), err)
-		}
-		fl := file{num: num}
-		for {
-			payload, rest, ok, sealed := nextRecord(data, num)
-			if !ok {
-				fl.sealed = sealed
-				break
-			}
-			fl.records = append(fl.records, payload)
-			data = rest
-		}
-		if len(fl.records) > 0 || fl.sealed {
+		files[i].sealed = sealed
+		if files[i].records > 0 || sealed {
 			lastWithRecords = i
 		}
-		files = append(files, fl)
 	}
 	n := 0
-	for i, fl := range files {
-		if i < lastWithRecords && !fl.sealed {
+	for i, num := range nums {
+		if i < lastWithRecords && !files[i].sealed {
 			return n, fmt.Errorf("persist: write-ahead log %s: record %d is corrupt or missing and later files hold records: refusing to replay over a gap",
-				walName(fl.num), len(fl.records)+1)
+				walName(num), files[i].records+1)
 		}
-		for _, payload := range fl.records {
+		_, err := w.scanFile(num, func(payload []byte) error {
 			b := w.pdb.NewBatch()
+			defer b.Close()
 			if err := b.SetRepr(slices.Clone(payload)); err != nil {
-				b.Close()
-				return n, fmt.Errorf("persist: replay %s: %w", walName(fl.num), err)
+				return err
 			}
-			err := w.pdb.Apply(b, pebble.NoSync)
-			b.Close()
-			if err != nil {
-				return n, fmt.Errorf("persist: replay %s: %w", walName(fl.num), err)
+			if err := w.pdb.Apply(b, pebble.NoSync); err != nil {
+				return err
 			}
 			n++
+			return nil
+		})
+		if err != nil {
+			return n, fmt.Errorf("persist: replay %s: %w", walName(num), err)
 		}
 	}
 	return n, nil
+}
+
+// scanFile calls fn with the payload of each record of file num, in order,
+// and reports whether the file ends with its seal. The payload is valid
+// only during the call.
+func (w *wal) scanFile(num uint64, fn func(payload []byte) error) (sealed bool, err error) {
+	name := w.fs.PathJoin(w.dir, walName(num))
+	f, err := w.fs.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	left := st.Size()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var buf []byte
+	for left >= walHeader {
+		head, err := r.Peek(walHeader)
+		if err != nil {
+			return false, fmt.Errorf("persist: read %s: %w", walName(num), err)
+		}
+		n := int64(binary.LittleEndian.Uint32(head))
+		if n > left-walHeader {
+			return false, nil // a torn record, or another file's bytes
+		}
+		need := walHeader + int(n)
+		if cap(buf) < need {
+			buf = make([]byte, need)
+		}
+		buf = buf[:need]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return false, fmt.Errorf("persist: read %s: %w", walName(num), err)
+		}
+		payload, _, ok, sealed := nextRecord(buf, num)
+		if !ok {
+			return sealed, nil
+		}
+		if err := fn(payload); err != nil {
+			return false, err
+		}
+		left -= int64(need)
+	}
+	return false, nil
 }
 
 // nextRecord decodes the record at the head of data, written to file num.
@@ -412,6 +450,7 @@ func (w *wal) rotateLocked() {
 	w.retryAt = w.off + w.maxFile/4
 	f, size, err := w.newFile(w.num + 1)
 	if err != nil {
+		w.prepTried = false // a prepared file may yet get it going
 		slog.Warn("write-ahead log: cannot start a new file; the current one grows", "err", err)
 		return
 	}
@@ -498,17 +537,19 @@ func (w *wal) newFile(num uint64) (vfs.File, int64, error) {
 	name := w.fs.PathJoin(w.dir, walName(num))
 	var f vfs.File
 	var err error
-	switch {
-	case w.prepared:
+	// NB: ReuseForWrite renames before it opens: once tried, the old name
+	// is gone whatever the result, so it leaves the lists at once, and a
+	// failure falls through to the next way of getting a file.
+	if w.prepared {
 		w.prepared = false
 		f, err = w.fs.ReuseForWrite(w.fs.PathJoin(w.dir, walPrepName), name, vfs.WriteCategoryUnspecified)
-	case len(w.spares) > 0:
+	}
+	for f == nil && len(w.spares) > 0 {
 		old := w.spares[0]
+		w.spares = w.spares[1:]
 		f, err = w.fs.ReuseForWrite(w.fs.PathJoin(w.dir, walName(old)), name, vfs.WriteCategoryUnspecified)
-		if err == nil {
-			w.spares = w.spares[1:]
-		}
-	default:
+	}
+	if f == nil {
 		f, err = w.fs.Create(name, vfs.WriteCategoryUnspecified)
 	}
 	if err != nil {
@@ -564,10 +605,10 @@ func (w *wal) abandon() {
 //
 // NB: Pebble's Flush does not return a failed table write: it retries in
 // the background. On a disk whose table writes keep failing (full, or
-// failing) a checkpoint flush never ends: the log stops rotating and grows
-// until its own writes fail (D6), and close waits for that flush — the
-// binary's shutdown watchdog ends the process. Nothing acknowledged is lost:
-// it is all in the log.
+// failing) a checkpoint flush never ends, the log stops rotating, and soon
+// Pebble stalls writes (its memtables cannot flush): commits block in
+// apply, and so does close. The binary's shutdown watchdog ends the
+// process. Nothing acknowledged is lost: it is all in the log.
 func (w *wal) close() error {
 	w.mu.Lock()
 	w.closed = true

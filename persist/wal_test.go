@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -562,5 +564,164 @@ func TestNoFilePreparedOnANearlyFullDisk(t *testing.T) {
 	}
 	if db.wal.num < 2 {
 		t.Fatalf("the log did not rotate (file %d)", db.wal.num)
+	}
+}
+
+// reuseOpenFails is a disk whose ReuseForWrite renames and then fails to
+// open (EMFILE), once, when armed.
+type reuseOpenFails struct {
+	vfs.FS
+	armed atomic.Bool
+}
+
+func (fs *reuseOpenFails) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	if strings.HasSuffix(oldname, ".log") && fs.armed.CompareAndSwap(true, false) {
+		if err := fs.FS.Rename(oldname, newname); err != nil {
+			return nil, err
+		}
+		return nil, &os.PathError{Op: "open", Path: newname, Err: syscall.EMFILE}
+	}
+	return fs.FS.ReuseForWrite(oldname, newname, c)
+}
+
+// One failed open after ReuseForWrite's rename does not stop the log from
+// rotating: the spare's old name is gone, and the next way of getting a
+// file is tried.
+func TestRotationGoesOnAfterAReusedFileFailedToOpen(t *testing.T) {
+	fs := &reuseOpenFails{FS: vfs.NewMem()}
+	db, err := Open("db", Options{FS: fs, WALFileBytes: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	i := 0
+	for spares := 0; spares == 0; i++ {
+		putT(t, db, fmt.Sprintf("k%d", i%7), i, true)
+		db.wal.flushed.Wait()
+		db.wal.mu.Lock()
+		spares = len(db.wal.spares)
+		db.wal.mu.Unlock()
+	}
+	fs.armed.Store(true)
+	for range 500 {
+		i++
+		putT(t, db, fmt.Sprintf("k%d", i%7), i, true)
+		db.wal.flushed.Wait()
+	}
+	if fs.armed.Load() {
+		t.Fatal("no file was reused: the failure was never injected")
+	}
+	db.wal.mu.Lock()
+	off := db.wal.off
+	db.wal.mu.Unlock()
+	if off > 10*600 {
+		t.Fatalf("the log stopped rotating: its current file has %d bytes (WALFileBytes 600)", off)
+	}
+}
+
+// A directory of an unknown (newer) format is refused before its log is
+// replayed, checkpointed or reused: refusing must not change it (P4).
+func TestUnknownFormatIsRefusedBeforeTheLogIsTouched_P4(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	db, err := Open("db", Options{FS: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := db.NewBatch()
+	b.b.Set(metaFormat, []byte("3"), nil) // a newer build's directory
+	if err := db.Commit(b, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.pdb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	putT(t, db, "k", 2, true) // only in the log
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	db.Close()
+	files := func() string {
+		var out []string
+		for _, n := range walFiles(t, crashed, "db") {
+			st, err := crashed.Stat("db/" + n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%s:%d", n, st.Size()))
+		}
+		return fmt.Sprint(out)
+	}
+	before := files()
+	if c, err := Open("db", Options{FS: crashed}); err == nil {
+		c.Close()
+		t.Fatal("a format-3 directory was opened")
+	} else if !strings.Contains(err.Error(), "P4") {
+		t.Fatalf("Open error %q does not name P4", err)
+	}
+	if after := files(); after != before {
+		t.Fatalf("refusing the directory changed its log: %s -> %s", before, after)
+	}
+}
+
+// cloneAtEveryOp takes a crash clone of mem at every filesystem operation
+// while armed, with the number of writes acknowledged by then.
+type cloneAtEveryOp struct {
+	mem    *vfs.MemFS
+	armed  atomic.Bool
+	acked  atomic.Int64
+	mu     sync.Mutex
+	clones []crashPoint
+}
+
+type crashPoint struct {
+	fs    *vfs.MemFS
+	acked int64
+	op    string
+}
+
+func (c *cloneAtEveryOp) MaybeError(op errorfs.Op) error {
+	if !c.armed.Load() {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.clones = append(c.clones, crashPoint{c.mem.CrashClone(vfs.CrashCloneCfg{}), c.acked.Load(), fmt.Sprint(op.Kind, " ", op.Path)})
+	return nil
+}
+
+func (c *cloneAtEveryOp) String() string { return "cloneAtEveryOp" }
+
+// A crash at any filesystem operation of a log that rotates, seals,
+// checkpoints, reuses and prepares files every few commits — hundreds of
+// crash points — opens with every acknowledged write (W1–W3).
+func TestACrashAtEveryFilesystemOperationKeepsAcknowledgedWrites_W1_W2_W3(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	inj := &cloneAtEveryOp{mem: mem}
+	db, err := Open("db", Options{FS: errorfs.Wrap(mem, inj), WALFileBytes: 700})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inj.armed.Store(true)
+	for i := 1; i <= 150; i++ {
+		putT(t, db, fmt.Sprintf("u%d", i), i, true)
+		inj.acked.Store(int64(i))
+		if i%2 == 0 {
+			db.wal.flushed.Wait() // both: rotations during and after a flush
+		}
+	}
+	inj.armed.Store(false)
+	db.Close()
+	if len(inj.clones) < 100 {
+		t.Fatalf("only %d crash points", len(inj.clones))
+	}
+	for _, cp := range inj.clones {
+		c, err := Open("db", Options{FS: cp.fs, WALFileBytes: 700})
+		if err != nil {
+			t.Fatalf("crash at %s (%d acknowledged): Open: %v", cp.op, cp.acked, err)
+		}
+		for i := int64(1); i <= cp.acked; i++ {
+			if got := getT(t, c, fmt.Sprintf("u%d", i)); got != strconv.FormatInt(i, 10) {
+				t.Fatalf("crash at %s (%d acknowledged): u%d = %s", cp.op, cp.acked, i, got)
+			}
+		}
+		c.Close()
 	}
 }
