@@ -163,7 +163,7 @@ func openWAL(fs vfs.FS, dir string, pdb *pebble.DB, maxFile int64) (*wal, error)
 		}
 		w.spares, w.old = append(w.spares, w.old...), nil
 		if replayed {
-			slog.Info("replayed the write-ahead log", "files", len(w.old), "batches", n)
+			slog.Info("replayed the write-ahead log", "files", len(live), "batches", n)
 		}
 	}
 	w.remove(w.trimSpares())
