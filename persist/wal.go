@@ -26,14 +26,15 @@ import (
 // and the result back: measured on this 2-core machine under 50 clients, a
 // commit took ≈245 µs against ≈100 µs for the disk's fdatasync, and the
 // RESP event loop waits for every commit. With the sync in the committing
-// goroutine, durable SETs at 50 clients went from ≈0.85× to ≈1× Redis
-// with appendfsync always, and single-client SET p50 from ≈190 to ≈140 µs
-// (paired runs, bench/).
+// goroutine, durable SETs at 50 clients went from a median of 0.87× to
+// 0.94–0.99× Redis with appendfsync always (bench/ab.sh, 7 paired rounds,
+// keys in the record cache), and single-client SET p50 from ≈190 to
+// ≈140 µs.
 //
 // Layout: files wal-NNNNNN.log in the data directory (Pebble ignores names
 // that are not its own), each a sequence of records:
 //
-//	[4] payload length n, little-endian (0: no more records)
+//	[4] payload length n, little-endian (a record of length 0 is the seal)
 //	[4] CRC-32C (Castagnoli) of the next 8+n bytes
 //	[8] the number of the file the record was written to, little-endian
 //	[n] payload: a Pebble batch in its Repr encoding
@@ -41,7 +42,8 @@ import (
 // The file number in each record is what makes reusing a file safe: a file
 // is recycled by renaming it (its old records stay until overwritten, and
 // an fdatasync of overwritten blocks is cheaper than one that grows the
-// file), and replay stops at the first record that names another file.
+// file), and replay stops at the first record that names another file;
+// zeros (a fresh or zero-filled file) fail the CRC and end it too.
 //
 // Invariants (see doc.go for P2, P3):
 //
