@@ -35,7 +35,8 @@ type Store struct {
 
 	// commitMu makes commits one at a time, the committer's and Sync's: a
 	// commit that starts finds no batch in flight, so flights complete
-	// in gen order (D1).
+	// in gen order (D5). NB: it is held across the commit's fsync, but only
+	// commits wait for it; the apply lock (mu) is never held across one.
 	commitMu sync.Mutex
 
 	mu struct {

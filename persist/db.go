@@ -84,7 +84,7 @@ func Open(dir string, o Options) (*DB, error) {
 	if v, ok, err := db.Get(metaFormat); err != nil || (ok && string(v) != "1" && string(v) != strconv.Itoa(FormatVersion)) {
 		pdb.Close()
 		if err == nil {
-			err = fmt.Errorf("persist: P4: data format %q, this build reads %d", v, FormatVersion)
+			err = formatError(v)
 		}
 		return nil, err
 	}
@@ -137,9 +137,14 @@ func (db *DB) checkFormat() error {
 		return db.pdb.Flush()
 	}
 	if string(v) != strconv.Itoa(FormatVersion) {
-		return fmt.Errorf("persist: P4: data format %q, this build reads %d", v, FormatVersion)
+		return formatError(v) // written by the log just replayed
 	}
 	return nil
+}
+
+// formatError refuses a data format this build does not read (P4).
+func formatError(v []byte) error {
+	return fmt.Errorf("persist: P4: data format %q, this build reads %d", v, FormatVersion)
 }
 
 func (db *DB) metaUint(k []byte) (uint64, error) {
