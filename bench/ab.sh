@@ -2,17 +2,25 @@
 # bench/ab.sh — two concurrencydb builds side by side with Redis
 # (appendfsync always), for deciding whether a change helps: one
 # redis-benchmark load against A, B and Redis in turn, ROUNDS times, each
-# round's A/Redis and B/Redis ratios and their medians. On this shared,
-# noisy machine only ratios from the same round mean anything; a change is
-# worth keeping when its median moves by more than the rounds scatter.
+# round's A/Redis and B/Redis ratios and their medians, and each server's
+# CPU time per request (user + system, from /proc: it scatters less than
+# throughput when other work shares the cores). On this shared, noisy
+# machine only ratios from the same round mean anything; a change is worth
+# keeping when its median moves by more than the rounds scatter.
 #
 #   bench/ab.sh BIN_A BIN_B                         # 7 rounds of SET, 50 clients
 #   ROUNDS=5 bench/ab.sh BIN_A BIN_B -t incr -P 16   # any redis-benchmark load
+#   PREFILL=6 bench/ab.sh BIN_A BIN_B -t incr      # after 6 × 100,000 other keys
+#   PREFILL=1 CHURN=5 bench/ab.sh BIN_A BIN_B       # and 5 × 100,000 before each run
 #   git worktree add /tmp/old HEAD~1 && (cd /tmp/old && go build -o /tmp/a ./cmd/concurrencydb)
 #
 # Each run is -n N (default 100000) requests over 100,000 random keys; the
 # servers start fresh, with the repository's config.yml. Unlike run.sh this
 # is a quick comparison, not a report: README figures come from run.sh.
+# CONFIG_A and CONFIG_B replace config.yml for one build (an older build
+# may refuse a newer file). PREFILL=K first writes K other keyspaces of 100,000 keys to all three
+# servers, as run.sh's earlier loads do: the working set then outgrows the
+# record cache, as it does there.
 set -uo pipefail
 {
 [ $# -ge 2 ] || { echo "usage: bench/ab.sh BIN_A BIN_B [redis-benchmark args]" >&2; exit 2; }
@@ -47,9 +55,9 @@ up() { # port
   echo "ab.sh: nothing answers on port $1" >&2
   exit 1
 }
-"$A" -config "$REPO/config.yml" -data "$TMP/a" -http "127.0.0.1:${ports[3]}" -resp "127.0.0.1:${ports[0]}" >"$TMP/a.log" 2>&1 &
+"$A" -config "${CONFIG_A:-$REPO/config.yml}" -data "$TMP/a" -http "127.0.0.1:${ports[3]}" -resp "127.0.0.1:${ports[0]}" >"$TMP/a.log" 2>&1 &
 PIDS+=($!)
-"$B" -config "$REPO/config.yml" -data "$TMP/b" -http "127.0.0.1:${ports[4]}" -resp "127.0.0.1:${ports[1]}" >"$TMP/b.log" 2>&1 &
+"$B" -config "${CONFIG_B:-$REPO/config.yml}" -data "$TMP/b" -http "127.0.0.1:${ports[4]}" -resp "127.0.0.1:${ports[1]}" >"$TMP/b.log" 2>&1 &
 PIDS+=($!)
 mkdir "$TMP/redis"
 (cd "$TMP/redis" && exec redis-server --port "${ports[2]}" --bind 127.0.0.1 --appendonly yes \
@@ -57,15 +65,37 @@ mkdir "$TMP/redis"
 PIDS+=($!)
 for p in "${ports[@]:0:3}"; do up "$p"; done
 
-rps() { # port
-  redis-benchmark -p "$1" -c 50 -n "$N" -r 100000 --csv "${ARGS[@]}" 2>/dev/null |
-    grep -v '^"test"' | grep '^"' | tail -1 | awk -F, '{ gsub(/"/, "", $2); print $2 }'
+cpu() { # pid: its user + system CPU time so far, in clock ticks
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
-echo "load: redis-benchmark -c 50 -n $N -r 100000 ${ARGS[*]}"
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+rps() { # port pid: "requests/s server-CPU-µs-per-request" of one run
+  for ((k = 1; k <= ${CHURN:-0}; k++)); do
+    redis-benchmark -p "$1" -c 50 -P 16 -n 100000 -r 100000 -q SET "churn$k:__rand_int__" 1 >/dev/null 2>&1
+  done
+  local c0 out
+  c0=$(cpu "$2")
+  out=$(redis-benchmark -p "$1" -c 50 -n "$N" -r 100000 --csv "${ARGS[@]}" 2>/dev/null |
+    grep -v '^"test"' | grep '^"' | tail -1 | awk -F, '{ gsub(/"/, "", $2); print $2 }')
+  echo "$out $(( ($(cpu "$2") - c0) * TICK_US * 100 / N ))"
+}
+fill() { # port prefix
+  redis-benchmark -p "$1" -c 50 -P 16 -n 300000 -r 100000 -q SET "$2:__rand_int__" 1 >/dev/null 2>&1
+}
+if [ "${PREFILL:-0}" -gt 0 ]; then
+  for p in "${ports[@]:0:3}"; do
+    fill "$p" key # the keys of -t set, get, incr…
+    fill "$p" counter
+    for ((k = 1; k <= PREFILL; k++)); do fill "$p" "fill$k"; done
+  done
+fi
+echo "load: redis-benchmark -c 50 -n $N -r 100000 ${ARGS[*]} (after ${PREFILL:-0} × 100,000 other keys; ${CHURN:-0} × 100,000 before each run)"
 for ((i = 1; i <= ROUNDS; i++)); do
-  a=$(rps "${ports[0]}") b=$(rps "${ports[1]}") r=$(rps "${ports[2]}")
-  awk -v a="$a" -v b="$b" -v r="$r" 'BEGIN { if (r > 0) printf "A %.0f  B %.0f  Redis %.0f  A/R %.2f  B/R %.2f\n", a, b, r, a / r, b / r }'
+  read -r a ac < <(rps "${ports[0]}" "${PIDS[0]}")
+  read -r b bc < <(rps "${ports[1]}" "${PIDS[1]}")
+  read -r r rc < <(rps "${ports[2]}" "${PIDS[2]}")
+  awk -v a="$a" -v b="$b" -v r="$r" -v ac="$ac" -v bc="$bc" -v rc="$rc" 'BEGIN { if (r > 0) printf "A %.0f  B %.0f  Redis %.0f  A/R %.2f  B/R %.2f  CPU µs/req A %.2f B %.2f Redis %.2f\n", a, b, r, a / r, b / r, ac / 100, bc / 100, rc / 100 }'
 done | tee "$TMP/rounds"
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-echo "median A/R $(awk '{ print $8 }' "$TMP/rounds" | median)  B/R $(awk '{ print $10 }' "$TMP/rounds" | median)"
+echo "median A/R $(awk '{ print $8 }' "$TMP/rounds" | median)  B/R $(awk '{ print $10 }' "$TMP/rounds" | median)  CPU µs/req A $(awk '{ print $14 }' "$TMP/rounds" | median) B $(awk '{ print $16 }' "$TMP/rounds" | median)"
 }
