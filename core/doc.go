@@ -33,6 +33,12 @@
 //     because they are the only copy until their batch syncs; a record read
 //     from Pebble without the apply lock is installed only when no write to
 //     it can have happened meanwhile (loadLocked).
+//   - C2: the record ring (ring.go) holds, for a key absent from the record
+//     cache, nothing or the key's latest committed record: every write
+//     goes through the cache, and every committed entry the cache evicts
+//     is put into the ring (G1 makes it the key's answer from then on), so
+//     a record read back from the ring is current (fromRingLocked). It is
+//     only touched under the apply lock.
 //   - M1: a mutex is granted to waiters first come, first served; a waiter
 //     whose context ends leaves the queue and never holds the mutex.
 //   - M2: a mutex is held by at most one handle; it is released by unlock,

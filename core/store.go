@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/concurrencydb/concurrencydb/persist"
 )
@@ -43,6 +44,7 @@ type Store struct {
 		sync.Mutex
 		rev      uint64            // last revision handed out (D2, D3)
 		mem      map[string]*entry // pending writes, and a cache of committed records
+		ring     *ring             // committed records evicted from mem (C2); nil when off or closed
 		batch    *persist.Batch    // the open batch
 		open     *flight           // the open batch's flight
 		inflight *flight           // the batch being synced, or nil
@@ -78,6 +80,8 @@ type Stats struct {
 	Commits     atomic.Uint64 // synced batches
 	Writes      atomic.Uint64 // writes committed (sum of batch sizes)
 	CommitNanos atomic.Uint64 // total time in commit
+	RingHits    atomic.Uint64 // records read back from the record ring (C2)
+	DiskReads   atomic.Uint64 // records read from Pebble: in neither cache
 }
 
 // entry is one key's latest known state: committed (gen ≤ durable) or
@@ -134,6 +138,9 @@ func Open(db *persist.DB, cfg Config) (*Store, error) {
 	}
 	s.mu.rev = rev
 	s.mu.mem = make(map[string]*entry)
+	if s.mu.ring, err = newRing(cfg.RingBytes); err != nil {
+		return nil, err
+	}
 	s.mu.batch = s.env.newBatch()
 	s.mu.open = newFlight(1)
 	s.Go("committer", s.commitLoop)
@@ -169,6 +176,8 @@ func (s *Store) Close() error {
 	s.mutexes.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.mu.ring.free()
+	s.mu.ring = nil
 	return s.mu.failed
 }
 
@@ -297,6 +306,10 @@ func (t *txn) get(k []byte) (*entry, error) {
 	s := t.s
 	e, ok := s.mu.mem[string(k)]
 	if !ok {
+		e, ok = s.fromRingLocked(k)
+	}
+	if !ok {
+		s.stats.DiskReads.Add(1)
 		rec, found, err := s.db.GetRecord(k)
 		if err != nil {
 			return nil, err
@@ -336,9 +349,13 @@ func (s *Store) loadLocked(k []byte) {
 	if _, ok := s.mu.mem[string(k)]; ok || s.mu.closed {
 		return
 	}
+	if _, ok := s.fromRingLocked(k); ok {
+		return
+	}
 	start := s.mu.durable
 	s.reads.RLock() // Close waits for this read before the DB can close
 	s.mu.Unlock()
+	s.stats.DiskReads.Add(1)
 	rec, found, err := s.db.GetRecord(k)
 	s.reads.RUnlock()
 	s.mu.Lock()
@@ -349,6 +366,25 @@ func (s *Store) loadLocked(k []byte) {
 		s.evictLocked()
 	}
 	s.storeLocked(k, &entry{rec: rec, exists: found, gen: s.mu.durable})
+}
+
+// fromRingLocked installs k's record from the record ring in mem, when
+// the ring has it, and returns its entry. The record is current: k is not
+// in mem, so its latest write, if any, was committed and evicted into the
+// ring since (C2).
+func (s *Store) fromRingLocked(k []byte) (*entry, bool) {
+	rec, exists, ok := s.mu.ring.get(k)
+	if !ok {
+		return nil, false
+	}
+	s.stats.RingHits.Add(1)
+	rec.Value = bytes.Clone(rec.Value) // it aliases the ring, which evictLocked writes
+	if s.mu.memBytes >= s.cfg.CacheBytes {
+		s.evictLocked()
+	}
+	e := &entry{rec: rec, exists: exists, gen: s.mu.durable}
+	s.storeLocked(k, e)
+	return e, true
 }
 
 // readDB runs fn, which reads Pebble without the apply lock, unless the
@@ -473,6 +509,7 @@ func (s *Store) evictLocked() {
 			break
 		}
 		if e.gen <= s.mu.durable {
+			s.mu.ring.put(unsafe.Slice(unsafe.StringData(k), len(k)), &e.rec, e.exists) // C2
 			s.mu.memBytes -= entryCost(k, e)
 			delete(s.mu.mem, k)
 			s.mu.evictedGen = max(s.mu.evictedGen, e.gen)

@@ -329,3 +329,49 @@ func TestCacheStaysWithinItsByteBudget_C1(t *testing.T) {
 		t.Fatalf("cache holds %d bytes in %d entries, budget %d", sum, len(s.mu.mem), budget)
 	}
 }
+
+// TestRingServesEvictedRecordsWithTheirLatestValue_C2: with a cache far
+// smaller than the keyspace, records evicted from it are read back from
+// the record ring — no Pebble read — and always with their latest value,
+// however often each key was written, evicted and read back since.
+func TestRingServesEvictedRecordsWithTheirLatestValue_C2(t *testing.T) {
+	ctx := ctxT(t)
+	s := openStore(t, vfs.NewMem(), "db", Config{Clock: newFakeClock(), CacheBytes: 8 * (entryOverhead + 32), RingBytes: 1 << 20})
+	const n = 2000
+	for round := range 4 {
+		for i := range n {
+			if _, err := s.CtrAdd(ctx, "a", "c"+strconv.Itoa(i), int64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round > 0 {
+			// Absent keys are remembered as absent too.
+			for i := range n / 4 {
+				if _, err := s.KVGet(ctx, "a", "none"+strconv.Itoa(i)); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("KVGet(none%d) = %v, want ErrNotFound", i, err)
+				}
+			}
+		}
+		disk, hits := s.stats.DiskReads.Load(), s.stats.RingHits.Load()
+		for i := range n {
+			v, err := s.CtrGet(ctx, "a", "c"+strconv.Itoa(i))
+			if want := int64(i * (round + 1)); err != nil || v != want {
+				t.Fatalf("round %d: counter %d = (%d, %v), want %d", round, i, v, err, want)
+			}
+		}
+		if d, h := s.stats.DiskReads.Load()-disk, s.stats.RingHits.Load()-hits; d > n/100 || h < n*9/10 {
+			t.Fatalf("round %d: reading %d evicted counters took %d Pebble reads and %d ring hits", round, n, d, h)
+		}
+	}
+	// Deleted keys read back as deleted, not as their last value.
+	for i := range n {
+		if _, err := s.Del(ctx, "a", []string{"c" + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if v, err := s.CtrGet(ctx, "a", "c"+strconv.Itoa(i)); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("deleted counter %d = (%d, %v), want ErrNotFound", i, v, err)
+		}
+	}
+}

@@ -119,6 +119,8 @@ func (x *call) infoSection(b *strings.Builder, sec string) error {
 		line("mutex_waiters", st.MutexWaiters())
 		line("synced_batches", sts.Commits.Load())
 		line("synced_writes", sts.Writes.Load())
+		line("record_ring_hits", sts.RingHits.Load())
+		line("record_disk_reads", sts.DiskReads.Load())
 	case "commandstats":
 		b.WriteString("# Commandstats\r\n")
 		s.commandStats(b)

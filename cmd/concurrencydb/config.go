@@ -43,6 +43,7 @@ type fileConfig struct {
 	Storage struct {
 		Fsync           bool  `yaml:"fsync"`
 		CacheBytes      int64 `yaml:"cache_bytes"`
+		RingBytes       int64 `yaml:"ring_bytes"`
 		BlockCacheBytes int64 `yaml:"block_cache_bytes"`
 		MemtableBytes   int64 `yaml:"memtable_bytes"`
 	} `yaml:"storage"`
@@ -68,8 +69,9 @@ func defaultConfig() fileConfig {
 	c.Limits.MaxWait = 3600
 	c.Limits.MaxKeyBytes = 512
 	c.Storage.Fsync = true
-	c.Storage.CacheBytes = 16 << 20
-	c.Storage.BlockCacheBytes = 16 << 20
+	c.Storage.CacheBytes = 4 << 20
+	c.Storage.RingBytes = 40 << 20
+	c.Storage.BlockCacheBytes = 8 << 20
 	c.Storage.MemtableBytes = 4 << 20
 	c.Log.SlowMs = 100
 	return c
@@ -192,6 +194,9 @@ func (c *fileConfig) validate() error {
 	}
 	if c.Storage.CacheBytes < 1<<20 || c.Storage.CacheBytes > 1<<40 {
 		return &configError{"storage.cache_bytes", "must be 1048576 to 1099511627776"}
+	}
+	if c.Storage.RingBytes != 0 && (c.Storage.RingBytes < 1<<20 || c.Storage.RingBytes > 1<<40) {
+		return &configError{"storage.ring_bytes", "must be 0 (off) or 1048576 to 1099511627776"}
 	}
 	if c.Storage.BlockCacheBytes < 1<<20 {
 		return &configError{"storage.block_cache_bytes", "must be at least 1048576"}

@@ -149,6 +149,7 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		MaxWait:        seconds(cfg.Limits.MaxWait),
 		NoSync:         !cfg.Storage.Fsync,
 		CacheBytes:     int(cfg.Storage.CacheBytes),
+		RingBytes:      ringBytes(cfg.Storage.RingBytes),
 		CommitObserver: m.ObserveCommit,
 	})
 	if err != nil {
@@ -231,4 +232,13 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// ringBytes maps storage.ring_bytes to core.Config.RingBytes: in the file 0
+// turns the ring off, in core 0 means the default.
+func ringBytes(n int64) int {
+	if n == 0 {
+		return -1
+	}
+	return int(n)
 }

@@ -46,6 +46,7 @@ func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
 		{"renamed cache key", []string{"-config", write("e.yml", "storage:\n  cache_entries: 100\n")}, "cache_entries"},
 		{"tiny record cache", []string{"-config", write("f.yml", "storage:\n  cache_bytes: 1000\n")}, "storage.cache_bytes"},
 		{"no event loop", []string{"-config", write("g.yml", "resp:\n  event_loops: 0\n")}, "resp.event_loops"},
+		{"tiny record ring", []string{"-config", write("h.yml", "storage:\n  ring_bytes: 1000\n")}, "storage.ring_bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
