@@ -102,6 +102,10 @@ const (
 	entryMark    = 1
 )
 
+// ringTagMask keeps a tag's bits; tests narrow it to force tag collisions,
+// which only the key comparison may resolve (G1).
+var ringTagMask uint32 = refBit - 1
+
 // newRing maps a ring of about budget bytes (nil when budget is too small
 // to be worth it).
 func newRing(budget int) (*ring, error) {
@@ -141,7 +145,7 @@ func (r *ring) free() {
 // new key takes a free slot in either.
 func (r *ring) hash(k []byte) (b1, b2 uint64, tag uint32) {
 	h := maphash.Bytes(r.seed, k)
-	tag = uint32(h>>32) &^ refBit
+	tag = uint32(h>>32) & ringTagMask
 	if tag == 0 {
 		tag = 1
 	}
@@ -216,6 +220,12 @@ func (r *ring) put(k []byte, rec *persist.Record, exists bool) {
 		return
 	}
 	b1, b2, tag := r.hash(k)
+	if exists && len(k)+len(rec.Value) > r.max {
+		// Too large to keep (checked before encoding: a large value would
+		// otherwise be copied for nothing, and stay in enc).
+		r.drop(k) // G2: the older record must not answer
+		return
+	}
 	r.enc = r.enc[:0]
 	rl := uint64(0)
 	if exists {

@@ -40,6 +40,16 @@ func TestRingReturnsWhatWasPutForTheKey_G1(t *testing.T) {
 	if _, _, ok := r.get([]byte("a\x00")); ok {
 		t.Fatal("a key that only shares a prefix hit")
 	}
+	// A record too large to keep replaces nothing: the older one is gone,
+	// and the large value was not copied into the ring's scratch.
+	big := persist.Record{Type: persist.TypeString, Create: 3, Mod: 10, Value: make([]byte, 1<<20)}
+	r.put([]byte("a"), &big, true)
+	if _, _, ok := r.get([]byte("a")); ok {
+		t.Fatal("a's older record answers after a record too large to keep")
+	}
+	if cap(r.enc) > r.max {
+		t.Fatalf("the scratch buffer grew to %d bytes", cap(r.enc))
+	}
 }
 
 // checkRing verifies the ring's bookkeeping: every used slot points at an
@@ -49,6 +59,7 @@ func checkRing(t *testing.T, r *ring) {
 	t.Helper()
 	var live uint64
 	segLive := make([]uint32, ringSegments)
+	seen := map[string]int{}
 	for i, tag := range r.tags {
 		if tag == 0 {
 			continue
@@ -64,6 +75,10 @@ func checkRing(t *testing.T, r *ring) {
 		if !in(b1) && !in(b2) || ktag != tag&^refBit {
 			t.Fatalf("slot %d holds key %q of buckets %d and %d", i, key, b1, b2)
 		}
+		if j, dup := seen[string(key)]; dup {
+			t.Fatalf("key %q has two slots, %d and %d", key, j, i)
+		}
+		seen[string(key)] = i
 		live += uint64(n)
 		segLive[seg] += uint32(n)
 	}
@@ -83,6 +98,13 @@ func TestRingNeverReturnsAStaleOrForeignRecord_G1_G2(t *testing.T) {
 	for _, keys := range []int{3000, 60000} {
 		t.Run(strconv.Itoa(keys), func(t *testing.T) { ringAgainstModel(t, keys) })
 	}
+	// Tags of two bits: most keys in a bucket share their tag, so only
+	// comparing the keys keeps one key's record from answering another.
+	t.Run("colliding-tags", func(t *testing.T) {
+		defer func(m uint32) { ringTagMask = m }(ringTagMask)
+		ringTagMask = 3
+		ringAgainstModel(t, 3000)
+	})
 }
 
 func ringAgainstModel(t *testing.T, keys int) {

@@ -23,8 +23,7 @@ type Options struct {
 	// FS is the filesystem; nil means the real disk. Tests pass an in-memory,
 	// crashable or fault-injecting vfs.FS.
 	FS vfs.FS
-	// CacheBytes is the block cache size (default 8 MiB: a $5 server; the
-	// record ring above it serves most reads).
+	// CacheBytes is the block cache size (default 16 MiB: a $5 server).
 	CacheBytes int64
 	// MemTableBytes is the memtable size (default 4 MiB).
 	MemTableBytes uint64
@@ -45,7 +44,7 @@ type DB struct {
 // Open opens (creating if needed) the data directory dir.
 func Open(dir string, o Options) (*DB, error) {
 	if o.CacheBytes == 0 {
-		o.CacheBytes = 8 << 20
+		o.CacheBytes = 16 << 20
 	}
 	if o.MemTableBytes == 0 {
 		o.MemTableBytes = 4 << 20
