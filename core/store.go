@@ -45,6 +45,7 @@ type Store struct {
 		rev      uint64            // last revision handed out (D2, D3)
 		mem      map[string]*entry // pending writes, and a cache of committed records
 		ring     *ring             // committed records evicted from mem (C2); nil when off or closed
+		txn      txn               // the running command's (runKeys)
 		batch    *persist.Batch    // the open batch
 		open     *flight           // the open batch's flight
 		inflight *flight           // the batch being synced, or nil
@@ -263,9 +264,14 @@ func (s *Store) runKeys(ctx context.Context, write bool, ks [][]byte, fn func(t 
 		return ErrClosed
 	}
 	p := pipelineFrom(ctx)
-	t := txn{s: s, now: s.clock.Now().UnixMilli(), deferKick: p != nil}
-	err := fn(&t)
-	if p == nil && t.dep == s.mu.open && !s.mu.open.kicked {
+	// One txn per store, reused under the apply lock: fn takes it by
+	// pointer, so a fresh one per command would be a heap allocation.
+	t := &s.mu.txn
+	*t = txn{s: s, now: s.clock.Now().UnixMilli(), deferKick: p != nil}
+	err := fn(t)
+	dep := t.dep
+	*t = txn{}
+	if p == nil && dep == s.mu.open && !s.mu.open.kicked {
 		// It reflects a Pipeline's write whose commit is not started yet:
 		// start it rather than wait for the pipeline to.
 		s.mu.open.kicked = true
@@ -273,17 +279,17 @@ func (s *Store) runKeys(ctx context.Context, write bool, ks [][]byte, fn func(t 
 	}
 	s.mu.Unlock()
 	if p != nil {
-		p.add(s, t.dep) // the front-end waits before replying (D1; see Pipeline)
+		p.add(s, dep) // the front-end waits before replying (D1; see Pipeline)
 		return err
 	}
-	if werr := t.wait(ctx); werr != nil {
+	if werr := waitFor(ctx, dep); werr != nil {
 		return werr
 	}
 	return err
 }
 
-func (t *txn) wait(ctx context.Context) error {
-	f := t.dep
+// waitFor waits until f (nil: nothing) is durable.
+func waitFor(ctx context.Context, f *flight) error {
 	if f == nil {
 		return nil
 	}

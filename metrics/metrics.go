@@ -28,6 +28,11 @@ type Metrics struct {
 	batch     prometheus.Histogram
 	commit    prometheus.Histogram
 	httpConns atomic.Int64
+	// observers caches each label set's collectors (reqLabels →
+	// *reqObserver): resolving them through the vectors hashes and checks
+	// every label on every request, ~4% of the server's CPU under
+	// pipelined load (profiled). Bounded like the labels (X1).
+	observers sync.Map
 
 	keys struct {
 		sync.Mutex
@@ -125,8 +130,24 @@ func (m *Metrics) ObserveCommit(writes int, d time.Duration) {
 // ObserveRequest counts one answered request and its latency. protocol is
 // "resp" or "http"; command and status must come from a bounded set (X1).
 func (m *Metrics) ObserveRequest(protocol, command, status string, d time.Duration) {
-	m.requests.WithLabelValues(protocol, command, status).Inc()
-	m.latency.WithLabelValues(protocol, command).Observe(d.Seconds())
+	k := reqLabels{protocol, command, status}
+	o, ok := m.observers.Load(k)
+	if !ok {
+		o, _ = m.observers.LoadOrStore(k, &reqObserver{
+			count:   m.requests.WithLabelValues(protocol, command, status),
+			latency: m.latency.WithLabelValues(protocol, command),
+		})
+	}
+	ro := o.(*reqObserver)
+	ro.count.Inc()
+	ro.latency.Observe(d.Seconds())
+}
+
+type reqLabels struct{ protocol, command, status string }
+
+type reqObserver struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // HTTPConnState is an http.Server.ConnState hook counting open connections.
