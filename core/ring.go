@@ -25,7 +25,17 @@ import (
 // many small records (counters, sequences, short values). A Pebble read of
 // a key outside every cache costs microseconds on the event loop (a block
 // read, a decompression, a checksum); a ring hit costs a hash, two or three
-// cache lines and a decode.
+// cache lines and a decode. Measured: a read of a key beyond a 4 MiB cache
+// took 1.6 µs from the ring against 3.4 µs from Pebble
+// (BenchmarkReadBeyondTheCache); durable INCRs after 500,000 other keys
+// went from 0.78× to 0.83× Redis-always and 17.1 to 15.2 µs of server CPU
+// each with a 40 MiB ring next to the 16 MiB cache (bench/ab.sh, PREFILL=1
+// CHURN=5, one build, two configs).
+//
+// Absences are records too ("no such key"), so a key read while missing is
+// not looked up in Pebble again; a stream of reads of distinct missing keys
+// does churn the ring with them (a trade-off, not a bug: they go first
+// once the ring is full, as the oldest unread).
 //
 // Layout: data is ringSegments segments of segSize bytes. Entries are
 // appended to the current segment; an entry is 1 | uvarint(len key) |
