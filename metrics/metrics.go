@@ -97,6 +97,14 @@ func (m *Metrics) Attach(store *core.Store, respConns func() int) {
 		})
 	gauge("concurrencydb_keys", "Live keys of all accounts (approximate: durable keys only, counted at most every 30 s).", nil,
 		func() float64 { return m.keyCount(store) })
+	counter := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	sts := store.Stats()
+	counter("concurrencydb_record_ring_hits_total", "Records read back from the record ring (storage.ring_bytes) because the record cache no longer held them.",
+		func() float64 { return float64(sts.RingHits.Load()) })
+	counter("concurrencydb_record_disk_reads_total", "Records read from Pebble because neither the record cache nor the record ring held them: when it grows with the load, the working set is larger than both.",
+		func() float64 { return float64(sts.DiskReads.Load()) })
 }
 
 // keyCount returns the cached key count, counting again when it is older

@@ -68,6 +68,12 @@ func TestCommitObserverFeedsBothHistograms(t *testing.T) {
 	if v := f["concurrencydb_disk_usage_bytes"].GetMetric()[0].GetGauge().GetValue(); v <= 0 {
 		t.Fatalf("disk usage = %v, want > 0", v)
 	}
+	if v := f["concurrencydb_record_disk_reads_total"].GetMetric()[0].GetCounter().GetValue(); v == 0 || v != float64(s.Stats().DiskReads.Load()) {
+		t.Fatalf("record disk reads = %v, store counted %d (two new keys: want > 0)", v, s.Stats().DiskReads.Load())
+	}
+	if v := f["concurrencydb_record_ring_hits_total"].GetMetric()[0].GetCounter().GetValue(); v != float64(s.Stats().RingHits.Load()) {
+		t.Fatalf("record ring hits = %v, store counted %d", v, s.Stats().RingHits.Load())
+	}
 	conns := map[string]float64{}
 	for _, mm := range f["concurrencydb_open_connections"].GetMetric() {
 		conns[mm.GetLabel()[0].GetValue()] = mm.GetGauge().GetValue()

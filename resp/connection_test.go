@@ -50,7 +50,7 @@ func TestConnectionCommands(t *testing.T) {
 	wantErr(t, c.Do(bg, "CLIENT", "BOGUS").Err(), "ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.")
 	// INFO
 	all := c.Info(bg).Val()
-	for _, want := range []string{"# Server", "redis_version:", "# Clients", "connected_clients:", "# Memory", "used_memory:", "# Persistence", "loading:0", "# Stats", "total_commands_processed:", "# Keyspace"} {
+	for _, want := range []string{"# Server", "redis_version:", "# Clients", "connected_clients:", "# Memory", "used_memory:", "# Persistence", "loading:0", "# Stats", "total_commands_processed:", "record_ring_hits:", "record_disk_reads:", "# Keyspace"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("INFO lacks %q", want)
 		}
