@@ -37,11 +37,13 @@ type Config struct {
 	ReapInterval time.Duration
 	// Clock defaults to SystemClock.
 	Clock Clock
-	// CommitObserver, when set, is called by the committer after every
-	// synced batch with its number of writes and the time the commit (write
-	// and fsync) took. It runs on the committer goroutine between batches,
-	// so it must be quick and must not call the Store. Metrics use it; core
-	// stays free of any metrics library.
+	// CommitObserver, when set, is called after every synced batch with
+	// its number of writes and the time the commit (write and fsync) took,
+	// before the batch's writers are told (so metrics never lag an
+	// acknowledgement). It runs in the committing goroutine (the committer,
+	// or an event loop's Store.Sync) between commits, so it must be quick
+	// and must not call the Store. Metrics use it; core stays free of any
+	// metrics library.
 	CommitObserver func(writes int, d time.Duration)
 }
 

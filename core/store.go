@@ -656,10 +656,12 @@ func (s *Store) commitOnce() bool {
 	}
 	pendingNext := s.mu.open.kicked
 	s.mu.Unlock()
-	close(f.done)
 	if err == nil && s.cfg.CommitObserver != nil {
+		// Before the writers hear of it: an acknowledged write is counted
+		// (metrics read right after a reply agree with it).
 		s.cfg.CommitObserver(f.n, took)
 	}
+	close(f.done)
 	if pendingNext {
 		s.kickCommitter()
 	}
