@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -376,6 +377,27 @@ func TestRingServesEvictedRecordsWithTheirLatestValue_C2(t *testing.T) {
 	for i := range n {
 		if v, err := s.CtrGet(ctx, "a", "c"+strconv.Itoa(i)); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("deleted counter %d = (%d, %v), want ErrNotFound", i, v, err)
+		}
+	}
+}
+
+// TestCommitObserverRunsBeforeTheWritersHear: a write is counted by the
+// commit observer (metrics) before its caller gets the acknowledgement, so
+// metrics read right after a reply never lag it. The observer is slow on
+// purpose: called after the writers were released, it would lose the race.
+func TestCommitObserverRunsBeforeTheWritersHear(t *testing.T) {
+	ctx := ctxT(t)
+	var observed atomic.Int64
+	s := openStore(t, vfs.NewMem(), "db", Config{Clock: newFakeClock(), CommitObserver: func(writes int, _ time.Duration) {
+		time.Sleep(2 * time.Millisecond)
+		observed.Add(int64(writes))
+	}})
+	for i := 1; i <= 20; i++ {
+		if _, err := s.CtrAdd(ctx, "a", "c", 1); err != nil {
+			t.Fatal(err)
+		}
+		if n := observed.Load(); n < int64(i) {
+			t.Fatalf("after %d acknowledged writes the observer had counted %d", i, n)
 		}
 	}
 }
