@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,19 +67,14 @@ func newMetricsServer(t *testing.T, fs vfs.FS, auth core.Auth) *testServer {
 			t.Errorf("closing store: %v", err)
 		}
 	})
-	srv := httptest.NewUnstartedServer(httpapi.New(store, httpapi.Config{
-		Auth:    auth,
-		Metrics: m.Handler(),
-		Observe: func(cmd, status string, d time.Duration) { m.ObserveRequest("http", cmd, status, d) },
-	}))
-	srv.Config.ConnState = m.HTTPConnState
-	srv.Start()
-	m.Attach(store, nil)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
+	url := serveLoop(t, store, httpapi.Config{
+		Auth:      auth,
+		Metrics:   m.Handler(),
+		Observe:   func(cmd, status string, d time.Duration) { m.ObserveRequest("http", cmd, status, d) },
+		ConnState: m.HTTPConnState,
 	})
-	return &testServer{url: srv.URL, store: store}
+	m.Attach(store, nil)
+	return &testServer{url: url, store: store}
 }
 
 // metricsText is GET /metrics as text.

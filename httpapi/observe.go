@@ -26,36 +26,53 @@ func (a *API) observe(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		d := time.Since(start)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
+		report := func(status int) { a.report(r, status, time.Since(start)) }
+		if dw, ok := w.(durableReporter); ok && dw.afterDurable(report) {
+			return // the event loop reports it once its response may leave (H7)
 		}
-		pattern := ""
-		if rc := chi.RouteContext(r.Context()); rc != nil {
-			pattern = rc.RoutePattern()
-		}
-		cmd := "unmatched"
-		switch r.Method {
-		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead:
-			if pattern != "" {
-				cmd = r.Method + " " + pattern
-			}
-		}
-		status := strconv.Itoa(sw.status)
-		if a.cfg.Observe != nil {
-			a.cfg.Observe(cmd, status, d)
-		}
-		// A mutex request's time is mostly the wait it asked for: not slow.
-		if a.cfg.SlowLog > 0 && d >= a.cfg.SlowLog && !strings.HasPrefix(pattern, "/db/{acc}/mlock/") {
-			path := r.URL.Path
-			if len(path) > 128 {
-				path = path[:128]
-			}
-			slog.Warn("slow operation", "protocol", "http", "command", cmd,
-				"path", path, "status", status,
-				"duration_ms", float64(d.Microseconds())/1000, "client", r.RemoteAddr)
-		}
+		report(sw.status)
 	})
+}
+
+// durableReporter is the ResponseWriter of a transport that holds a
+// response until what it reflects is durable (respWriter): the request is
+// reported then, with its final status, so that latencies include the
+// fsync as the client sees it.
+type durableReporter interface {
+	afterDurable(report func(status int)) bool
+}
+
+// report tells Config.Observe and the slow log of r, answered status
+// after d.
+func (a *API) report(r *http.Request, code int, d time.Duration) {
+	if code == 0 {
+		code = http.StatusOK
+	}
+	pattern := ""
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		pattern = rc.RoutePattern()
+	}
+	cmd := "unmatched"
+	switch r.Method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead:
+		if pattern != "" {
+			cmd = r.Method + " " + pattern
+		}
+	}
+	status := strconv.Itoa(code)
+	if a.cfg.Observe != nil {
+		a.cfg.Observe(cmd, status, d)
+	}
+	// A mutex request's time is mostly the wait it asked for: not slow.
+	if a.cfg.SlowLog > 0 && d >= a.cfg.SlowLog && !strings.HasPrefix(pattern, "/db/{acc}/mlock/") {
+		path := r.URL.Path
+		if len(path) > 128 {
+			path = path[:128]
+		}
+		slog.Warn("slow operation", "protocol", "http", "command", cmd,
+			"path", path, "status", status,
+			"duration_ms", float64(d.Microseconds())/1000, "client", r.RemoteAddr)
+	}
 }
 
 // statusWriter records the status a handler answers.

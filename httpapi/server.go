@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -26,6 +27,10 @@ type Config struct {
 	Observe func(command, status string, d time.Duration)
 	// SlowLog: a request slower than this is logged (slog.Warn); 0 = off.
 	SlowLog time.Duration
+	// ConnState, when set, is told of each connection the event-loop
+	// Server opens (http.StateNew) and closes (http.StateClosed), with a
+	// nil net.Conn.
+	ConnState func(net.Conn, http.ConnState)
 }
 
 // API serves the HTTP routes over one store.

@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,14 +85,31 @@ func newServerWith(t *testing.T, ccfg core.Config, hcfg httpapi.Config) *testSer
 			t.Errorf("closing store: %v", err)
 		}
 	})
-	srv := httptest.NewServer(httpapi.New(store, hcfg))
+	return &testServer{url: serveLoop(t, store, hcfg), store: store}
+}
+
+// serveLoop serves the API over store on a loopback port with the
+// production transport (httpapi.Server, event loops) and returns its URL;
+// the server is closed when the test ends (Close also drops a waiter a
+// failed test left blocked).
+func serveLoop(t *testing.T, store *core.Store, hcfg httpapi.Config) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httpapi.NewServer(store, hcfg, httpapi.Limits{})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
-		// A test that failed may leave a waiter blocked: drop its
-		// connection so Close does not wait for it.
-		srv.CloseClientConnections()
-		srv.Close()
+		if err := srv.Close(); err != nil {
+			t.Errorf("closing the HTTP server: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
 	})
-	return &testServer{url: srv.URL, store: store}
+	return "http://" + ln.Addr().String()
 }
 
 // reply is a response read in full.

@@ -197,7 +197,7 @@ func TestTenThousandHTTPKeepAliveConnectionsAreServed(t *testing.T) {
 }
 
 // newLimitedHTTP serves the API with l on a loopback port.
-func newLimitedHTTP(t *testing.T, l httpLimits) (addr string, store *core.Store) {
+func newLimitedHTTP(t *testing.T, l httpapi.Limits) (addr string, store *core.Store) {
 	t.Helper()
 	db, err := persist.Open(t.TempDir(), persist.Options{})
 	if err != nil {
@@ -207,7 +207,7 @@ func newLimitedHTTP(t *testing.T, l httpLimits) (addr string, store *core.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newHTTPServer(httpapi.New(st, httpapi.Config{}), l)
+	srv := httpapi.NewServer(st, httpapi.Config{}, l)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -252,16 +252,15 @@ func cutOff(c net.Conn, send string) bool {
 // slowly, and an idle keep-alive connection are all cut off, while other
 // clients are served and the slow body stores nothing.
 func TestSlowHTTPClientsAreCutOff(t *testing.T) {
-	d := defaultHTTPLimits
+	d := httpapi.DefaultLimits
 	if d.ReadHeader <= 0 || d.Read <= 0 || d.Idle <= 0 || d.HeaderMax <= 0 {
 		t.Fatalf("default HTTP limits not all set: %+v", d)
 	}
-	s := newHTTPServer(nil, d)
-	if s.ReadHeaderTimeout != d.ReadHeader || s.ReadTimeout != d.Read || s.IdleTimeout != d.Idle || s.MaxHeaderBytes != d.HeaderMax {
-		t.Fatalf("newHTTPServer does not apply the limits: %+v", s)
+	if got := httpapi.NewServer(nil, httpapi.Config{}, httpapi.Limits{}).Limits(); got != d {
+		t.Fatalf("a server built without limits does not take the defaults: %+v", got)
 	}
 
-	addr, st := newLimitedHTTP(t, httpLimits{ReadHeader: 200 * time.Millisecond, Read: 400 * time.Millisecond, Idle: 200 * time.Millisecond, HeaderMax: 4 << 10})
+	addr, st := newLimitedHTTP(t, httpapi.Limits{ReadHeader: 200 * time.Millisecond, Read: 400 * time.Millisecond, Idle: 200 * time.Millisecond, HeaderMax: 4 << 10})
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {

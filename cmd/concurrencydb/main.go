@@ -162,19 +162,19 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 	auth := core.Auth{Token: cfg.Auth.Token, Accounts: cfg.Auth.Accounts}
 
 	errc := make(chan error, 2)
-	var httpSrv *http.Server
+	var httpSrv *httpapi.Server
 	if cfg.HTTP.Addr != "" {
 		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 		if err != nil {
 			return fmt.Errorf("http listener: %w", err)
 		}
-		httpSrv = newHTTPServer(httpapi.New(store, httpapi.Config{
-			Auth:    auth,
-			Metrics: m.Handler(),
-			Observe: func(cmd, status string, d time.Duration) { m.ObserveRequest("http", cmd, status, d) },
-			SlowLog: slow,
-		}), defaultHTTPLimits)
-		httpSrv.ConnState = m.HTTPConnState
+		httpSrv = httpapi.NewServer(store, httpapi.Config{
+			Auth:      auth,
+			Metrics:   m.Handler(),
+			Observe:   func(cmd, status string, d time.Duration) { m.ObserveRequest("http", cmd, status, d) },
+			SlowLog:   slow,
+			ConnState: m.HTTPConnState,
+		}, httpapi.DefaultLimits)
 		log.Info("http listening", "addr", ln.Addr().String())
 		go func() { errc <- httpSrv.Serve(ln) }()
 	}

@@ -1,0 +1,688 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/concurrencydb/concurrencydb/core"
+)
+
+// conn is one HTTP connection. Everything but deadline and opened belongs
+// to its event loop (or, while offloop is set, partly to the goroutine of
+// its off-loop request, which touches none of these fields).
+type conn struct {
+	s      *Server
+	gc     gnet.Conn // set by OnOpen
+	pass   *pass
+	remote string
+	ctx    context.Context // ends when the connection closes
+	cancel context.CancelFunc
+	plctx  context.Context // ctx with pl: the context of on-loop requests
+	pl     *core.Pipeline
+
+	in        []byte    // input read and not yet run
+	reqStart  time.Time // when the request at the head of in began
+	idleAt    time.Time // when c became idle (zero: it is not)
+	hdrDone   bool      // its headers are complete (its body is not)
+	continued bool      // 100 Continue was sent for it
+	out       []byte    // responses built, not yet written
+	held      []held    // out's responses, in order
+	w         respWriter
+
+	awaiting   bool // in pass.waiting
+	offloop    bool // a request runs in its own goroutine
+	blocked    bool // an off-loop request waits for held responses to go first
+	throttled  bool // output the client does not read: a retry is scheduled
+	closeAfter bool // close once the responses are written
+	lingering  bool // write side shut, input drained until deadline
+	gone       bool // OnClose ran
+
+	opened   atomic.Bool  // OnOpen ran
+	deadline atomic.Int64 // unix ns after which watchDeadlines closes c; 0 = none
+}
+
+// held is one response in conn.out: out[previous end:end].
+type held struct {
+	end    int
+	pend   core.Pending // what it reflects becomes durable (H7)
+	status int
+	report func(status int) // observe's, once durable
+	head   bool
+	close  bool
+}
+
+const (
+	// maxHeld bounds the response bytes a connection builds and has not
+	// written: past it the loop reads no more requests of it until the
+	// client has read them.
+	maxHeld = 1 << 20
+	// throttleRetry is how soon a throttled connection is looked at again.
+	throttleRetry = 2 * time.Millisecond
+	// lingerTime is how long a closing connection drains its input after
+	// its write side was shut.
+	lingerTime = 500 * time.Millisecond
+	// closeFlushWait bounds how long a closing connection waits for the
+	// client to take its last responses.
+	closeFlushWait = 10 * time.Second
+	// headerSlack: like net/http, headers may exceed HeaderMax by this much.
+	headerSlack = 4096
+)
+
+// idle: nothing read, running or waiting.
+func (c *conn) idle() bool {
+	return len(c.in) == 0 && len(c.held) == 0 && !c.offloop && !c.awaiting
+}
+
+// maxBacklog bounds the unread input of a connection that is not being
+// served (an off-loop request runs, or its responses wait): one request
+// may be read ahead, not a stream.
+func (s *Server) maxBacklog() int {
+	return 2*int(s.maxBody) + s.lim.HeaderMax + 2*headerSlack
+}
+
+// serve runs every complete request in c's input. It runs on c's loop.
+func (s *Server) serve(c *conn, gc gnet.Conn) gnet.Action {
+	if c.gone {
+		return gnet.Close
+	}
+	c.takeInput(gc)
+	if c.lingering {
+		c.in = c.in[:0]
+		return gnet.None
+	}
+	if c.offloop || c.blocked || c.closeAfter || c.throttled || c.awaiting {
+		if len(c.in) > s.maxBacklog() {
+			return gnet.Close
+		}
+		return gnet.None
+	}
+	for len(c.in) > 0 && !c.closeAfter && !c.blocked && !c.offloop {
+		if gc.OutboundBuffered()+len(c.out) >= maxHeld {
+			s.throttle(c, gc)
+			break
+		}
+		req, body, n, err := c.pass.parser.next(c, gc)
+		if err != nil {
+			s.refuse(c, err)
+			break
+		}
+		if req == nil {
+			break // incomplete
+		}
+		if mayBlock(req) {
+			if len(c.held) > 0 {
+				c.blocked = true // flush comes back here
+				break
+			}
+			body = bytes.Clone(body) // it points into c.in
+			c.consume(n)
+			s.startOffLoop(c, req, body)
+			break
+		}
+		s.runOnLoop(c, req, body)
+		c.consume(n)
+	}
+	if s.draining.Load() && c.idle() {
+		return gnet.Close
+	}
+	s.releaseOrAwait(c, gc)
+	if c.gone {
+		return gnet.Close
+	}
+	s.setDeadline(c)
+	return gnet.None
+}
+
+// takeInput moves what gnet has read of c into c.in.
+func (c *conn) takeInput(gc gnet.Conn) {
+	n := gc.InboundBuffered()
+	if n == 0 {
+		return // NB: gnet's Next(0) and Discard(0) mean "everything"
+	}
+	if len(c.in) == 0 && cap(c.in) > 1<<20 {
+		c.in = nil // do not pin a large buffer to an idle connection
+	}
+	c.in = slices.Grow(c.in, n)
+	m, _ := gc.Read(c.in[len(c.in) : len(c.in)+n])
+	c.in = c.in[:len(c.in)+m]
+}
+
+// consume drops the request of n bytes at the head of c.in.
+func (c *conn) consume(n int) {
+	rest := copy(c.in, c.in[n:])
+	c.in = c.in[:rest]
+	c.reqStart, c.hdrDone, c.continued = time.Time{}, false, false
+}
+
+// runOnLoop runs req on the loop with c's pipeline and adds its response
+// to c.out, held until what it reflects is durable (H7).
+func (s *Server) runOnLoop(c *conn, req *http.Request, body []byte) {
+	w := &c.w
+	w.reset(true)
+	req = req.WithContext(c.plctx)
+	req.Body = bodyReader(body)
+	s.run(w, req)
+	pend := c.pl.Take()
+	closeIt := req.Close || s.draining.Load() || w.panicked
+	head := req.Method == http.MethodHead
+	c.out = s.appendResponse(c.out, w, req, head, closeIt)
+	c.held = append(c.held, held{end: len(c.out), pend: pend, status: w.code(), report: w.report, head: head, close: closeIt})
+	c.closeAfter = c.closeAfter || closeIt
+}
+
+// run serves req into w; a panic answers 500 and closes the connection,
+// as net/http would, instead of killing the server.
+func (s *Server) run(w *respWriter, req *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			slog.Error("http handler panicked", "path", req.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			w.reset(w.deferred)
+			w.panicked = true
+			writeError(w, fmt.Errorf("internal error"))
+		}
+	}()
+	s.h.ServeHTTP(w, req)
+}
+
+// bodyReader returns a request body over b.
+func bodyReader(b []byte) io.ReadCloser {
+	if len(b) == 0 {
+		return http.NoBody
+	}
+	return io.NopCloser(bytes.NewReader(b))
+}
+
+// releaseOrAwait writes c's responses when what they reflect is durable
+// already (reads of durable data), else holds them for the loop's pass.
+func (s *Server) releaseOrAwait(c *conn, gc gnet.Conn) {
+	if len(c.held) == 0 {
+		if c.closeAfter && !c.offloop {
+			s.closeWhenFlushed(c, gc)
+		}
+		return
+	}
+	for _, h := range c.held {
+		if !h.pend.Ready() {
+			c.pass.await(c)
+			return
+		}
+	}
+	s.flush(c, gc)
+}
+
+// flush writes c's held responses once each is durable (H7): a response
+// whose fsync failed (D6) is replaced by its error.
+func (s *Server) flush(c *conn, gc gnet.Conn) {
+	if len(c.held) > 0 {
+		var fixed []byte // nil unless a wait failed
+		prev := 0
+		for _, h := range c.held {
+			status := h.status
+			if err := h.pend.Wait(c.ctx); err != nil {
+				var w respWriter
+				writeError(&w, err)
+				status = w.code()
+				if fixed == nil {
+					fixed = append([]byte(nil), c.out[:prev]...)
+				}
+				fixed = s.appendResponse(fixed, &w, nil, h.head, h.close)
+			} else if fixed != nil {
+				fixed = append(fixed, c.out[prev:h.end]...)
+			}
+			if h.report != nil {
+				h.report(status)
+			}
+			prev = h.end
+		}
+		out := c.out
+		if fixed != nil {
+			out = fixed
+		}
+		_, _ = gc.Write(out) // a failed write closes c (OnClose)
+		clear(c.held)
+		c.held = c.held[:0]
+		c.out = c.out[:0]
+		if cap(c.out) > maxHeld {
+			c.out = nil
+		}
+		if c.gone {
+			return
+		}
+	}
+	switch {
+	case c.closeAfter || (s.draining.Load() && c.idle()):
+		c.closeAfter = true
+		s.closeWhenFlushed(c, gc)
+	case c.blocked:
+		c.blocked = false
+		if s.serve(c, gc) == gnet.Close {
+			_ = gc.Close()
+		}
+	default:
+		s.setDeadline(c)
+	}
+}
+
+// startOffLoop runs req in a goroutine of its own, without a pipeline
+// (core waits for durability itself); c reads no further request until
+// its response is written.
+func (s *Server) startOffLoop(c *conn, req *http.Request, body []byte) {
+	c.offloop = true
+	c.deadline.Store(0)
+	gc := c.gc
+	closeIt := req.Close || s.draining.Load()
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		var w respWriter
+		r := req.WithContext(c.ctx)
+		r.Body = bodyReader(body)
+		s.run(&w, r)
+		b := s.appendResponse(nil, &w, req, req.Method == http.MethodHead, closeIt || w.panicked)
+		err := gc.AsyncWrite(b, func(gc gnet.Conn, err error) error {
+			c.offloop = false
+			if err != nil || c.gone {
+				return nil
+			}
+			if closeIt || w.panicked || s.draining.Load() {
+				c.closeAfter = true
+				s.closeWhenFlushed(c, gc)
+				return nil
+			}
+			if s.serve(c, gc) == gnet.Close {
+				_ = gc.Close()
+			}
+			return nil
+		})
+		_ = err // the loop is stopping: Close closes c
+	}()
+}
+
+// refuse answers err (a malformed, oversized or too large request) after
+// c's earlier responses and closes c once they are written.
+func (s *Server) refuse(c *conn, err error) {
+	var w respWriter
+	var re *requestError
+	if errors.As(err, &re) && re.status != 0 {
+		writeJSON(&w, re.status, map[string]any{"error": re.code, "message": re.msg})
+	} else {
+		writeError(&w, err)
+	}
+	c.out = s.appendResponse(c.out, &w, nil, false, true)
+	c.held = append(c.held, held{end: len(c.out), status: w.code(), close: true})
+	c.closeAfter = true
+	c.in = c.in[:0]
+}
+
+// closeWhenFlushed closes c once the client has taken its output: it
+// shuts c's write side, drains its input for lingerTime (a client still
+// sending gets the response, not a reset), then closes it.
+func (s *Server) closeWhenFlushed(c *conn, gc gnet.Conn) {
+	if c.lingering || c.gone || c.awaiting || c.offloop {
+		return
+	}
+	if gc.OutboundBuffered() > 0 {
+		if c.deadline.Load() == 0 {
+			c.deadline.Store(time.Now().Add(closeFlushWait).UnixNano())
+		}
+		s.later(gc, func() { s.closeWhenFlushed(c, gc) })
+		return
+	}
+	shutWrite(gc)
+	c.lingering = true
+	c.in = c.in[:0]
+	c.deadline.Store(time.Now().Add(lingerTime).UnixNano())
+}
+
+// throttle stops reading requests of c until its output drains.
+func (s *Server) throttle(c *conn, gc gnet.Conn) {
+	c.throttled = true
+	s.later(gc, func() {
+		c.throttled = false
+		if s.serve(c, gc) == gnet.Close {
+			_ = gc.Close()
+		}
+	})
+}
+
+// later runs fn on gc's loop after throttleRetry, unless gc closed by then.
+func (s *Server) later(gc gnet.Conn, fn func()) {
+	c := gc.Context().(*conn)
+	time.AfterFunc(throttleRetry, func() {
+		_ = gc.Wake(func(gc gnet.Conn, err error) error {
+			if err == nil && !c.gone {
+				fn()
+			}
+			return nil
+		})
+	})
+}
+
+// setDeadline sets when watchDeadlines cuts c off: a request being read
+// has ReadHeader for its headers and Read in all from its first byte; an
+// idle connection has Idle. A busy one (a request running, responses
+// waiting) has none, as net/http has no write timeout here.
+func (s *Server) setDeadline(c *conn) {
+	switch {
+	case c.lingering:
+	case c.offloop || c.awaiting || len(c.held) > 0 || c.closeAfter || c.blocked || c.throttled:
+		c.idleAt = time.Time{}
+		c.deadline.Store(0)
+	case len(c.in) > 0:
+		c.idleAt = time.Time{}
+		if c.reqStart.IsZero() {
+			c.reqStart = time.Now()
+		}
+		lim := s.lim.ReadHeader
+		if c.hdrDone {
+			lim = s.lim.Read
+		}
+		c.deadline.Store(c.reqStart.Add(lim).UnixNano())
+	default:
+		// NB: kept while idle, a wake-up (gc.Wake runs OnTraffic) must not
+		// push it back.
+		if c.idleAt.IsZero() {
+			c.idleAt = time.Now()
+		}
+		c.deadline.Store(c.idleAt.Add(s.lim.Idle).UnixNano())
+	}
+}
+
+// mayBlock: requests that may wait (POST /db/{acc}/mlock/{id}) or are slow
+// and rare (GET /metrics) run off the loop. The path is split as chi
+// splits it (the escaped form when there is one).
+func mayBlock(r *http.Request) bool {
+	p := r.URL.RawPath
+	if p == "" {
+		p = r.URL.Path
+	}
+	if p == "/metrics" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(p, "/db/")
+	if !ok || r.Method != http.MethodPost {
+		return false
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return strings.HasPrefix(rest[i:], "/mlock/")
+	}
+	return false
+}
+
+// requestError is a request the transport refuses before any handler.
+type requestError struct {
+	status    int
+	code, msg string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+// parser reads requests with net/http's parser; one per loop (its
+// readers are reused).
+type parser struct {
+	br   bytes.Reader
+	bufr *bufio.Reader
+}
+
+// next parses the request at the head of c.in: the request, its body
+// (pointing into c.in) and its length; a nil request while it is
+// incomplete. It answers 100 Continue when the client waits for it.
+func (p *parser) next(c *conn, gc gnet.Conn) (*http.Request, []byte, int, error) {
+	s, buf := c.s, c.in
+	for len(buf) >= 2 && buf[0] == '\r' && buf[1] == '\n' {
+		// RFC 9112 2.2: empty lines before a request line are ignored.
+		c.consume(2)
+		buf = c.in
+	}
+	maxHdr := s.lim.HeaderMax + headerSlack
+	end := bytes.Index(buf, []byte("\r\n\r\n")) + 4
+	if end < 4 {
+		end = bytes.Index(buf, []byte("\n\n")) + 2 // bare LF lines
+	}
+	if end < 2 || end > maxHdr {
+		if len(buf) > maxHdr {
+			return nil, nil, 0, &requestError{http.StatusRequestHeaderFieldsTooLarge, "headers_too_large",
+				fmt.Sprintf("request headers are larger than %d bytes", s.lim.HeaderMax)}
+		}
+		return nil, nil, 0, nil
+	}
+	if p.bufr == nil {
+		p.bufr = bufio.NewReaderSize(&p.br, 4096)
+	}
+	p.br.Reset(buf[:end])
+	p.bufr.Reset(&p.br)
+	req, err := http.ReadRequest(p.bufr)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("%w: malformed HTTP request: %v", core.ErrInvalid, err)
+	}
+	req.RemoteAddr = c.remote
+	var body []byte
+	n := end
+	if len(req.TransferEncoding) > 0 { // only "chunked" passes ReadRequest
+		var complete bool
+		body, n, complete, err = p.chunked(buf[end:], s.maxBody)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if !complete {
+			if len(buf)-end > 2*int(s.maxBody)+headerSlack {
+				return nil, nil, 0, tooLarge(s.maxBody)
+			}
+			c.hdrDone = true
+			p.expect100(c, gc, req)
+			return nil, nil, 0, nil
+		}
+		n += end
+	} else if req.ContentLength > 0 {
+		if req.ContentLength > s.maxBody {
+			return nil, nil, 0, tooLarge(s.maxBody)
+		}
+		if int64(len(buf)-end) < req.ContentLength {
+			c.hdrDone = true
+			p.expect100(c, gc, req)
+			return nil, nil, 0, nil
+		}
+		n = end + int(req.ContentLength)
+		body = buf[end:n]
+	}
+	return req, body, n, nil
+}
+
+// chunked decodes a chunked body at the head of b: the body, the bytes it
+// took (its trailer included), and whether it is complete.
+func (p *parser) chunked(b []byte, max int64) ([]byte, int, bool, error) {
+	p.br.Reset(b)
+	p.bufr.Reset(&p.br)
+	body, err := io.ReadAll(io.LimitReader(httputil.NewChunkedReader(p.bufr), max+1))
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, 0, false, nil
+	case err != nil:
+		return nil, 0, false, fmt.Errorf("%w: malformed chunked body: %v", core.ErrInvalid, err)
+	case int64(len(body)) > max:
+		return nil, 0, false, tooLarge(max)
+	}
+	n := len(b) - p.br.Len() - p.bufr.Buffered()
+	// The last chunk is followed by optional trailer fields (ignored) and
+	// an empty line.
+	rest := b[n:]
+	if len(rest) >= 2 && rest[0] == '\r' && rest[1] == '\n' {
+		return body, n + 2, true, nil
+	}
+	if i := bytes.Index(rest, []byte("\r\n\r\n")); i >= 0 {
+		return body, n + i + 4, true, nil
+	}
+	return nil, 0, false, nil
+}
+
+func tooLarge(max int64) error {
+	return fmt.Errorf("%w: the body is larger than %d bytes", core.ErrTooLarge, max)
+}
+
+// expect100 tells a client that waits for it (Expect: 100-continue) to
+// send its body, once per request.
+func (p *parser) expect100(c *conn, gc gnet.Conn, req *http.Request) {
+	if c.continued || !req.ProtoAtLeast(1, 1) || !strings.EqualFold(req.Header.Get("Expect"), "100-continue") {
+		return
+	}
+	c.continued = true
+	_, _ = gc.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+}
+
+// respWriter is the http.ResponseWriter of the event-loop server: the
+// response is built in memory and written by the loop.
+type respWriter struct {
+	hdr      http.Header
+	status   int
+	body     []byte
+	report   func(status int)
+	deferred bool // on the loop: observe reports once durable (afterDurable)
+	panicked bool
+}
+
+func (w *respWriter) reset(deferred bool) {
+	if w.hdr != nil {
+		clear(w.hdr)
+	}
+	w.status, w.body, w.report, w.deferred, w.panicked = 0, w.body[:0], nil, deferred, false
+}
+
+func (w *respWriter) Header() http.Header {
+	if w.hdr == nil {
+		w.hdr = make(http.Header)
+	}
+	return w.hdr
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *respWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.body = append(w.body, b...)
+	return len(b), nil
+}
+
+func (w *respWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// afterDurable registers f to report the request once its response may
+// leave (H7); false when the response is final already (off the loop).
+func (w *respWriter) afterDurable(f func(status int)) bool {
+	if !w.deferred {
+		return false
+	}
+	w.report = f
+	return true
+}
+
+// appendResponse appends w's response to dst: the status line, w's
+// headers, Content-Type when w set none (sniffed, as net/http does), Date,
+// Content-Length and Connection; the body unless head.
+func (s *Server) appendResponse(dst []byte, w *respWriter, req *http.Request, head, closeIt bool) []byte {
+	status := w.code()
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, http.StatusText(status)...)
+	dst = append(dst, "\r\n"...)
+	hasType := false
+	if len(w.hdr) > 0 {
+		keys := make([]string, 0, len(w.hdr))
+		for k := range w.hdr {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			switch k {
+			case "Content-Length", "Connection", "Date", "Transfer-Encoding":
+				continue // the transport's own
+			case "Content-Type":
+				hasType = true
+			}
+			for _, v := range w.hdr[k] {
+				dst = append(dst, k...)
+				dst = append(dst, ": "...)
+				dst = appendHeaderValue(dst, v)
+				dst = append(dst, "\r\n"...)
+			}
+		}
+	}
+	bodyOK := status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+	if bodyOK && !hasType && len(w.body) > 0 {
+		dst = append(dst, "Content-Type: "...)
+		dst = append(dst, http.DetectContentType(w.body)...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "Date: "...)
+	dst = append(dst, s.dateNow()...)
+	dst = append(dst, "\r\n"...)
+	if bodyOK {
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, int64(len(w.body)), 10)
+		dst = append(dst, "\r\n"...)
+	}
+	if closeIt {
+		dst = append(dst, "Connection: close\r\n"...)
+	} else if req != nil && !req.ProtoAtLeast(1, 1) {
+		dst = append(dst, "Connection: keep-alive\r\n"...) // an HTTP/1.0 client that asked for it
+	}
+	dst = append(dst, "\r\n"...)
+	if bodyOK && !head {
+		dst = append(dst, w.body...)
+	}
+	return dst
+}
+
+// appendHeaderValue appends v with any CR or LF replaced by a space, as
+// net/http does, so that no value can split the response.
+func appendHeaderValue(dst []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		b := v[i]
+		if b == '\r' || b == '\n' {
+			b = ' '
+		}
+		dst = append(dst, b)
+	}
+	return dst
+}
+
+// dateLine is the Date header's value, formatted once per second.
+type dateLine struct {
+	sec int64
+	b   []byte
+}
+
+func (s *Server) dateNow() []byte {
+	now := time.Now()
+	if d := s.date.Load(); d != nil && d.sec == now.Unix() {
+		return d.b
+	}
+	d := &dateLine{sec: now.Unix(), b: now.UTC().AppendFormat(nil, http.TimeFormat)}
+	s.date.Store(d)
+	return d.b
+}
