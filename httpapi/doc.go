@@ -4,8 +4,9 @@
 //
 // Invariants:
 //
-//   - H1: a handler writes its response only after the core call returned,
-//     so no reply leaves before the write it reflects is synced (core's D1).
+//   - H1: a handler writes its response only after the core call returned;
+//     with the transport's H7 no reply leaves before the write it reflects
+//     is synced (core's D1).
 //   - H2: a request with a missing or malformed parameter is answered 400
 //     before any core call, so it changes nothing.
 //   - H3: errors map to statuses in one table (errors.go); every core
@@ -19,4 +20,15 @@
 //     its method and route pattern, never its raw path (metrics X1);
 //     GET /metrics needs the global token when auth is enabled, because its
 //     figures span every account.
+//   - H7: the event-loop transport (Server; loop.go, conn.go) runs
+//     handlers with a core.Pipeline context and holds each response until
+//     every core call it made is durable (Pending), replacing it with the
+//     error when the fsync failed (D6); responses on one connection leave
+//     in request order. A request is reported (H6) only then, so latencies
+//     include the fsync.
+//   - H8: what one client may hold is bounded (Limits): a request's headers
+//     within ReadHeader, the whole request within Read, an idle connection
+//     within Idle; headers over HeaderMax are answered 431 and a body over
+//     limits.max_value_bytes 413 before it is read, and the connection is
+//     closed; unread responses stop the reading of further requests.
 package httpapi

@@ -1,0 +1,392 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
+	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/httpapi"
+	"github.com/concurrencydb/concurrencydb/persist"
+)
+
+// Tests of the event-loop transport (loop.go, conn.go): H7, framing,
+// pipelining, off-loop requests.
+
+// syncGate holds the write-ahead log's syncs while a test looks at what
+// the server answers meanwhile.
+type syncGate struct {
+	entered chan struct{}
+	hold    atomic.Pointer[chan struct{}]
+}
+
+func (g *syncGate) MaybeError(op errorfs.Op) error {
+	switch op.Kind {
+	case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
+	default:
+		return nil
+	}
+	if h := g.hold.Load(); h != nil && strings.HasSuffix(op.Path, ".log") {
+		select {
+		case g.entered <- struct{}{}:
+		default:
+		}
+		<-*h
+	}
+	return nil
+}
+
+func (g *syncGate) String() string { return "syncGate" }
+
+// holdSyncs makes log syncs block until the returned release is called
+// (also at the end of the test, should an assertion fail first).
+func (g *syncGate) holdSyncs(t *testing.T) (release func()) {
+	h := make(chan struct{})
+	g.hold.Store(&h)
+	release = sync.OnceFunc(func() {
+		g.hold.Store(nil)
+		close(h)
+	})
+	t.Cleanup(release)
+	return release
+}
+
+// gatedServer is the API over a store whose log syncs g can hold.
+func gatedServer(t *testing.T, hcfg httpapi.Config) (*testServer, *syncGate) {
+	t.Helper()
+	g := &syncGate{entered: make(chan struct{}, 1)}
+	db, err := persist.Open(t.TempDir(), persist.Options{FS: errorfs.Wrap(vfs.Default, g)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, err := core.Open(db, core.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &testServer{url: serveLoop(t, store, hcfg), store: store}, g
+}
+
+// syncing waits for a held sync to begin.
+func (g *syncGate) syncing(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no log sync began within 10 s")
+	}
+}
+
+// rawHTTP is a client connection that writes bytes as given and reads
+// responses one by one.
+type rawHTTP struct {
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func (s *testServer) raw(t *testing.T) *rawHTTP {
+	t.Helper()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	return &rawHTTP{nc: nc, br: bufio.NewReader(nc)}
+}
+
+func (c *rawHTTP) send(t *testing.T, s string) {
+	t.Helper()
+	if _, err := io.WriteString(c.nc, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawReply is a response read in full; close is its Connection: close
+// (which net/http's reader takes out of the header).
+type rawReply struct {
+	reply
+	close bool
+}
+
+// read reads one response in full.
+func (c *rawHTTP) read(t *testing.T, method string) rawReply {
+	t.Helper()
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("reading a response: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading a body: %v", err)
+	}
+	return rawReply{reply{status: resp.StatusCode, header: resp.Header, body: b}, resp.Close}
+}
+
+// closed reports whether the server closed c (EOF) within a few seconds.
+func (c *rawHTTP) closed(t *testing.T) bool {
+	t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.br.ReadByte()
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// assertNothing checks that no byte arrives on c for a short while.
+func (c *rawHTTP) assertNothing(t *testing.T, what string) {
+	t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
+	if b, err := c.br.Peek(1); err == nil {
+		t.Fatalf("%s: got %q before the write was synced (H7)", what, b)
+	}
+	c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+}
+
+// No response leaves before what it reflects is fsynced (H7, D1): neither
+// the acknowledgement of a write nor, on another connection, a read of
+// the value that write is still syncing; the request is reported to
+// metrics only then, so its latency includes the fsync.
+func TestResponseWaitsForFsync_H7(t *testing.T) {
+	var reported atomic.Int64
+	s, g := gatedServer(t, httpapi.Config{Observe: func(cmd, status string, d time.Duration) {
+		if cmd == "POST /db/{acc}/kv/{id}" {
+			reported.Add(1)
+		}
+	}})
+	w, r := s.raw(t), s.raw(t)
+	release := g.holdSyncs(t)
+	w.send(t, "POST /db/a/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nv")
+	g.syncing(t) // the batch holding the write is being synced
+	r.send(t, "GET /db/a/kv/k HTTP/1.1\r\nHost: x\r\n\r\n")
+	w.assertNothing(t, "the write's acknowledgement")
+	r.assertNothing(t, "a read of the unsynced value")
+	if n := reported.Load(); n != 0 {
+		t.Fatalf("the write was reported to metrics %d times before its fsync", n)
+	}
+	release()
+	if got := w.read(t, "POST"); got.status != 200 || string(got.body) != "1\n" {
+		t.Fatalf("write = %d %q", got.status, got.body)
+	}
+	if got := r.read(t, "GET"); got.status != 200 || string(got.body) != "v" {
+		t.Fatalf("read = %d %q", got.status, got.body)
+	}
+	if n := reported.Load(); n != 1 {
+		t.Fatalf("the write was reported %d times, want 1", n)
+	}
+}
+
+// Requests pipelined on one connection are answered in order, and their
+// writes share one fsync.
+func TestPipelinedRequestsAnswerInOrderAndShareOneFsync_H7(t *testing.T) {
+	s, g := gatedServer(t, httpapi.Config{})
+	c := s.raw(t)
+	c.send(t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") // warm up
+	c.read(t, "GET")
+	before := s.store.Stats().Commits.Load()
+	release := g.holdSyncs(t)
+	var b strings.Builder
+	for range 16 {
+		b.WriteString("POST /db/a/sequence/s HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	b.WriteString("GET /db/a/sequence/s HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.send(t, b.String())
+	g.syncing(t)
+	release()
+	for i := 1; i <= 16; i++ {
+		if got := c.read(t, "POST"); got.status != 200 || string(got.body) != fmt.Sprintf("%d\n", i) {
+			t.Fatalf("response %d = %d %q", i, got.status, got.body)
+		}
+	}
+	if got := c.read(t, "GET"); string(got.body) != "16\n" {
+		t.Fatalf("GET after the pipeline = %q", got.body)
+	}
+	if n := s.store.Stats().Commits.Load() - before; n != 1 {
+		t.Fatalf("16 pipelined writes took %d fsyncs, want 1", n)
+	}
+}
+
+// A body sent in chunks, or after the server's 100 Continue, is stored
+// byte for byte; a Content-Length over limits.max_value_bytes is refused
+// 413 before the body is sent, and changes nothing.
+func TestChunkedExpectContinueAndOversizedBodies(t *testing.T) {
+	s := newServer(t)
+	c := s.raw(t)
+	c.send(t, "POST /db/a/kv/ch HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+	c.assertNothing(t, "a response to half a chunked body")
+	c.send(t, "4\r\ndefg\r\n0\r\nX-Trailer: y\r\n\r\n")
+	if got := c.read(t, "POST"); got.status != 200 {
+		t.Fatalf("chunked POST = %d %s", got.status, got.body)
+	}
+	if got := s.get(t, "/db/a/kv/ch"); string(got.body) != "abcdefg" {
+		t.Fatalf("chunked body stored as %q", got.body)
+	}
+
+	c.send(t, "PUT /db/a/kv/ex HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	if got := c.read(t, "PUT"); got.status != http.StatusContinue {
+		t.Fatalf("Expect: 100-continue got %d first", got.status)
+	}
+	c.send(t, "hello")
+	if got := c.read(t, "PUT"); got.status != 200 {
+		t.Fatalf("PUT after 100 Continue = %d %s", got.status, got.body)
+	}
+	if got := s.get(t, "/db/a/kv/ex"); string(got.body) != "hello" {
+		t.Fatalf("body after 100 Continue stored as %q", got.body)
+	}
+
+	max := s.store.Config().MaxValueBytes
+	c.send(t, fmt.Sprintf("PUT /db/a/kv/big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", max+1))
+	got := c.read(t, "PUT")
+	if got.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(got.body), `"too_large"`) {
+		t.Fatalf("oversized body = %d %s", got.status, got.body)
+	}
+	if !got.close || !c.closed(t) {
+		t.Fatal("the connection stayed open after a refused body")
+	}
+	if got := s.get(t, "/db/a/kv/big"); got.status != 404 {
+		t.Fatalf("a refused body stored something: %d", got.status)
+	}
+}
+
+// Connection management as net/http does it: HTTP/1.1 keeps the
+// connection; Connection: close and HTTP/1.0 without keep-alive close it
+// after the response; HTTP/1.0 with keep-alive keeps it and says so;
+// a malformed request is answered 400 (JSON, H3) and closes it; a HEAD
+// gets the headers without the body.
+func TestConnectionsOpenAndCloseAsRequested(t *testing.T) {
+	s := newServer(t)
+	s.post(t, "/db/a/kv/k?x=1") // a value for the GETs below (empty body)
+
+	c := s.raw(t)
+	c.send(t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if got := c.read(t, "GET"); got.status != 200 || got.close || got.header.Get("Date") == "" {
+		t.Fatalf("first response = %d %v", got.status, got.header)
+	}
+	if got := c.read(t, "GET"); got.status != 200 || !got.close {
+		t.Fatalf("Connection: close response = %d %v", got.status, got.header)
+	}
+	if !c.closed(t) {
+		t.Fatal("Connection: close did not close the connection")
+	}
+
+	c = s.raw(t)
+	c.send(t, "GET /healthz HTTP/1.0\r\n\r\n")
+	if got := c.read(t, "GET"); got.status != 200 || !c.closed(t) {
+		t.Fatalf("HTTP/1.0 = %d, or the connection stayed open", got.status)
+	}
+
+	c = s.raw(t)
+	c.send(t, "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+	if got := c.read(t, "GET"); got.close {
+		t.Fatal("HTTP/1.0 keep-alive was not kept alive")
+	}
+	c.send(t, "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+	if got := c.read(t, "GET"); got.status != 200 {
+		t.Fatalf("second HTTP/1.0 keep-alive request = %d", got.status)
+	}
+
+	c = s.raw(t)
+	c.send(t, "HEAD /db/a/sequence/s HTTP/1.1\r\nHost: x\r\n\r\n")
+	if got := c.read(t, "HEAD"); len(got.body) != 0 {
+		t.Fatalf("HEAD answered a body %q", got.body)
+	}
+
+	c = s.raw(t)
+	c.send(t, "BROKEN\r\n\r\n")
+	got := c.read(t, "GET")
+	if got.status != 400 || !strings.Contains(string(got.body), `"invalid"`) || !c.closed(t) {
+		t.Fatalf("malformed request = %d %s, or the connection stayed open", got.status, got.body)
+	}
+}
+
+// A POST /mlock/ that waits runs off the loop: other clients are served
+// meanwhile, a request pipelined behind it on its own connection is
+// answered after it, and it is granted once the holder unlocks.
+func TestAWaitingMutexLockDoesNotStallOthers(t *testing.T) {
+	s := newServer(t)
+	h := s.post(t, "/db/a/mlock/m?dur=30")
+	if h.status != 200 {
+		t.Fatalf("first MLOCK = %d %s", h.status, h.body)
+	}
+	waiter := s.raw(t)
+	waiter.send(t, "POST /db/a/mlock/m?dur=30&wait=20 HTTP/1.1\r\nHost: x\r\n\r\nPOST /db/a/sequence/after HTTP/1.1\r\nHost: x\r\n\r\n")
+	waiter.assertNothing(t, "a blocked MLOCK")
+	start := time.Now()
+	for i := range 20 {
+		if got := s.post(t, "/db/a/sequence/other"); got.status != 200 || string(got.body) != fmt.Sprintf("%d\n", i+1) {
+			t.Fatalf("another client's request = %d %s", got.status, got.body)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("other clients waited %v behind a blocked MLOCK", d)
+	}
+	if got := s.post(t, "/db/a/munlock/m?handle="+strings.TrimSpace(string(h.body))); got.status != 204 {
+		t.Fatalf("MUNLOCK = %d %s", got.status, got.body)
+	}
+	if got := waiter.read(t, "POST"); got.status != 200 {
+		t.Fatalf("the waiter = %d %s", got.status, got.body)
+	}
+	if got := waiter.read(t, "POST"); got.status != 200 || string(got.body) != "1\n" {
+		t.Fatalf("the request behind the waiter = %d %s", got.status, got.body)
+	}
+}
+
+// Shutdown closes idle connections at once and answers a request that
+// was being read when it began, then closes that connection too.
+func TestShutdownClosesIdleAndFinishesRequestsInProgress(t *testing.T) {
+	db, err := persist.Open(t.TempDir(), persist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, err := core.Open(db, core.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httpapi.NewServer(store, httpapi.Config{}, httpapi.Limits{})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	s := &testServer{url: "http://" + ln.Addr().String(), store: store}
+
+	idle, busy := s.raw(t), s.raw(t)
+	idle.send(t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	idle.read(t, "GET")
+	busy.send(t, "POST /db/a/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nv")
+	time.Sleep(50 * time.Millisecond) // the loop has read the first byte of the body
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(t.Context()) }()
+	if !idle.closed(t) {
+		t.Fatal("Shutdown left an idle connection open")
+	}
+	busy.send(t, "w")
+	got := busy.read(t, "POST")
+	if got.status != 200 || !got.close || !busy.closed(t) {
+		t.Fatalf("request in progress at Shutdown = %d %v, or its connection stayed open", got.status, got.header)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+	if v, err := store.KVGet(t.Context(), "a", "k"); err != nil || string(v.Value) != "vw" {
+		t.Fatalf("the request finished at Shutdown stored %q, %v", v.Value, err)
+	}
+}
