@@ -35,13 +35,18 @@ type conn struct {
 	plctx  context.Context // ctx with pl: the context of on-loop requests
 	pl     *core.Pipeline
 
-	in        []byte    // input read and not yet run
-	reqStart  time.Time // when the request at the head of in began
-	idleAt    time.Time // when c became idle (zero: it is not)
-	hdrDone   bool      // its headers are complete (its body is not)
-	continued bool      // 100 Continue was sent for it
-	out       []byte    // responses built, not yet written
-	held      []held    // out's responses, in order
+	in        []byte // input read; in[off:] is not yet run
+	off       int
+	chunkAt   int           // a chunked body at the head of in is scanned up to here,
+	chunkSum  int64         // and its chunks so far hold this many bytes
+	served    bool          // a request was answered (the idle limit applies, not ReadHeader)
+	backoff   time.Duration // the last wait of later
+	reqStart  time.Time     // when the request at the head of in began
+	idleAt    time.Time     // when c became idle (zero: it is not)
+	hdrDone   bool          // its headers are complete (its body is not)
+	continued bool          // 100 Continue was sent for it
+	out       []byte        // responses built, not yet written
+	held      []held        // out's responses, in order
 	w         respWriter
 
 	awaiting   bool // in pass.waiting
@@ -64,6 +69,7 @@ type held struct {
 	report func(status int) // observe's, once durable
 	head   bool
 	close  bool
+	http10 bool
 }
 
 const (
@@ -73,6 +79,7 @@ const (
 	maxHeld = 1 << 20
 	// throttleRetry is how soon a throttled connection is looked at again.
 	throttleRetry = 2 * time.Millisecond
+	maxRetry      = 100 * time.Millisecond
 	// lingerTime is how long a closing connection drains its input after
 	// its write side was shut.
 	lingerTime = 500 * time.Millisecond
@@ -85,8 +92,11 @@ const (
 
 // idle: nothing read, running or waiting.
 func (c *conn) idle() bool {
-	return len(c.in) == 0 && len(c.held) == 0 && !c.offloop && !c.awaiting
+	return c.unread() == 0 && len(c.held) == 0 && !c.offloop && !c.awaiting
 }
+
+// unread is how many input bytes wait.
+func (c *conn) unread() int { return len(c.in) - c.off }
 
 // maxBacklog bounds the unread input of a connection that is not being
 // served (an off-loop request runs, or its responses wait): one request
@@ -102,21 +112,24 @@ func (s *Server) serve(c *conn, gc gnet.Conn) gnet.Action {
 	}
 	c.takeInput(gc)
 	if c.lingering {
-		c.in = c.in[:0]
+		c.in, c.off = c.in[:0], 0
 		return gnet.None
 	}
-	if c.offloop || c.blocked || c.closeAfter || c.throttled || c.awaiting {
-		if len(c.in) > s.maxBacklog() {
+	if c.offloop || c.blocked || c.closeAfter || c.throttled {
+		if c.unread() > s.maxBacklog() {
 			return gnet.Close
 		}
 		return gnet.None
 	}
-	for len(c.in) > 0 && !c.closeAfter && !c.blocked && !c.offloop {
+	for c.unread() > 0 && !c.closeAfter && !c.blocked && !c.offloop {
 		if gc.OutboundBuffered()+len(c.out) >= maxHeld {
 			s.throttle(c, gc)
 			break
 		}
 		req, body, n, err := c.pass.parser.next(c, gc)
+		if c.gone {
+			return gnet.Close // a failed write (100 Continue) closed it
+		}
 		if err != nil {
 			s.refuse(c, err)
 			break
@@ -131,14 +144,16 @@ func (s *Server) serve(c *conn, gc gnet.Conn) gnet.Action {
 			}
 			body = bytes.Clone(body) // it points into c.in
 			c.consume(n)
+			c.compact()
 			s.startOffLoop(c, req, body)
 			break
 		}
 		s.runOnLoop(c, req, body)
 		c.consume(n)
 	}
+	c.compact()
 	if s.draining.Load() && c.idle() {
-		return gnet.Close
+		c.closeAfter = true
 	}
 	s.releaseOrAwait(c, gc)
 	if c.gone {
@@ -154,6 +169,7 @@ func (c *conn) takeInput(gc gnet.Conn) {
 	if n == 0 {
 		return // NB: gnet's Next(0) and Discard(0) mean "everything"
 	}
+	c.compact()
 	if len(c.in) == 0 && cap(c.in) > 1<<20 {
 		c.in = nil // do not pin a large buffer to an idle connection
 	}
@@ -162,11 +178,22 @@ func (c *conn) takeInput(gc gnet.Conn) {
 	c.in = c.in[:len(c.in)+m]
 }
 
-// consume drops the request of n bytes at the head of c.in.
+// consume marks the request of n bytes at the head of the unread input
+// as run.
 func (c *conn) consume(n int) {
-	rest := copy(c.in, c.in[n:])
-	c.in = c.in[:rest]
-	c.reqStart, c.hdrDone, c.continued = time.Time{}, false, false
+	c.off += n
+	c.reqStart, c.hdrDone, c.continued, c.chunkAt, c.chunkSum = time.Time{}, false, false, 0, 0
+	c.served = true
+	c.backoff = 0
+}
+
+// compact drops the input that was run (once per pass over c's input: a
+// pipelined read is not copied once per request).
+func (c *conn) compact() {
+	if c.off > 0 {
+		n := copy(c.in, c.in[c.off:])
+		c.in, c.off = c.in[:n], 0
+	}
 }
 
 // runOnLoop runs req on the loop with c's pipeline and adds its response
@@ -180,8 +207,9 @@ func (s *Server) runOnLoop(c *conn, req *http.Request, body []byte) {
 	pend := c.pl.Take()
 	closeIt := req.Close || s.draining.Load() || w.panicked
 	head := req.Method == http.MethodHead
-	c.out = s.appendResponse(c.out, w, req, head, closeIt)
-	c.held = append(c.held, held{end: len(c.out), pend: pend, status: w.code(), report: w.report, head: head, close: closeIt})
+	http10 := !req.ProtoAtLeast(1, 1)
+	c.out = s.appendResponse(c.out, w, head, closeIt, http10)
+	c.held = append(c.held, held{end: len(c.out), pend: pend, status: w.code(), report: w.report, head: head, close: closeIt, http10: http10})
 	c.closeAfter = c.closeAfter || closeIt
 }
 
@@ -228,6 +256,9 @@ func (s *Server) releaseOrAwait(c *conn, gc gnet.Conn) {
 // flush writes c's held responses once each is durable (H7): a response
 // whose fsync failed (D6) is replaced by its error.
 func (s *Server) flush(c *conn, gc gnet.Conn) {
+	if c.gone {
+		return
+	}
 	if len(c.held) > 0 {
 		var fixed []byte // nil unless a wait failed
 		prev := 0
@@ -240,7 +271,7 @@ func (s *Server) flush(c *conn, gc gnet.Conn) {
 				if fixed == nil {
 					fixed = append([]byte(nil), c.out[:prev]...)
 				}
-				fixed = s.appendResponse(fixed, &w, nil, h.head, h.close)
+				fixed = s.appendResponse(fixed, &w, h.head, h.close, h.http10)
 			} else if fixed != nil {
 				fixed = append(fixed, c.out[prev:h.end]...)
 			}
@@ -268,7 +299,9 @@ func (s *Server) flush(c *conn, gc gnet.Conn) {
 	case c.closeAfter || (s.draining.Load() && c.idle()):
 		c.closeAfter = true
 		s.closeWhenFlushed(c, gc)
-	case c.blocked:
+	case c.blocked || c.unread() > 0:
+		// Input that waited behind these responses: an off-loop request,
+		// or a request whose 100 Continue had to wait for them.
 		c.blocked = false
 		if s.serve(c, gc) == gnet.Close {
 			_ = gc.Close()
@@ -293,23 +326,24 @@ func (s *Server) startOffLoop(c *conn, req *http.Request, body []byte) {
 		r := req.WithContext(c.ctx)
 		r.Body = bodyReader(body)
 		s.run(&w, r)
-		b := s.appendResponse(nil, &w, req, req.Method == http.MethodHead, closeIt || w.panicked)
-		err := gc.AsyncWrite(b, func(gc gnet.Conn, err error) error {
-			c.offloop = false
-			if err != nil || c.gone {
+		b := s.appendResponse(nil, &w, req.Method == http.MethodHead, closeIt || w.panicked, !req.ProtoAtLeast(1, 1))
+		s.outside(func() {
+			_ = gc.AsyncWrite(b, func(gc gnet.Conn, err error) error {
+				c.offloop = false
+				if err != nil || c.gone {
+					return nil
+				}
+				if closeIt || w.panicked || s.draining.Load() {
+					c.closeAfter = true
+					s.closeWhenFlushed(c, gc)
+					return nil
+				}
+				if s.serve(c, gc) == gnet.Close {
+					_ = gc.Close()
+				}
 				return nil
-			}
-			if closeIt || w.panicked || s.draining.Load() {
-				c.closeAfter = true
-				s.closeWhenFlushed(c, gc)
-				return nil
-			}
-			if s.serve(c, gc) == gnet.Close {
-				_ = gc.Close()
-			}
-			return nil
+			})
 		})
-		_ = err // the loop is stopping: Close closes c
 	}()
 }
 
@@ -323,10 +357,10 @@ func (s *Server) refuse(c *conn, err error) {
 	} else {
 		writeError(&w, err)
 	}
-	c.out = s.appendResponse(c.out, &w, nil, false, true)
+	c.out = s.appendResponse(c.out, &w, false, true, false)
 	c.held = append(c.held, held{end: len(c.out), status: w.code(), close: true})
 	c.closeAfter = true
-	c.in = c.in[:0]
+	c.in, c.off = c.in[:0], 0
 }
 
 // closeWhenFlushed closes c once the client has taken its output: it
@@ -345,7 +379,7 @@ func (s *Server) closeWhenFlushed(c *conn, gc gnet.Conn) {
 	}
 	shutWrite(gc)
 	c.lingering = true
-	c.in = c.in[:0]
+	c.in, c.off = c.in[:0], 0
 	c.deadline.Store(time.Now().Add(lingerTime).UnixNano())
 }
 
@@ -360,16 +394,14 @@ func (s *Server) throttle(c *conn, gc gnet.Conn) {
 	})
 }
 
-// later runs fn on gc's loop after throttleRetry, unless gc closed by then.
+// later runs fn on gc's loop after a wait, unless gc closed by then. The
+// wait doubles from throttleRetry up to maxRetry while c keeps waiting, and
+// starts over once c was served.
 func (s *Server) later(gc gnet.Conn, fn func()) {
 	c := gc.Context().(*conn)
-	time.AfterFunc(throttleRetry, func() {
-		_ = gc.Wake(func(gc gnet.Conn, err error) error {
-			if err == nil && !c.gone {
-				fn()
-			}
-			return nil
-		})
+	c.backoff = min(max(2*c.backoff, throttleRetry), maxRetry)
+	time.AfterFunc(c.backoff, func() {
+		s.wake(c, func(gnet.Conn) { fn() })
 	})
 }
 
@@ -383,7 +415,7 @@ func (s *Server) setDeadline(c *conn) {
 	case c.offloop || c.awaiting || len(c.held) > 0 || c.closeAfter || c.blocked || c.throttled:
 		c.idleAt = time.Time{}
 		c.deadline.Store(0)
-	case len(c.in) > 0:
+	case c.unread() > 0:
 		c.idleAt = time.Time{}
 		if c.reqStart.IsZero() {
 			c.reqStart = time.Now()
@@ -395,11 +427,16 @@ func (s *Server) setDeadline(c *conn) {
 		c.deadline.Store(c.reqStart.Add(lim).UnixNano())
 	default:
 		// NB: kept while idle, a wake-up (gc.Wake runs OnTraffic) must not
-		// push it back.
+		// push it back. A new connection has ReadHeader for its first
+		// request, as with net/http.
 		if c.idleAt.IsZero() {
 			c.idleAt = time.Now()
 		}
-		c.deadline.Store(c.idleAt.Add(s.lim.Idle).UnixNano())
+		lim := s.lim.Idle
+		if !c.served {
+			lim = s.lim.ReadHeader
+		}
+		c.deadline.Store(c.idleAt.Add(lim).UnixNano())
 	}
 }
 
@@ -439,50 +476,53 @@ type parser struct {
 	bufr *bufio.Reader
 }
 
-// next parses the request at the head of c.in: the request, its body
-// (pointing into c.in) and its length; a nil request while it is
-// incomplete. It answers 100 Continue when the client waits for it.
+// next parses the request at the head of c's unread input: the request,
+// its body (pointing into c.in) and the bytes it took; a nil request while
+// it is incomplete. It answers 100 Continue when the client waits for it.
 func (p *parser) next(c *conn, gc gnet.Conn) (*http.Request, []byte, int, error) {
-	s, buf := c.s, c.in
-	for len(buf) >= 2 && buf[0] == '\r' && buf[1] == '\n' {
-		// RFC 9112 2.2: empty lines before a request line are ignored.
-		c.consume(2)
-		buf = c.in
+	s, buf := c.s, c.in[c.off:]
+	// RFC 9112 2.2: empty lines before a request line are ignored; like
+	// net/http, up to 4 CR or LF bytes.
+	skip := 0
+	for skip < min(len(buf), 4) && (buf[skip] == '\r' || buf[skip] == '\n') {
+		skip++
 	}
 	maxHdr := s.lim.HeaderMax + headerSlack
-	end := bytes.Index(buf, []byte("\r\n\r\n")) + 4
-	if end < 4 {
-		end = bytes.Index(buf, []byte("\n\n")) + 2 // bare LF lines
-	}
-	if end < 2 || end > maxHdr {
-		if len(buf) > maxHdr {
+	end := headerEnd(buf[skip:min(len(buf), skip+maxHdr)])
+	if end < 0 {
+		if len(buf)-skip >= maxHdr {
 			return nil, nil, 0, &requestError{http.StatusRequestHeaderFieldsTooLarge, "headers_too_large",
 				fmt.Sprintf("request headers are larger than %d bytes", s.lim.HeaderMax)}
 		}
 		return nil, nil, 0, nil
 	}
+	end += skip
 	if p.bufr == nil {
 		p.bufr = bufio.NewReaderSize(&p.br, 4096)
 	}
-	p.br.Reset(buf[:end])
+	p.br.Reset(buf[skip:end])
 	p.bufr.Reset(&p.br)
 	req, err := http.ReadRequest(p.bufr)
+	if err == nil && p.br.Len()+p.bufr.Buffered() != 0 {
+		err = errors.New("the header section does not end where its first empty line is")
+	}
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("%w: malformed HTTP request: %v", core.ErrInvalid, err)
 	}
 	req.RemoteAddr = c.remote
+	if e := req.Header.Get("Expect"); e != "" && !strings.EqualFold(e, "100-continue") {
+		return nil, nil, 0, &requestError{http.StatusExpectationFailed, "expectation_failed",
+			fmt.Sprintf("unsupported Expect: %q", e)}
+	}
 	var body []byte
 	n := end
 	if len(req.TransferEncoding) > 0 { // only "chunked" passes ReadRequest
 		var complete bool
-		body, n, complete, err = p.chunked(buf[end:], s.maxBody)
+		body, n, complete, err = p.chunked(c, buf[end:], s.maxBody)
 		if err != nil {
 			return nil, nil, 0, err
 		}
 		if !complete {
-			if len(buf)-end > 2*int(s.maxBody)+headerSlack {
-				return nil, nil, 0, tooLarge(s.maxBody)
-			}
 			c.hdrDone = true
 			p.expect100(c, gc, req)
 			return nil, nil, 0, nil
@@ -503,31 +543,98 @@ func (p *parser) next(c *conn, gc gnet.Conn) (*http.Request, []byte, int, error)
 	return req, body, n, nil
 }
 
+// headerEnd returns the length of the header section at the head of b,
+// through its first empty line (CRLF or bare LF), or -1.
+func headerEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		switch {
+		case i < len(b) && b[i] == '\n':
+			return i + 1
+		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+			return i + 2
+		}
+	}
+}
+
 // chunked decodes a chunked body at the head of b: the body, the bytes it
-// took (its trailer included), and whether it is complete.
-func (p *parser) chunked(b []byte, max int64) ([]byte, int, bool, error) {
-	p.br.Reset(b)
+// took (its trailer section included), and whether it is complete. It
+// scans the chunk framing from where the last call stopped (c.chunkAt),
+// and decodes the body once, when all of it is there: a body that
+// trickles in costs no more than one that arrives at once.
+func (p *parser) chunked(c *conn, b []byte, max int64) ([]byte, int, bool, error) {
+	end, err := scanChunks(b, &c.chunkAt, &c.chunkSum, max)
+	if err == nil && end < 0 && int64(len(b)) > 2*max+64<<10 {
+		err = tooLarge(max) // framing (chunk extensions) out of proportion
+	}
+	if err != nil || end < 0 {
+		return nil, 0, false, err
+	}
+	p.br.Reset(b[:end])
 	p.bufr.Reset(&p.br)
-	body, err := io.ReadAll(io.LimitReader(httputil.NewChunkedReader(p.bufr), max+1))
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, 0, false, nil
-	case err != nil:
+	body, err := io.ReadAll(httputil.NewChunkedReader(p.bufr))
+	if err != nil {
 		return nil, 0, false, fmt.Errorf("%w: malformed chunked body: %v", core.ErrInvalid, err)
-	case int64(len(body)) > max:
-		return nil, 0, false, tooLarge(max)
 	}
-	n := len(b) - p.br.Len() - p.bufr.Buffered()
-	// The last chunk is followed by optional trailer fields (ignored) and
-	// an empty line.
-	rest := b[n:]
-	if len(rest) >= 2 && rest[0] == '\r' && rest[1] == '\n' {
-		return body, n + 2, true, nil
+	return body, end, true, nil
+}
+
+// scanChunks walks the chunk framing of b from *at (the start of a
+// chunk's size line; *sum counts the chunks before it) and returns the end
+// of the whole chunked body, -1 while it is incomplete; *at and *sum then
+// say where to resume. A body whose chunks add up to more than max is
+// refused 413; malformed framing 400.
+func scanChunks(b []byte, at *int, sum *int64, max int64) (int, error) {
+	for {
+		nl := bytes.IndexByte(b[*at:], '\n')
+		if nl < 0 {
+			if len(b)-*at > 4096 {
+				return -1, fmt.Errorf("%w: malformed chunked body: a chunk size line is too long", core.ErrInvalid)
+			}
+			return -1, nil
+		}
+		line := b[*at : *at+nl]
+		if i := bytes.IndexByte(line, ';'); i >= 0 {
+			line = line[:i] // a chunk extension
+		}
+		line = bytes.TrimRight(line, " \t\r")
+		size, perr := strconv.ParseUint(string(line), 16, 63)
+		if perr != nil || len(line) == 0 {
+			return -1, fmt.Errorf("%w: malformed chunked body: bad chunk size %q", core.ErrInvalid, line)
+		}
+		if size > uint64(max) || *sum+int64(size) > max {
+			return -1, tooLarge(max)
+		}
+		data := *at + nl + 1
+		if size == 0 {
+			// The trailer section: lines up to an empty one.
+			t := headerEnd(append([]byte{'\n'}, b[data:]...))
+			if t < 0 {
+				if len(b)-data > 4096 {
+					return -1, fmt.Errorf("%w: malformed chunked body: its trailer section is too long", core.ErrInvalid)
+				}
+				return -1, nil
+			}
+			return data + t - 1, nil
+		}
+		if len(b)-data < int(size)+2 {
+			return -1, nil
+		}
+		e := data + int(size)
+		switch {
+		case b[e] == '\r' && b[e+1] == '\n':
+			e += 2
+		case b[e] == '\n':
+			e++
+		default:
+			return -1, fmt.Errorf("%w: malformed chunked body: a chunk does not end with CRLF", core.ErrInvalid)
+		}
+		*at, *sum = e, *sum+int64(size)
 	}
-	if i := bytes.Index(rest, []byte("\r\n\r\n")); i >= 0 {
-		return body, n + i + 4, true, nil
-	}
-	return nil, 0, false, nil
 }
 
 func tooLarge(max int64) error {
@@ -536,8 +643,11 @@ func tooLarge(max int64) error {
 
 // expect100 tells a client that waits for it (Expect: 100-continue) to
 // send its body, once per request.
+//
+// NB: not while earlier responses of c wait (they go first); flush serves
+// c again once they are written.
 func (p *parser) expect100(c *conn, gc gnet.Conn, req *http.Request) {
-	if c.continued || !req.ProtoAtLeast(1, 1) || !strings.EqualFold(req.Header.Get("Expect"), "100-continue") {
+	if c.continued || len(c.held) > 0 || !req.ProtoAtLeast(1, 1) || !strings.EqualFold(req.Header.Get("Expect"), "100-continue") {
 		return
 	}
 	c.continued = true
@@ -603,7 +713,7 @@ func (w *respWriter) afterDurable(f func(status int)) bool {
 // appendResponse appends w's response to dst: the status line, w's
 // headers, Content-Type when w set none (sniffed, as net/http does), Date,
 // Content-Length and Connection; the body unless head.
-func (s *Server) appendResponse(dst []byte, w *respWriter, req *http.Request, head, closeIt bool) []byte {
+func (s *Server) appendResponse(dst []byte, w *respWriter, head, closeIt, http10 bool) []byte {
 	status := w.code()
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(status), 10)
@@ -648,7 +758,7 @@ func (s *Server) appendResponse(dst []byte, w *respWriter, req *http.Request, he
 	}
 	if closeIt {
 		dst = append(dst, "Connection: close\r\n"...)
-	} else if req != nil && !req.ProtoAtLeast(1, 1) {
+	} else if http10 {
 		dst = append(dst, "Connection: keep-alive\r\n"...) // an HTTP/1.0 client that asked for it
 	}
 	dst = append(dst, "\r\n"...)

@@ -63,6 +63,11 @@ type Server struct {
 	draining atomic.Bool    // Shutdown has begun
 	date     atomic.Pointer[dateLine]
 
+	// loopMu guards calls into gnet from other goroutines (outside)
+	// against the loop's stop.
+	loopMu  sync.RWMutex
+	stopped bool
+
 	mu struct {
 		sync.Mutex
 		conns  map[*conn]struct{} // opened by a loop, not yet closed
@@ -169,12 +174,11 @@ func (s *Server) Serve(ln net.Listener) error {
 			if closed || s.draining.Load() {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond) // EMFILE and the like: back off
-				continue
-			}
-			return err
+			// EMFILE and the like: back off and go on, as net/http does;
+			// one client using up the descriptors must not stop the server.
+			slog.Warn("http accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
 		s.accept(nc)
 	}
@@ -220,11 +224,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = ln.Close()
 	}
 	for _, c := range conns {
-		_ = c.gc.Wake(func(gc gnet.Conn, err error) error {
-			if err == nil && !c.gone && c.idle() {
-				_ = gc.Close()
+		s.wake(c, func(gc gnet.Conn) {
+			if c.idle() {
+				// Responses written but not yet taken by the client
+				// go first.
+				c.closeAfter = true
+				s.closeWhenFlushed(c, gc)
 			}
-			return nil
 		})
 	}
 	done := make(chan struct{})
@@ -263,6 +269,9 @@ func (s *Server) Close() error {
 	// NB: an accept in progress waits for the loop to open its
 	// connection; stopping the loop first would leave it waiting.
 	s.serving.Wait()
+	s.loopMu.Lock()
+	s.stopped = true
+	s.loopMu.Unlock()
 	if loops != nil {
 		// Stopping the loop closes every connection (OnClose).
 		if serr := loops.Stop(); serr != nil && err == nil {
@@ -300,15 +309,38 @@ func (s *Server) watchDeadlines() {
 			s.mu.Unlock()
 			for i, c := range late {
 				late[i] = nil
-				_ = c.gc.Wake(func(gc gnet.Conn, err error) error {
-					if d := c.deadline.Load(); err == nil && !c.gone && d != 0 && time.Now().UnixNano() > d {
+				s.wake(c, func(gc gnet.Conn) {
+					if d := c.deadline.Load(); d != 0 && time.Now().UnixNano() > d {
 						_ = gc.Close()
 					}
-					return nil
 				})
 			}
 		}
 	}
+}
+
+// outside runs fn, a call into gnet from a goroutine other than the
+// loop, unless the loop has stopped: gnet's wake-ups after Stop would
+// write to its closed (and maybe reused) event descriptor.
+func (s *Server) outside(fn func()) {
+	s.loopMu.RLock()
+	defer s.loopMu.RUnlock()
+	if !s.stopped {
+		fn()
+	}
+}
+
+// wake runs fn on c's loop (after OnTraffic, which gnet runs first),
+// unless c is closed by then.
+func (s *Server) wake(c *conn, fn func(gc gnet.Conn)) {
+	s.outside(func() {
+		_ = c.gc.Wake(func(gc gnet.Conn, err error) error {
+			if err == nil && !c.gone {
+				fn(gc)
+			}
+			return nil
+		})
+	})
 }
 
 // loopHandler receives the event loop's callbacks.

@@ -390,3 +390,106 @@ func TestShutdownClosesIdleAndFinishesRequestsInProgress(t *testing.T) {
 		t.Fatalf("the request finished at Shutdown stored %q, %v", v.Value, err)
 	}
 }
+
+// A request that arrives in a later read, while the connection's earlier
+// responses wait for their fsync, is served once they are written, not
+// when some timer next looks at the connection: with syncs held (the
+// request surely arrives meanwhile), and then many times without (it
+// arrives at every point of the loop's pass).
+func TestARequestArrivingWhileResponsesWaitIsServed(t *testing.T) {
+	s, g := gatedServer(t, httpapi.Config{})
+	c := s.raw(t)
+	release := g.holdSyncs(t)
+	c.send(t, "POST /db/a/sequence/s HTTP/1.1\r\nHost: x\r\n\r\n")
+	g.syncing(t)
+	c.send(t, "GET /db/a/sequence/s HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(50 * time.Millisecond) // the loop has read it
+	release()
+	c.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if got := c.read(t, "POST"); string(got.body) != "1\n" {
+		t.Fatalf("POST = %d %q", got.status, got.body)
+	}
+	if got := c.read(t, "GET"); string(got.body) != "1\n" {
+		t.Fatalf("GET = %d %q", got.status, got.body)
+	}
+	for i := 2; i < 500; i++ {
+		c.send(t, "POST /db/a/sequence/s HTTP/1.1\r\nHost: x\r\n\r\n")
+		spin(time.Duration(i%50) * 5 * time.Microsecond) // the GET arrives at every point of the pass
+		c.send(t, "GET /db/a/sequence/s HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+		c.read(t, "POST")
+		if got := c.read(t, "GET"); string(got.body) != fmt.Sprintf("%d\n", i) {
+			t.Fatalf("GET %d = %d %q", i, got.status, got.body)
+		}
+	}
+}
+
+// spin waits d without sleeping (a sleep lasts far longer than d).
+func spin(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+	}
+}
+
+// Framing is read as net/http reads it: the header section ends at its
+// first empty line also with bare LF line ends (a CRLF CRLF in the body is
+// body), up to 4 stray CR/LF bytes before a request are ignored, chunks
+// that add up to more than limits.max_value_bytes are 413, and an Expect
+// other than 100-continue is 417.
+func TestFramingEdgesAsNetHTTP(t *testing.T) {
+	s := newServer(t)
+	c := s.raw(t)
+	c.send(t, "\r\n\r\nPOST /db/a/kv/lf HTTP/1.1\nHost: x\nContent-Length: 6\n\nab\r\n\r\n")
+	if got := c.read(t, "POST"); got.status != 200 {
+		t.Fatalf("bare-LF request = %d %s", got.status, got.body)
+	}
+	if got := s.get(t, "/db/a/kv/lf"); string(got.body) != "ab\r\n\r\n" {
+		t.Fatalf("bare-LF request stored %q", got.body)
+	}
+
+	max := s.store.Config().MaxValueBytes
+	c.send(t, fmt.Sprintf("POST /db/a/kv/chunks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", max/2+1, strings.Repeat("a", max/2+1)))
+	c.send(t, fmt.Sprintf("%x\r\n", max/2+1))
+	if got := c.read(t, "POST"); got.status != http.StatusRequestEntityTooLarge || !got.close {
+		t.Fatalf("chunks over the limit = %d %s", got.status, got.body)
+	}
+	if got := s.get(t, "/db/a/kv/chunks"); got.status != 404 {
+		t.Fatalf("refused chunks stored something: %d", got.status)
+	}
+
+	c = s.raw(t)
+	c.send(t, "PUT /db/a/kv/e HTTP/1.1\r\nHost: x\r\nExpect: something\r\nContent-Length: 1\r\n\r\nx")
+	if got := c.read(t, "PUT"); got.status != http.StatusExpectationFailed || !got.close {
+		t.Fatalf("unknown Expect = %d %s", got.status, got.body)
+	}
+}
+
+// A new connection that sends nothing has ReadHeader, not the (longer)
+// Idle limit, as with net/http; one that was served has Idle.
+func TestANewSilentConnectionHasTheReadHeaderLimit(t *testing.T) {
+	db, err := persist.Open(t.TempDir(), persist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, err := core.Open(db, core.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	s := &testServer{url: serveLoopWith(t, store, httpapi.Config{}, httpapi.Limits{ReadHeader: 200 * time.Millisecond, Idle: time.Hour}), store: store}
+	silent, served := s.raw(t), s.raw(t)
+	served.send(t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	served.read(t, "GET")
+	if !silent.closed(t) {
+		t.Fatal("a silent new connection was not closed after ReadHeader")
+	}
+	served.nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := served.br.ReadByte(); !isTimeout(err) {
+		t.Fatalf("a served connection did not get the Idle limit: %v", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

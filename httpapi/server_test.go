@@ -94,11 +94,16 @@ func newServerWith(t *testing.T, ccfg core.Config, hcfg httpapi.Config) *testSer
 // failed test left blocked).
 func serveLoop(t *testing.T, store *core.Store, hcfg httpapi.Config) string {
 	t.Helper()
+	return serveLoopWith(t, store, hcfg, httpapi.Limits{})
+}
+
+func serveLoopWith(t *testing.T, store *core.Store, hcfg httpapi.Config, lim httpapi.Limits) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httpapi.NewServer(store, hcfg, httpapi.Limits{})
+	srv := httpapi.NewServer(store, hcfg, lim)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
