@@ -493,3 +493,49 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// flakyListener fails its first Accept with an error that is not a
+// timeout, as EMFILE is.
+type flakyListener struct {
+	net.Listener
+	failed atomic.Bool
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed.Swap(true) {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	return l.Listener.Accept()
+}
+
+// Running out of file descriptors for a moment does not stop the server:
+// Serve backs off and accepts again.
+func TestAnAcceptErrorDoesNotStopTheServer(t *testing.T) {
+	db, err := persist.Open(t.TempDir(), persist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, err := core.Open(db, core.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httpapi.NewServer(store, httpapi.Config{}, httpapi.Limits{})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(&flakyListener{Listener: ln}) }()
+	t.Cleanup(func() { srv.Close() })
+	s := &testServer{url: "http://" + ln.Addr().String(), store: store}
+	if got := s.get(t, "/healthz"); got.status != 200 {
+		t.Fatalf("after an accept error: %d", got.status)
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned after an accept error: %v", err)
+	default:
+	}
+}

@@ -62,6 +62,7 @@ type envConfig struct {
 	core    core.Config
 	resp    Config
 	persist persist.Options
+	wrap    func(net.Listener) net.Listener // what Serve gets, when set
 }
 
 type envOpt func(*envConfig)
@@ -89,7 +90,11 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	}
 	srv := NewServer(st, rcfg)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	serveLn := ln
+	if ec.wrap != nil {
+		serveLn = ec.wrap(ln)
+	}
+	go func() { served <- srv.Serve(serveLn) }()
 	e := &env{t: t, store: st, srv: srv, addr: ln.Addr().String()}
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -131,12 +132,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			if closed || s.draining.Load() {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond) // EMFILE and the like: back off
-				continue
-			}
-			return err
+			// EMFILE and the like: back off and go on, as net/http
+			// does; one client using up the descriptors must not stop
+			// the server (EMFILE is not a timeout).
+			slog.Warn("resp accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
 		s.accept(nc)
 	}

@@ -3,9 +3,12 @@ package resp
 import (
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -273,5 +276,31 @@ func TestGoRedisPipelineRepliesInOrder(t *testing.T) {
 		if want[i] != "" && got != want[i] {
 			t.Errorf("cmd %d %v = %q, want %q", i, cmd.Args(), got, want[i])
 		}
+	}
+}
+
+// flakyListener fails its first Accept with an error that is not a
+// timeout, as EMFILE is.
+type flakyListener struct {
+	net.Listener
+	failed atomic.Bool
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed.Swap(true) {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	return l.Listener.Accept()
+}
+
+// Running out of file descriptors for a moment does not stop the server:
+// Serve backs off and accepts again (and returns nil only at Close, which
+// the env's cleanup checks).
+func TestAnAcceptErrorDoesNotStopTheServer(t *testing.T) {
+	e := newEnv(t, func(ec *envConfig) {
+		ec.wrap = func(ln net.Listener) net.Listener { return &flakyListener{Listener: ln} }
+	})
+	if err := e.client().Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("PING after an accept error: %v", err)
 	}
 }
