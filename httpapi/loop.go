@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/concurrencydb/concurrencydb/core"
@@ -50,6 +51,7 @@ import (
 type Server struct {
 	store     *core.Store
 	h         http.Handler
+	mux       *chi.Mux // h
 	lim       Limits
 	maxBody   int64
 	connState func(net.Conn, http.ConnState)
@@ -105,13 +107,14 @@ func NewServer(store *core.Store, cfg Config, lim Limits) *Server {
 	lim.HeaderMax = orDefault(lim.HeaderMax, d.HeaderMax)
 	s := &Server{
 		store:     store,
-		h:         New(store, cfg),
+		mux:       newRouter(store, cfg),
 		lim:       lim,
 		connState: cfg.ConnState,
 	}
 	if store != nil {
 		s.maxBody = int64(store.Config().MaxValueBytes)
 	}
+	s.h = s.mux
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.conns = make(map[*conn]struct{})
 	return s
@@ -192,7 +195,10 @@ func (s *Server) accept(nc net.Conn) {
 	}
 	c := &conn{s: s, remote: nc.RemoteAddr().String()}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
-	c.plctx, c.pl = core.WithPipeline(c.ctx)
+	var plctx context.Context
+	plctx, c.pl = core.WithPipeline(c.ctx)
+	c.rctx = chi.NewRouteContext()
+	c.reqctx = context.WithValue(plctx, chi.RouteCtxKey, c.rctx)
 	s.conns.Add(1)
 	// NB: EnrollContext duplicates the socket for the loop and closes nc;
 	// it returns once the loop ran OnOpen, unless registering failed,

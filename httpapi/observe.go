@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/concurrencydb/concurrencydb/core"
 )
 
@@ -26,12 +24,27 @@ func (a *API) observe(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		report := func(status int) { a.report(r, status, time.Since(start)) }
+		// NB: what report needs is read now: the event loop reuses the
+		// routing context for the connection's next request.
+		cmd, path, remote := label(r), r.URL.Path, r.RemoteAddr
+		report := func(status int) { a.report(cmd, path, remote, status, time.Since(start)) }
 		if dw, ok := w.(durableReporter); ok && dw.afterDurable(report) {
 			return // the event loop reports it once its response may leave (H7)
 		}
 		report(sw.status)
 	})
+}
+
+// label is r's metrics label: the method and chi's route pattern, which
+// chi's router stored in r.Pattern ("unmatched" when no route matched).
+func label(r *http.Request) string {
+	switch r.Method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead:
+		if r.Pattern != "" {
+			return r.Method + " " + r.Pattern
+		}
+	}
+	return "unmatched"
 }
 
 // durableReporter is the ResponseWriter of a transport that holds a
@@ -42,36 +55,24 @@ type durableReporter interface {
 	afterDurable(report func(status int)) bool
 }
 
-// report tells Config.Observe and the slow log of r, answered status
-// after d.
-func (a *API) report(r *http.Request, code int, d time.Duration) {
+// report tells Config.Observe and the slow log of a request labelled cmd
+// (of path, from remote), answered code after d.
+func (a *API) report(cmd, path, remote string, code int, d time.Duration) {
 	if code == 0 {
 		code = http.StatusOK
-	}
-	pattern := ""
-	if rc := chi.RouteContext(r.Context()); rc != nil {
-		pattern = rc.RoutePattern()
-	}
-	cmd := "unmatched"
-	switch r.Method {
-	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead:
-		if pattern != "" {
-			cmd = r.Method + " " + pattern
-		}
 	}
 	status := strconv.Itoa(code)
 	if a.cfg.Observe != nil {
 		a.cfg.Observe(cmd, status, d)
 	}
 	// A mutex request's time is mostly the wait it asked for: not slow.
-	if a.cfg.SlowLog > 0 && d >= a.cfg.SlowLog && !strings.HasPrefix(pattern, "/db/{acc}/mlock/") {
-		path := r.URL.Path
+	if a.cfg.SlowLog > 0 && d >= a.cfg.SlowLog && !strings.HasPrefix(cmd, "POST /db/{acc}/mlock/") {
 		if len(path) > 128 {
 			path = path[:128]
 		}
 		slog.Warn("slow operation", "protocol", "http", "command", cmd,
 			"path", path, "status", status,
-			"duration_ms", float64(d.Microseconds())/1000, "client", r.RemoteAddr)
+			"duration_ms", float64(d.Microseconds())/1000, "client", remote)
 	}
 }
 

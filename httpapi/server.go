@@ -46,7 +46,9 @@ type Route struct {
 }
 
 // New returns the handler serving every route of the HTTP API.
-func New(store *core.Store, cfg Config) http.Handler {
+func New(store *core.Store, cfg Config) http.Handler { return newRouter(store, cfg) }
+
+func newRouter(store *core.Store, cfg Config) *chi.Mux {
 	a := &API{store: store, auth: cfg.Auth, cfg: cfg}
 	r := chi.NewRouter()
 	r.Use(a.observe)
