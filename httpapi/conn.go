@@ -40,6 +40,8 @@ type conn struct {
 	// (r.WithContext: ~650 B per request).
 	reqctx context.Context
 	rctx   *chi.Context
+	req    *http.Request // reused for each request (resetRequest)
+	hdr    http.Header   // req's
 
 	in        []byte // input read; in[off:] is not yet run
 	off       int
@@ -209,8 +211,7 @@ func (s *Server) runOnLoop(c *conn, req *http.Request, body []byte) {
 	w.reset(true)
 	c.rctx.Reset()
 	c.rctx.Routes = s.mux
-	req = req.WithContext(c.reqctx)
-	req.Body = bodyReader(body)
+	req.Body = bodyReader(body) // req has c.reqctx (resetRequest)
 	s.run(w, req)
 	pend := c.pl.Take()
 	closeIt := req.Close || s.draining.Load() || w.panicked
@@ -331,7 +332,8 @@ func (s *Server) startOffLoop(c *conn, req *http.Request, body []byte) {
 	go func() {
 		defer s.workers.Done()
 		var w respWriter
-		r := req.WithContext(c.ctx)
+		r := req.WithContext(c.ctx) // a copy: c's request is reused
+		r.Header = req.Header.Clone()
 		r.Body = bodyReader(body)
 		s.run(&w, r)
 		b := s.appendResponse(nil, &w, req.Method == http.MethodHead, closeIt || w.panicked, !req.ProtoAtLeast(1, 1))
@@ -505,27 +507,19 @@ func (p *parser) next(c *conn, gc gnet.Conn) (*http.Request, []byte, int, error)
 		return nil, nil, 0, nil
 	}
 	end += skip
-	if p.bufr == nil {
-		p.bufr = bufio.NewReaderSize(&p.br, 4096)
+	req := c.resetRequest()
+	if err := readHead(buf[skip:end], req); err != nil {
+		return nil, nil, 0, err
 	}
-	p.br.Reset(buf[skip:end])
-	p.bufr.Reset(&p.br)
-	req, err := http.ReadRequest(p.bufr)
-	if err == nil && p.br.Len()+p.bufr.Buffered() != 0 {
-		err = errors.New("the header section does not end where its first empty line is")
-	}
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("%w: malformed HTTP request: %v", core.ErrInvalid, err)
-	}
-	req.RemoteAddr = c.remote
 	if e := req.Header.Get("Expect"); e != "" && !strings.EqualFold(e, "100-continue") {
 		return nil, nil, 0, &requestError{http.StatusExpectationFailed, "expectation_failed",
 			fmt.Sprintf("unsupported Expect: %q", e)}
 	}
 	var body []byte
 	n := end
-	if len(req.TransferEncoding) > 0 { // only "chunked" passes ReadRequest
+	if len(req.TransferEncoding) > 0 { // only "chunked" passes readHead
 		var complete bool
+		var err error
 		body, n, complete, err = p.chunked(c, buf[end:], s.maxBody)
 		if err != nil {
 			return nil, nil, 0, err
@@ -581,6 +575,9 @@ func (p *parser) chunked(c *conn, b []byte, max int64) ([]byte, int, bool, error
 	}
 	if err != nil || end < 0 {
 		return nil, 0, false, err
+	}
+	if p.bufr == nil {
+		p.bufr = bufio.NewReaderSize(&p.br, 4096)
 	}
 	p.br.Reset(b[:end])
 	p.bufr.Reset(&p.br)

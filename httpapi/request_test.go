@@ -1,0 +1,209 @@
+package httpapi
+
+import (
+	"bufio"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"net/textproto"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/concurrencydb/concurrencydb/core"
+	"golang.org/x/net/http/httpguts"
+)
+
+// parseOurs runs readHead on a fresh request.
+func parseOurs(head string) (*http.Request, error) {
+	r := &http.Request{Header: make(http.Header)}
+	return r, readHead([]byte(head), r)
+}
+
+// parseTheirs runs net/http's parser, with the checks net/http's server
+// adds (Host, header names and values).
+func parseTheirs(head string) (*http.Request, error) {
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+	if err != nil {
+		return nil, err
+	}
+	// What net/http's server checks after ReadRequest (server.go), which
+	// drops the Host lines from Header: read them with textproto.
+	tp := textproto.NewReader(bufio.NewReader(strings.NewReader(head)))
+	if _, err := tp.ReadLine(); err != nil {
+		return nil, err
+	}
+	mh, err := tp.ReadMIMEHeader()
+	if err != nil {
+		return nil, err
+	}
+	hosts := mh["Host"]
+	switch {
+	case r.ProtoAtLeast(1, 1) && len(hosts) == 0:
+		return nil, errors.New("missing Host")
+	case len(hosts) > 1:
+		return nil, errors.New("too many Host headers")
+	case len(hosts) == 1 && !httpguts.ValidHostHeader(hosts[0]):
+		return nil, errors.New("malformed Host header")
+	}
+	for k, vs := range r.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return nil, errors.New("invalid header name")
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return nil, errors.New("invalid header value")
+			}
+		}
+	}
+	return r, nil
+}
+
+// sameRequest compares what the handlers and the transport read of a
+// request.
+func sameRequest(t *testing.T, head string, ours, theirs *http.Request) {
+	t.Helper()
+	type view struct {
+		Method, Proto, Host, RequestURI, Path, RawPath, RawQuery string
+		Close                                                    bool
+		ContentLength                                            int64
+		TE                                                       []string
+		Header                                                   http.Header
+	}
+	v := func(r *http.Request) view {
+		h := r.Header.Clone()
+		delete(h, "Host")
+		delete(h, "Transfer-Encoding")
+		if len(h) == 0 {
+			h = nil
+		}
+		te := r.TransferEncoding
+		if len(te) == 0 {
+			te = nil
+		}
+		return view{r.Method, r.Proto, r.Host, r.RequestURI, r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.Close, r.ContentLength, te, h}
+	}
+	if a, b := v(ours), v(theirs); !reflect.DeepEqual(a, b) {
+		t.Errorf("%q:\n ours   %+v\n theirs %+v", head, a, b)
+	}
+}
+
+// readHead reads every request net/http reads the same way, and refuses
+// only where the package doc says it is stricter (status given).
+func TestReadHeadAgreesWithNetHTTP(t *testing.T) {
+	cases := []struct {
+		head     string
+		stricter int // 0: agree with net/http; else ours refuses with this status
+	}{
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"POST /db/a/sequence/s HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n", 0},
+		{"POST /db/a/kv/k?ttl=5&x= HTTP/1.1\r\nhost: x\r\ncontent-length: 12\r\n\r\n", 0},
+		{"GET /db/a%2Fb/kv/k%20x?q=%41 HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"GET /p? HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"GET /a/../b HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"GET //double HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"GET http://example.com/abs?x=1 HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"GET / HTTP/1.0\r\n\r\n", 0},
+		{"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 0},
+		{"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 0},
+		{"GET / HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive, Close\r\n\r\n", 0},
+		{"GET / HTTP/1.1\nHost: x\nX-A:  spaced \t\n\n", 0},
+		{"GET / HTTP/1.1\r\nHost: x\r\nX-Multi: 1\r\nx-multi: 2\r\nx-weird_name: 3\r\n\r\n", 0},
+		{"GET / HTTP/1.1\r\nHost: x\r\nEmpty:\r\n\r\n", 0},
+		{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 0},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 0},
+		{"PATCH /x HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		// Both refuse.
+		{"GET / HTTP/1.1\r\n\r\n", 400},
+		{"GET /\r\nHost: x\r\n\r\n", 400},
+		{"GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n", 400},
+		{"GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n", 400},
+		{"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", 400},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400},
+		{"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", 400},
+		{"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+		{"GET / FTP/1.1\r\nHost: x\r\n\r\n", 400},
+		// Ours is stricter (request smuggling vectors).
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		{"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+		{"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\n\r\n", 400},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n", 400},
+	}
+	for _, tc := range cases {
+		ours, err := parseOurs(tc.head)
+		theirs, terr := parseTheirs(tc.head)
+		if tc.stricter == 0 {
+			if err != nil || terr != nil {
+				t.Errorf("%q: ours %v, net/http %v; want both to read it", tc.head, err, terr)
+				continue
+			}
+			sameRequest(t, tc.head, ours, theirs)
+			continue
+		}
+		if err == nil {
+			t.Errorf("%q: read; want %d", tc.head, tc.stricter)
+			continue
+		}
+		var re *requestError
+		switch {
+		case errors.As(err, &re) && re.status == tc.stricter:
+		case tc.stricter == 400 && errors.Is(err, core.ErrInvalid):
+		default:
+			t.Errorf("%q: %v; want %d", tc.head, err, tc.stricter)
+		}
+	}
+}
+
+// Never more lenient than net/http: of random mutations of valid heads,
+// every one readHead reads, net/http reads too, the same way.
+func TestReadHeadIsNeverMoreLenientThanNetHTTP(t *testing.T) {
+	seeds := []string{
+		"POST /db/a/kv/k?ttl=5 HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nAccept: application/json\r\n\r\n",
+		"GET /db/a%2Fb/kv/k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+		"PUT /x HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\nIf-Match: \"3\"\n\n",
+	}
+	alphabet := []byte("\r\n :\t/?%#-abcXYZ019\x00\x7f\x80,;=\"")
+	rng := rand.New(rand.NewPCG(1, 2))
+	read := 0
+	for i := 0; i < 50000; i++ {
+		b := []byte(seeds[rng.IntN(len(seeds))])
+		for range 1 + rng.IntN(3) {
+			j := rng.IntN(len(b) - 2) // keep the final empty line
+			switch rng.IntN(3) {
+			case 0:
+				b[j] = alphabet[rng.IntN(len(alphabet))]
+			case 1:
+				b = append(b[:j], b[j+1:]...)
+			default:
+				b = append(b[:j], append([]byte{alphabet[rng.IntN(len(alphabet))]}, b[j:]...)...)
+			}
+		}
+		head := string(b)
+		end := headerEnd(b)
+		if end < 0 {
+			continue
+		}
+		head = head[:end] // what the transport hands readHead
+		ours, err := parseOurs(head)
+		if err != nil {
+			continue
+		}
+		read++
+		theirs, terr := parseTheirs(head)
+		if terr != nil {
+			t.Errorf("%q: read by readHead, refused by net/http: %v", head, terr)
+			continue
+		}
+		sameRequest(t, head, ours, theirs)
+	}
+	if read < 5000 {
+		t.Fatalf("only %d of the mutations were read: the test exercises too little", read)
+	}
+}
