@@ -328,15 +328,15 @@ func (s *Server) startOffLoop(c *conn, req *http.Request, body []byte) {
 	c.deadline.Store(0)
 	gc := c.gc
 	closeIt := req.Close || s.draining.Load()
+	head, http10 := req.Method == http.MethodHead, !req.ProtoAtLeast(1, 1)
+	r := req.Clone(c.ctx) // a deep copy: c's request is reused
+	r.Body = bodyReader(body)
 	s.workers.Add(1)
 	go func() {
 		defer s.workers.Done()
 		var w respWriter
-		r := req.WithContext(c.ctx) // a copy: c's request is reused
-		r.Header = req.Header.Clone()
-		r.Body = bodyReader(body)
 		s.run(&w, r)
-		b := s.appendResponse(nil, &w, req.Method == http.MethodHead, closeIt || w.panicked, !req.ProtoAtLeast(1, 1))
+		b := s.appendResponse(nil, &w, head, closeIt || w.panicked, http10)
 		s.outside(func() {
 			_ = gc.AsyncWrite(b, func(gc gnet.Conn, err error) error {
 				c.offloop = false
@@ -511,7 +511,7 @@ func (p *parser) next(c *conn, gc gnet.Conn) (*http.Request, []byte, int, error)
 	if err := readHead(buf[skip:end], req); err != nil {
 		return nil, nil, 0, err
 	}
-	if e := req.Header.Get("Expect"); e != "" && !strings.EqualFold(e, "100-continue") {
+	if e := req.Header.Get("Expect"); e != "" && !asciiEqualFold([]byte(e), "100-continue") {
 		return nil, nil, 0, &requestError{http.StatusExpectationFailed, "expectation_failed",
 			fmt.Sprintf("unsupported Expect: %q", e)}
 	}
@@ -652,7 +652,7 @@ func tooLarge(max int64) error {
 // NB: not while earlier responses of c wait (they go first); flush serves
 // c again once they are written.
 func (p *parser) expect100(c *conn, gc gnet.Conn, req *http.Request) {
-	if c.continued || len(c.held) > 0 || !req.ProtoAtLeast(1, 1) || !strings.EqualFold(req.Header.Get("Expect"), "100-continue") {
+	if c.continued || len(c.held) > 0 || !req.ProtoAtLeast(1, 1) || !asciiEqualFold([]byte(req.Header.Get("Expect")), "100-continue") {
 		return
 	}
 	c.continued = true

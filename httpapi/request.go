@@ -7,6 +7,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/concurrencydb/concurrencydb/core"
 )
@@ -43,6 +44,9 @@ func (c *conn) resetRequest() *http.Request {
 	if c.req == nil {
 		c.req = (&http.Request{}).WithContext(c.reqctx)
 		c.hdr = make(http.Header, 8)
+	}
+	if len(c.hdr) > 64 {
+		c.hdr = make(http.Header, 8) // do not keep (and clear) a huge map
 	}
 	clear(c.hdr)
 	r := c.req
@@ -95,6 +99,7 @@ func readHead(head []byte, r *http.Request) error {
 
 	var hosts, lengths int
 	var chunked, keepAlive bool
+	var length []byte // the first Content-Length
 	r.ContentLength = 0
 	for {
 		line, rest = cutLine(rest)
@@ -128,34 +133,37 @@ func readHead(head []byte, r *http.Request) error {
 			r.Host = string(value)
 			continue // net/http keeps it out of Header too
 		case "Content-Length":
-			n, err := strconv.ParseInt(string(value), 10, 64)
-			if err != nil || n < 0 || value[0] == '+' {
+			// As net/http: digits only, and repeats must be the same text.
+			n, err := strconv.ParseUint(string(value), 10, 63)
+			if err != nil {
 				return badRequest("bad Content-Length %q", clip(value))
 			}
 			if lengths++; lengths > 1 {
-				if n != r.ContentLength {
+				if !bytes.Equal(value, length) {
 					return badRequest("differing Content-Lengths")
 				}
 				continue // net/http keeps one
 			}
-			r.ContentLength = n
+			length, r.ContentLength = value, int64(n)
 		case "Transfer-Encoding":
 			if chunked || !r.ProtoAtLeast(1, 1) {
 				return badRequest("a repeated Transfer-Encoding, or one on HTTP/1.0")
 			}
-			if !bytes.EqualFold(value, []byte("chunked")) {
+			if !asciiEqualFold(value, "chunked") {
 				return &requestError{http.StatusNotImplemented, "not_implemented",
 					fmt.Sprintf("unsupported Transfer-Encoding %q", clip(value))}
 			}
 			chunked = true
 			continue // net/http keeps it out of Header too
 		case "Connection":
-			for _, tok := range bytes.Split(value, []byte{','}) {
-				tok = bytes.TrimSpace(tok)
+			for rest := value; len(rest) > 0; {
+				var tok []byte
+				tok, rest, _ = bytes.Cut(rest, []byte{','})
+				tok = bytes.Trim(tok, " \t")
 				switch {
-				case bytes.EqualFold(tok, []byte("close")):
+				case asciiEqualFold(tok, "close"):
 					r.Close = true
-				case bytes.EqualFold(tok, []byte("keep-alive")):
+				case asciiEqualFold(tok, "keep-alive"):
 					keepAlive = true
 				}
 			}
@@ -167,6 +175,20 @@ func readHead(head []byte, r *http.Request) error {
 			return badRequest("both Content-Length and Transfer-Encoding")
 		}
 		r.TransferEncoding, r.ContentLength = chunkedTE, -1
+		// As net/http: a trailer may not announce framing fields; the
+		// announcement itself leaves Header (trailers are read and
+		// dropped: no handler here reads one).
+		for _, v := range r.Header["Trailer"] {
+			for rest := v; rest != ""; {
+				var k string
+				k, rest, _ = strings.Cut(rest, ",")
+				switch textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(k)) {
+				case "Transfer-Encoding", "Trailer", "Content-Length":
+					return badRequest("bad trailer key %q", k)
+				}
+			}
+		}
+		delete(r.Header, "Trailer")
 	}
 	if hosts == 0 && r.ProtoAtLeast(1, 1) {
 		return badRequest("missing required Host header")
@@ -273,7 +295,9 @@ var pathChar = func() (t [128]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c], t[c-'a'+'A'] = true, true
 	}
-	for _, c := range "-._~!$&'()*+,;=:@/" {
+	// NB: not ! ' ( ) *, which url escapes in a path (then keeping
+	// RawPath): url.ParseRequestURI reads those.
+	for _, c := range "-._~$&+,;=:@/" {
 		t[c] = true
 	}
 	return t
@@ -320,11 +344,32 @@ var commonKeys = []string{
 // canonicalKey is name in canonical form (textproto.CanonicalMIMEHeaderKey).
 func canonicalKey(name []byte) string {
 	for _, k := range commonKeys {
-		if len(k) == len(name) && bytes.EqualFold(name, []byte(k)) {
+		if asciiEqualFold(name, k) {
 			return k
 		}
 	}
 	return textproto.CanonicalMIMEHeaderKey(string(name))
+}
+
+// asciiEqualFold compares b and s ignoring ASCII case only, as net/http
+// does (Unicode folding would read "chun\u212Aed" as chunked).
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // clip bounds what an error message quotes of the input.

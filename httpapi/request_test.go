@@ -65,7 +65,7 @@ func sameRequest(t *testing.T, head string, ours, theirs *http.Request) {
 	t.Helper()
 	type view struct {
 		Method, Proto, Host, RequestURI, Path, RawPath, RawQuery string
-		Close                                                    bool
+		Close, ForceQuery                                        bool
 		ContentLength                                            int64
 		TE                                                       []string
 		Header                                                   http.Header
@@ -81,7 +81,7 @@ func sameRequest(t *testing.T, head string, ours, theirs *http.Request) {
 		if len(te) == 0 {
 			te = nil
 		}
-		return view{r.Method, r.Proto, r.Host, r.RequestURI, r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.Close, r.ContentLength, te, h}
+		return view{r.Method, r.Proto, r.Host, r.RequestURI, r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.Close, r.URL.ForceQuery, r.ContentLength, te, h}
 	}
 	if a, b := v(ours), v(theirs); !reflect.DeepEqual(a, b) {
 		t.Errorf("%q:\n ours   %+v\n theirs %+v", head, a, b)
@@ -114,6 +114,9 @@ func TestReadHeadAgreesWithNetHTTP(t *testing.T) {
 		{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 0},
 		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 0},
 		{"PATCH /x HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"GET /db/a!/kv/('k')* HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"GET /db/a$&+,;=:@/kv/k-._~ HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n", 0},
 		// Both refuse.
 		{"GET / HTTP/1.1\r\n\r\n", 400},
 		{"GET /\r\nHost: x\r\n\r\n", 400},
@@ -135,6 +138,10 @@ func TestReadHeadAgreesWithNetHTTP(t *testing.T) {
 		{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
 		{"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\n\r\n", 400},
 		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n", 400},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -0\r\n\r\n", 400},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 05\r\n\r\n", 400},
+		{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chun\xe2\x84\xaaed\r\n\r\n", 501},
+		{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n", 400},
 	}
 	for _, tc := range cases {
 		ours, err := parseOurs(tc.head)
@@ -168,20 +175,26 @@ func TestReadHeadIsNeverMoreLenientThanNetHTTP(t *testing.T) {
 		"POST /db/a/kv/k?ttl=5 HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nAccept: application/json\r\n\r\n",
 		"GET /db/a%2Fb/kv/k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
 		"PUT /x HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\nIf-Match: \"3\"\n\n",
+		"POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive, close\r\n\r\n",
 	}
-	alphabet := []byte("\r\n :\t/?%#-abcXYZ019\x00\x7f\x80,;=\"")
+	alphabet := []byte("\r\n :\t/?%#-abcXYZ019\x00\x7f\x80,;=\"!'()*kK")
+	// Unicode's case folding maps these to k and s (net/http folds ASCII
+	// only): whole sequences, inserted as one mutation.
+	unicode := [][]byte{[]byte("\u212a"), []byte("\u017f")}
 	rng := rand.New(rand.NewPCG(1, 2))
 	read := 0
 	for i := 0; i < 50000; i++ {
 		b := []byte(seeds[rng.IntN(len(seeds))])
 		for range 1 + rng.IntN(3) {
 			j := rng.IntN(len(b) - 2) // keep the final empty line
-			switch rng.IntN(3) {
+			switch rng.IntN(4) {
+			case 3:
+				b = append(b[:j], append(append([]byte(nil), unicode[rng.IntN(2)]...), b[j:]...)...)
 			case 0:
 				b[j] = alphabet[rng.IntN(len(alphabet))]
 			case 1:
 				b = append(b[:j], b[j+1:]...)
-			default:
+			case 2:
 				b = append(b[:j], append([]byte{alphabet[rng.IntN(len(alphabet))]}, b[j:]...)...)
 			}
 		}
