@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/internal/evloop"
 )
 
 // Server serves the HTTP API on event loops, as resp serves RESP, instead
@@ -149,7 +149,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		// See resp/loop.go: the loop's commit blocks in system calls, so
 		// keeping its thread pays.
 		gnet.WithLockOSThread(true),
-		gnet.WithLogger(gnetLogger{}),
+		gnet.WithLogger(evloop.Logger("http event loop")),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay))
 	if err == nil {
 		err = loops.Start()
@@ -168,23 +168,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		defer s.workers.Done()
 		s.watchDeadlines()
 	}()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.mu.closed
-			s.mu.Unlock()
-			if closed || s.draining.Load() {
-				return nil
-			}
-			// EMFILE and the like: back off and go on, as net/http does;
-			// one client using up the descriptors must not stop the server.
-			slog.Warn("http accept", "err", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		s.accept(nc)
-	}
+	evloop.Accept(ln, "http", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.mu.closed || s.draining.Load()
+	}, s.accept)
+	return nil
 }
 
 // accept hands nc to the event loop.
@@ -452,21 +441,6 @@ func (p *pass) await(c *conn) {
 			_ = p.Run(context.Background()) // the loop is stopping
 		}
 	}
-}
-
-// gnetLogger sends gnet's log lines to slog (errors and warnings only).
-type gnetLogger struct{}
-
-func (gnetLogger) Debugf(string, ...any) {}
-func (gnetLogger) Infof(string, ...any)  {}
-func (gnetLogger) Warnf(format string, args ...any) {
-	slog.Warn(fmt.Sprintf(format, args...), "component", "http event loop")
-}
-func (gnetLogger) Errorf(format string, args ...any) {
-	slog.Error(fmt.Sprintf(format, args...), "component", "http event loop")
-}
-func (gnetLogger) Fatalf(format string, args ...any) {
-	slog.Error(fmt.Sprintf(format, args...), "component", "http event loop")
 }
 
 // shutWrite ends c's output (a FIN after what was written), so that a

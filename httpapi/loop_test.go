@@ -67,16 +67,7 @@ func (g *syncGate) holdSyncs(t *testing.T) (release func()) {
 func gatedServer(t *testing.T, hcfg httpapi.Config) (*testServer, *syncGate) {
 	t.Helper()
 	g := &syncGate{entered: make(chan struct{}, 1)}
-	db, err := persist.Open(t.TempDir(), persist.Options{FS: errorfs.Wrap(vfs.Default, g)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, err := core.Open(db, core.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openStore(t, persist.Options{FS: errorfs.Wrap(vfs.Default, g)})
 	return &testServer{url: serveLoop(t, store, hcfg), store: store}, g
 }
 
@@ -88,6 +79,22 @@ func (g *syncGate) syncing(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no log sync began within 10 s")
 	}
+}
+
+// openStore opens a store in a temp dir, closed when the test ends.
+func openStore(t *testing.T, o persist.Options) *core.Store {
+	t.Helper()
+	db, err := persist.Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, err := core.Open(db, core.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }
 
 // rawHTTP is a client connection that writes bytes as given and reads
@@ -346,16 +353,7 @@ func TestAWaitingMutexLockDoesNotStallOthers(t *testing.T) {
 // Shutdown closes idle connections at once and answers a request that
 // was being read when it began, then closes that connection too.
 func TestShutdownClosesIdleAndFinishesRequestsInProgress(t *testing.T) {
-	db, err := persist.Open(t.TempDir(), persist.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, err := core.Open(db, core.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openStore(t, persist.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -466,16 +464,7 @@ func TestFramingEdgesAsNetHTTP(t *testing.T) {
 // A new connection that sends nothing has ReadHeader, not the (longer)
 // Idle limit, as with net/http; one that was served has Idle.
 func TestANewSilentConnectionHasTheReadHeaderLimit(t *testing.T) {
-	db, err := persist.Open(t.TempDir(), persist.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, err := core.Open(db, core.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openStore(t, persist.Options{})
 	s := &testServer{url: serveLoopWith(t, store, httpapi.Config{}, httpapi.Limits{ReadHeader: 200 * time.Millisecond, Idle: time.Hour}), store: store}
 	silent, served := s.raw(t), s.raw(t)
 	served.send(t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -511,16 +500,7 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 // Running out of file descriptors for a moment does not stop the server:
 // Serve backs off and accepts again.
 func TestAnAcceptErrorDoesNotStopTheServer(t *testing.T) {
-	db, err := persist.Open(t.TempDir(), persist.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, err := core.Open(db, core.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openStore(t, persist.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package resp
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/internal/evloop"
 )
 
 // The connection model: event loops, as in Redis.
@@ -149,7 +149,7 @@ func startLoops(s *Server, n int) (*gnet.Client, error) {
 		// another thread and back (single-client SET 215 µs locked,
 		// 185 µs not).
 		gnet.WithLockOSThread(true),
-		gnet.WithLogger(gnetLogger{}),
+		gnet.WithLogger(evloop.Logger("resp event loop")),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay))
 	if err != nil {
 		return nil, fmt.Errorf("resp: event loops: %w", err)
@@ -707,19 +707,4 @@ func (s *Server) replyLoop() {
 			}
 		}
 	}
-}
-
-// gnetLogger sends gnet's log lines to slog (errors and warnings only).
-type gnetLogger struct{}
-
-func (gnetLogger) Debugf(string, ...any) {}
-func (gnetLogger) Infof(string, ...any)  {}
-func (gnetLogger) Warnf(format string, args ...any) {
-	slog.Warn(fmt.Sprintf(format, args...), "component", "resp event loop")
-}
-func (gnetLogger) Errorf(format string, args ...any) {
-	slog.Error(fmt.Sprintf(format, args...), "component", "resp event loop")
-}
-func (gnetLogger) Fatalf(format string, args ...any) {
-	slog.Error(fmt.Sprintf(format, args...), "component", "resp event loop")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/internal/evloop"
 )
 
 // Config configures a Server. Zero fields take the defaults noted.
@@ -123,24 +123,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		defer s.workers.Done()
 		s.replyLoop()
 	}()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.mu.closed
-			s.mu.Unlock()
-			if closed || s.draining.Load() {
-				return nil
-			}
-			// EMFILE and the like: back off and go on, as net/http
-			// does; one client using up the descriptors must not stop
-			// the server (EMFILE is not a timeout).
-			slog.Warn("resp accept", "err", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		s.accept(nc)
-	}
+	evloop.Accept(ln, "resp", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.mu.closed || s.draining.Load()
+	}, s.accept)
+	return nil
 }
 
 // Close stops accepting, closes every connection, cancels their contexts
