@@ -750,7 +750,7 @@ func (s *Server) appendResponse(dst []byte, w *respWriter, head, closeIt, http10
 	bodyOK := status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 	if bodyOK && !hasType && len(w.body) > 0 {
 		dst = append(dst, "Content-Type: "...)
-		dst = append(dst, http.DetectContentType(w.body)...)
+		dst = append(dst, sniff(w.body)...)
 		dst = append(dst, "\r\n"...)
 	}
 	dst = append(dst, "Date: "...)
@@ -771,6 +771,17 @@ func (s *Server) appendResponse(dst []byte, w *respWriter, head, closeIt, http10
 		dst = append(dst, w.body...)
 	}
 	return dst
+}
+
+// sniff is http.DetectContentType(b), answered at once for the bodies
+// most responses have: a number and a newline.
+func sniff(b []byte) string {
+	for _, c := range b {
+		if (c < '0' || c > '9') && c != '-' && c != '\n' {
+			return http.DetectContentType(b)
+		}
+	}
+	return "text/plain; charset=utf-8"
 }
 
 // appendHeaderValue appends v with any CR or LF replaced by a space, as

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/concurrencydb/concurrencydb/core"
@@ -37,15 +38,25 @@ func (a *API) observe(next http.Handler) http.Handler {
 
 // label is r's metrics label: the method and chi's route pattern, which
 // chi's router stored in r.Pattern ("unmatched" when no route matched).
+// The labels are few (one per route and method): each is built once.
 func label(r *http.Request) string {
 	switch r.Method {
 	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead:
 		if r.Pattern != "" {
-			return r.Method + " " + r.Pattern
+			k := labelKey{r.Method, r.Pattern}
+			if l, ok := labels.Load(k); ok {
+				return l.(string)
+			}
+			l, _ := labels.LoadOrStore(k, r.Method+" "+r.Pattern)
+			return l.(string)
 		}
 	}
 	return "unmatched"
 }
+
+type labelKey struct{ method, pattern string }
+
+var labels sync.Map // labelKey → string
 
 // durableReporter is the ResponseWriter of a transport that holds a
 // response until what it reflects is durable (respWriter): the request is

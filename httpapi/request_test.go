@@ -220,3 +220,12 @@ func TestReadHeadIsNeverMoreLenientThanNetHTTP(t *testing.T) {
 		t.Fatalf("only %d of the mutations were read: the test exercises too little", read)
 	}
 }
+
+// sniff's shortcut answers what net/http's sniffing answers.
+func TestSniffAgreesWithDetectContentType(t *testing.T) {
+	for _, b := range []string{"0\n", "-12\n", "18446744073709551615\n", "\n", "12", "ok\n", "<html>", "{\"a\":1}\n", "GIF87a", "%PDF-"} {
+		if got, want := sniff([]byte(b)), http.DetectContentType([]byte(b)); got != want {
+			t.Errorf("sniff(%q) = %q, DetectContentType %q", b, got, want)
+		}
+	}
+}
