@@ -51,7 +51,8 @@ type conn struct {
 	backoff   time.Duration // the last wait of later
 	reqStart  time.Time     // when the request at the head of in began
 	idleAt    time.Time     // when c became idle (zero: it is not)
-	hdrDone   bool          // its headers are complete (its body is not)
+	hdrDone   bool          // its head is read into req (its body is not complete),
+	headEnd   int           // and ends at in[off+headEnd]
 	continued bool          // 100 Continue was sent for it
 	out       []byte        // responses built, not yet written
 	held      []held        // out's responses, in order
@@ -160,6 +161,12 @@ func (s *Server) serve(c *conn, gc gnet.Conn) gnet.Action {
 		c.consume(n)
 	}
 	c.compact()
+	if n := c.unread(); n > 0 && n <= 4 && !c.offloop && !c.blocked && !c.throttled && !c.hdrDone && len(bytes.Trim(c.in[c.off:], "\r\n")) == 0 {
+		// Stray CR/LF after a request (some clients end a POST body with
+		// one) is not a request begun: the connection is idle, as with
+		// net/http.
+		c.in = c.in[:c.off]
+	}
 	if s.draining.Load() && c.idle() {
 		c.closeAfter = true
 	}
@@ -371,6 +378,7 @@ func (s *Server) refuse(c *conn, err error) {
 	c.held = append(c.held, held{end: len(c.out), status: w.code(), close: true})
 	c.closeAfter = true
 	c.in, c.off = c.in[:0], 0
+	c.hdrDone, c.chunkAt, c.chunkSum = false, 0, 0
 }
 
 // closeWhenFlushed closes c once the client has taken its output: it
@@ -491,30 +499,35 @@ type parser struct {
 // it is incomplete. It answers 100 Continue when the client waits for it.
 func (p *parser) next(c *conn, gc gnet.Conn) (*http.Request, []byte, int, error) {
 	s, buf := c.s, c.in[c.off:]
-	// RFC 9112 2.2: empty lines before a request line are ignored; like
-	// net/http, up to 4 CR or LF bytes.
-	skip := 0
-	for skip < min(len(buf), 4) && (buf[skip] == '\r' || buf[skip] == '\n') {
-		skip++
-	}
-	maxHdr := s.lim.HeaderMax + headerSlack
-	end := headerEnd(buf[skip:min(len(buf), skip+maxHdr)])
-	if end < 0 {
-		if len(buf)-skip >= maxHdr {
-			return nil, nil, 0, &requestError{http.StatusRequestHeaderFieldsTooLarge, "headers_too_large",
-				fmt.Sprintf("request headers are larger than %d bytes", s.lim.HeaderMax)}
+	req, end := c.req, c.headEnd
+	if !c.hdrDone {
+		// RFC 9112 2.2: empty lines before a request line are ignored;
+		// like net/http, up to 4 CR or LF bytes.
+		skip := 0
+		for skip < min(len(buf), 4) && (buf[skip] == '\r' || buf[skip] == '\n') {
+			skip++
 		}
-		return nil, nil, 0, nil
+		maxHdr := s.lim.HeaderMax + headerSlack
+		end = headerEnd(buf[skip:min(len(buf), skip+maxHdr)])
+		if end < 0 {
+			if len(buf)-skip >= maxHdr {
+				return nil, nil, 0, &requestError{http.StatusRequestHeaderFieldsTooLarge, "headers_too_large",
+					fmt.Sprintf("request headers are larger than %d bytes", s.lim.HeaderMax)}
+			}
+			return nil, nil, 0, nil
+		}
+		end += skip
+		req = c.resetRequest()
+		if err := readHead(buf[skip:end], req); err != nil {
+			return nil, nil, 0, err
+		}
+		if e := req.Header.Get("Expect"); e != "" && !asciiEqualFold([]byte(e), "100-continue") {
+			return nil, nil, 0, &requestError{http.StatusExpectationFailed, "expectation_failed",
+				fmt.Sprintf("unsupported Expect: %q", e)}
+		}
 	}
-	end += skip
-	req := c.resetRequest()
-	if err := readHead(buf[skip:end], req); err != nil {
-		return nil, nil, 0, err
-	}
-	if e := req.Header.Get("Expect"); e != "" && !asciiEqualFold([]byte(e), "100-continue") {
-		return nil, nil, 0, &requestError{http.StatusExpectationFailed, "expectation_failed",
-			fmt.Sprintf("unsupported Expect: %q", e)}
-	}
+	// else: the head was read by an earlier call, which kept it (a body
+	// that trickles in does not make the head be parsed again).
 	var body []byte
 	n := end
 	if len(req.TransferEncoding) > 0 { // only "chunked" passes readHead
@@ -525,7 +538,7 @@ func (p *parser) next(c *conn, gc gnet.Conn) (*http.Request, []byte, int, error)
 			return nil, nil, 0, err
 		}
 		if !complete {
-			c.hdrDone = true
+			c.hdrDone, c.headEnd = true, end
 			p.expect100(c, gc, req)
 			return nil, nil, 0, nil
 		}
@@ -535,7 +548,7 @@ func (p *parser) next(c *conn, gc gnet.Conn) (*http.Request, []byte, int, error)
 			return nil, nil, 0, tooLarge(s.maxBody)
 		}
 		if int64(len(buf)-end) < req.ContentLength {
-			c.hdrDone = true
+			c.hdrDone, c.headEnd = true, end
 			p.expect100(c, gc, req)
 			return nil, nil, 0, nil
 		}
@@ -616,15 +629,7 @@ func scanChunks(b []byte, at *int, sum *int64, max int64) (int, error) {
 		}
 		data := *at + nl + 1
 		if size == 0 {
-			// The trailer section: lines up to an empty one.
-			t := headerEnd(append([]byte{'\n'}, b[data:]...))
-			if t < 0 {
-				if len(b)-data > 4096 {
-					return -1, fmt.Errorf("%w: malformed chunked body: its trailer section is too long", core.ErrInvalid)
-				}
-				return -1, nil
-			}
-			return data + t - 1, nil
+			return trailerEnd(b, data)
 		}
 		if len(b)-data < int(size)+2 {
 			return -1, nil
@@ -640,6 +645,39 @@ func scanChunks(b []byte, at *int, sum *int64, max int64) (int, error) {
 		}
 		*at, *sum = e, *sum+int64(size)
 	}
+}
+
+// trailerEnd returns the end of the trailer section that starts at b[at]
+// (after the last chunk): its lines up to an empty one, each checked as
+// net/http checks a header line; -1 while incomplete. It looks at most
+// 4 KiB past at: never at the requests pipelined behind it.
+func trailerEnd(b []byte, at int) (int, error) {
+	t := b[at:]
+	switch {
+	case len(t) >= 1 && t[0] == '\n':
+		return at + 1, nil
+	case len(t) >= 2 && t[0] == '\r' && t[1] == '\n':
+		return at + 2, nil
+	case len(t) < 2:
+		return -1, nil
+	}
+	e := headerEnd(t[:min(len(t), 4098)])
+	if e < 0 {
+		if len(t) > 4096 {
+			return -1, fmt.Errorf("%w: malformed chunked body: its trailer section is too long", core.ErrInvalid)
+		}
+		return -1, nil
+	}
+	for rest := t[:e]; len(rest) > 0; {
+		var line []byte
+		if line, rest = cutLine(rest); len(line) == 0 {
+			break
+		}
+		if _, _, err := headerLine(line); err != nil {
+			return -1, fmt.Errorf("%w: malformed chunked body: bad trailer line", core.ErrInvalid)
+		}
+	}
+	return at + e, nil
 }
 
 func tooLarge(max int64) error {

@@ -432,7 +432,8 @@ func spin(d time.Duration) {
 // first empty line also with bare LF line ends (a CRLF CRLF in the body is
 // body), up to 4 stray CR/LF bytes before a request are ignored, chunks
 // that add up to more than limits.max_value_bytes are 413, and an Expect
-// other than 100-continue is 417.
+// other than 100-continue is 417; trailer lines are checked as header
+// lines are.
 func TestFramingEdgesAsNetHTTP(t *testing.T) {
 	s := newServer(t)
 	c := s.raw(t)
@@ -452,6 +453,21 @@ func TestFramingEdgesAsNetHTTP(t *testing.T) {
 	}
 	if got := s.get(t, "/db/a/kv/chunks"); got.status != 404 {
 		t.Fatalf("refused chunks stored something: %d", got.status)
+	}
+
+	// A trailer line is checked as a header line is.
+	c = s.raw(t)
+	c.send(t, "POST /db/a/kv/tr HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nBad Name: v\r\n\r\n")
+	if got := c.read(t, "POST"); got.status != 400 || !got.close {
+		t.Fatalf("a malformed trailer = %d %s", got.status, got.body)
+	}
+	c = s.raw(t)
+	c.send(t, "POST /db/a/kv/tr HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Sum: 1\r\n\r\nGET /db/a/kv/tr HTTP/1.1\r\nHost: x\r\n\r\n")
+	if got := c.read(t, "POST"); got.status != 200 {
+		t.Fatalf("a chunked body with a trailer = %d %s", got.status, got.body)
+	}
+	if got := c.read(t, "GET"); string(got.body) != "a" {
+		t.Fatalf("the request after a trailer = %d %q", got.status, got.body)
 	}
 
 	c = s.raw(t)
@@ -475,6 +491,14 @@ func TestANewSilentConnectionHasTheReadHeaderLimit(t *testing.T) {
 	served.nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if _, err := served.br.ReadByte(); !isTimeout(err) {
 		t.Fatalf("a served connection did not get the Idle limit: %v", err)
+	}
+	// A CRLF after a body (some clients send one) begins no request.
+	crlf := s.raw(t)
+	crlf.send(t, "POST /db/a/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nv\r\n")
+	crlf.read(t, "POST")
+	crlf.nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := crlf.br.ReadByte(); !isTimeout(err) {
+		t.Fatalf("a stray CRLF after a request got the ReadHeader limit: %v", err)
 	}
 }
 

@@ -106,18 +106,9 @@ func readHead(head []byte, r *http.Request) error {
 		if len(line) == 0 {
 			break // the empty line: the end of the head
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return badRequest("folded header line %q", clip(line))
-		}
-		name, value, ok := bytes.Cut(line, []byte{':'})
-		if !ok || !isToken(name) {
-			return badRequest("bad header line %q", clip(line))
-		}
-		value = bytes.Trim(value, " \t")
-		for _, b := range value {
-			if (b < ' ' && b != '\t') || b == 0x7f {
-				return badRequest("bad header value of %q", clip(name))
-			}
+		name, value, err := headerLine(line)
+		if err != nil {
+			return err
 		}
 		key := canonicalKey(name)
 		switch key {
@@ -200,6 +191,26 @@ func readHead(head []byte, r *http.Request) error {
 		r.Host = r.URL.Host // an absolute-form target's host wins (RFC 9112 3.2.2)
 	}
 	return nil
+}
+
+// headerLine splits a header (or trailer) line into its name and value,
+// checked as net/http's server checks them: no folding, a token name, a
+// value without control bytes but tab.
+func headerLine(line []byte) (name, value []byte, err error) {
+	if line[0] == ' ' || line[0] == '\t' {
+		return nil, nil, badRequest("folded header line %q", clip(line))
+	}
+	name, value, ok := bytes.Cut(line, []byte{':'})
+	if !ok || !isToken(name) {
+		return nil, nil, badRequest("bad header line %q", clip(line))
+	}
+	value = bytes.Trim(value, " \t")
+	for _, b := range value {
+		if (b < ' ' && b != '\t') || b == 0x7f {
+			return nil, nil, badRequest("bad header value of %q", clip(name))
+		}
+	}
+	return name, value, nil
 }
 
 // cutLine splits the first line off b, without its CRLF or LF.
