@@ -487,8 +487,8 @@ type requestError struct {
 
 func (e *requestError) Error() string { return e.msg }
 
-// parser reads requests with net/http's parser; one per loop (its
-// readers are reused).
+// parser holds the readers that decode chunked bodies; one per loop
+// (they are reused).
 type parser struct {
 	br   bytes.Reader
 	bufr *bufio.Reader

@@ -29,8 +29,8 @@ import (
 // (bench/results-2026-11-29.md).
 //
 // The model (loop.go): when a socket is readable its loop reads it, parses
-// every complete request in it with net/http's own parser
-// (http.ReadRequest: the same header and framing rules as before) and runs
+// every complete request in it (readHead, request.go: net/http's header
+// and framing rules, stricter where parsers may disagree) and runs
 // the chi router on the loop with a core.Pipeline context, so core calls
 // apply and return without waiting for their fsync. Each response is
 // built in memory and held until the loop's pass commits (Store.Sync) —
