@@ -21,6 +21,13 @@
 # may refuse a newer file). PREFILL=K first writes K other keyspaces of 100,000 keys to all three
 # servers, as run.sh's earlier loads do: the working set then outgrows the
 # record cache, as it does there.
+#
+# HTTP=seq|ctr|kv|get runs run.sh's wrk load of that name (POST sequence,
+# POST counter ?add=1, POST kv of 100 B, GET kv) against A's and B's HTTP
+# listeners for HTTP_SECS (default 5) seconds instead, and compares each to
+# Redis's redis-benchmark load as given (default INCR, as run.sh's HTTP
+# rows): the CPU figures of A and B are then per HTTP request.
+#   HTTP=seq ROUNDS=5 bench/ab.sh BIN_A BIN_B -t incr
 set -uo pipefail
 {
 [ $# -ge 2 ] || { echo "usage: bench/ab.sh BIN_A BIN_B [redis-benchmark args]" >&2; exit 2; }
@@ -31,7 +38,8 @@ ARGS=("$@")
 ROUNDS=${ROUNDS:-7}
 N=${N:-100000}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-for t in redis-server redis-cli redis-benchmark; do
+[ -z "${HTTP:-}" ] || [ $# -gt 0 ] || ARGS=(-t incr)
+for t in redis-server redis-cli redis-benchmark ${HTTP:+wrk}; do
   command -v "$t" >/dev/null || { echo "ab.sh: $t is missing (apt-get install redis-server redis-tools)" >&2; exit 1; }
 done
 
@@ -79,6 +87,33 @@ rps() { # port pid: "requests/s server-CPU-µs-per-request" of one run
     grep -v '^"test"' | grep '^"' | tail -1 | awk -F, '{ gsub(/"/, "", $2); print $2 }')
   echo "$out $(( ($(cpu "$2") - c0) * TICK_US * 100 / N ))"
 }
+# wrk scripts as run.sh's: random ids 0..99999, seeded per thread.
+lua_head='local n = 0
+function setup(t) t:set("tid", n); n = n + 1 end
+function init(args) math.randomseed(os.time() * 1000 + tid) end
+local function id() return string.format("%08d", math.random(0, 99999)) end
+'
+case "${HTTP:-}" in
+"") ;;
+seq) printf '%s%s\n' "$lua_head" 'request = function() return wrk.format("POST", "/db/b/sequence/s" .. id()) end' >"$TMP/http.lua" ;;
+ctr) printf '%s%s\n' "$lua_head" 'request = function() return wrk.format("POST", "/db/b/counter/c" .. id() .. "?add=1") end' >"$TMP/http.lua" ;;
+kv) printf '%s%s\n' "$lua_head" 'local body = string.rep("v", 100)
+request = function() return wrk.format("POST", "/db/b/kv/kv" .. id(), nil, body) end' >"$TMP/http.lua" ;;
+get) printf '%s%s\n' "$lua_head" 'request = function() return wrk.format("GET", "/db/b/kv/kv" .. id()) end' >"$TMP/http.lua" ;;
+*) echo "ab.sh: HTTP must be seq, ctr, kv or get" >&2; exit 2 ;;
+esac
+httprps() { # port pid: "requests/s server-CPU-µs-per-request" of one wrk run
+  local c0 out n
+  c0=$(cpu "$2")
+  out=$(wrk -t2 -c50 -d"${HTTP_SECS:-5}s" -s "$TMP/http.lua" "http://127.0.0.1:$1" 2>&1)
+  n=$(awk '/requests in/ { print $1 }' <<<"$out")
+  echo "$(awk '/Requests\/sec/ { print $2 }' <<<"$out") $(( ($(cpu "$2") - c0) * TICK_US * 100 / ${n:-1} ))"
+}
+if [ "${HTTP:-}" = get ]; then # the keys GET reads
+  printf '%s%s\n' "$lua_head" 'local body = string.rep("v", 100)
+request = function() return wrk.format("POST", "/db/b/kv/kv" .. id(), nil, body) end' >"$TMP/fill.lua"
+  for p in "${ports[3]}" "${ports[4]}"; do wrk -t2 -c50 -d3s -s "$TMP/fill.lua" "http://127.0.0.1:$p" >/dev/null 2>&1; done
+fi
 fill() { # port prefix
   redis-benchmark -p "$1" -c 50 -P 16 -n 300000 -r 100000 -q SET "$2:__rand_int__" 1 >/dev/null 2>&1
 }
@@ -89,10 +124,15 @@ if [ "${PREFILL:-0}" -gt 0 ]; then
     for ((k = 1; k <= PREFILL; k++)); do fill "$p" "fill$k"; done
   done
 fi
-echo "load: redis-benchmark -c 50 -n $N -r 100000 ${ARGS[*]} (after ${PREFILL:-0} × 100,000 other keys; ${CHURN:-0} × 100,000 before each run)"
+echo "load: ${HTTP:+wrk HTTP=$HTTP (A, B) against }redis-benchmark -c 50 -n $N -r 100000 ${ARGS[*]} (after ${PREFILL:-0} × 100,000 other keys; ${CHURN:-0} × 100,000 before each run)"
 for ((i = 1; i <= ROUNDS; i++)); do
-  read -r a ac < <(rps "${ports[0]}" "${PIDS[0]}")
-  read -r b bc < <(rps "${ports[1]}" "${PIDS[1]}")
+  if [ -n "${HTTP:-}" ]; then
+    read -r a ac < <(httprps "${ports[3]}" "${PIDS[0]}")
+    read -r b bc < <(httprps "${ports[4]}" "${PIDS[1]}")
+  else
+    read -r a ac < <(rps "${ports[0]}" "${PIDS[0]}")
+    read -r b bc < <(rps "${ports[1]}" "${PIDS[1]}")
+  fi
   read -r r rc < <(rps "${ports[2]}" "${PIDS[2]}")
   awk -v a="$a" -v b="$b" -v r="$r" -v ac="$ac" -v bc="$bc" -v rc="$rc" 'BEGIN { if (r > 0) printf "A %.0f  B %.0f  Redis %.0f  A/R %.2f  B/R %.2f  CPU µs/req A %.2f B %.2f Redis %.2f\n", a, b, r, a / r, b / r, ac / 100, bc / 100, rc / 100 }'
 done | tee "$TMP/rounds"
