@@ -2,6 +2,13 @@
 // routes, query and body parsing, and status codes. It holds no semantics:
 // every handler parses, calls one core.Store method and encodes the result.
 //
+// Files: server.go (the chi router and the route table), one file per
+// resource (sequences.go, counters.go, kv.go, locks.go, mutex.go),
+// errors.go (H3), observe.go (H6); the transport that serves them on an
+// event loop: loop.go (Server, accept, the loop's pass, shutdown), conn.go
+// (a connection: input, responses held until durable, deadlines) and
+// request.go (the request head parser).
+//
 // Invariants:
 //
 //   - H1: a handler writes its response only after the core call returned;
