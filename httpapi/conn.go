@@ -99,6 +99,20 @@ const (
 	headerSlack = 4096
 )
 
+// abandon reports the responses c still held when it closed: the client
+// left before they could be written, as net/http's path reported a
+// request whose client left while it waited (499), so every request is
+// reported once (H6). It runs on the loop, from OnClose.
+func (c *conn) abandon() {
+	for _, h := range c.held {
+		if h.report != nil {
+			h.report(lookupError(context.Canceled).status)
+		}
+	}
+	clear(c.held)
+	c.held, c.out = c.held[:0], c.out[:0]
+}
+
 // idle: nothing read, running or waiting.
 func (c *conn) idle() bool {
 	return c.unread() == 0 && len(c.held) == 0 && !c.offloop && !c.awaiting
@@ -146,7 +160,7 @@ func (s *Server) serve(c *conn, gc gnet.Conn) gnet.Action {
 		if req == nil {
 			break // incomplete
 		}
-		if mayBlock(req) {
+		if s.mayBlock(req) {
 			if len(c.held) > 0 {
 				c.blocked = true // flush comes back here
 				break
@@ -458,10 +472,11 @@ func (s *Server) setDeadline(c *conn) {
 	}
 }
 
-// mayBlock: requests that may wait (POST /db/{acc}/mlock/{id}) or are slow
-// and rare (GET /metrics) run off the loop. The path is split as chi
-// splits it (the escaped form when there is one).
-func mayBlock(r *http.Request) bool {
+// mayBlock: requests of the routes that may wait (mayWait in the route
+// table: POST /db/{acc}/mlock/{id}) and the slow, rare GET /metrics run off
+// the loop. The path is split as chi splits it (the escaped form when
+// there is one).
+func (s *Server) mayBlock(r *http.Request) bool {
 	p := r.URL.RawPath
 	if p == "" {
 		p = r.URL.Path
@@ -470,13 +485,12 @@ func mayBlock(r *http.Request) bool {
 		return true
 	}
 	rest, ok := strings.CutPrefix(p, "/db/")
-	if !ok || r.Method != http.MethodPost {
+	if !ok {
 		return false
 	}
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		return strings.HasPrefix(rest[i:], "/mlock/")
-	}
-	return false
+	_, rest, _ = strings.Cut(rest, "/") // the account
+	res, _, ok := strings.Cut(rest, "/")
+	return ok && s.waiting[r.Method+" "+res]
 }
 
 // requestError is a request the transport refuses before any handler.

@@ -51,7 +51,8 @@ import (
 type Server struct {
 	store     *core.Store
 	h         http.Handler
-	mux       *chi.Mux // h
+	mux       *chi.Mux        // h
+	waiting   map[string]bool // waitingRoutes: run off the loop
 	lim       Limits
 	maxBody   int64
 	connState func(net.Conn, http.ConnState)
@@ -110,6 +111,7 @@ func NewServer(store *core.Store, cfg Config, lim Limits) *Server {
 		mux:       newRouter(store, cfg),
 		lim:       lim,
 		connState: cfg.ConnState,
+		waiting:   waitingRoutes(),
 	}
 	if store != nil {
 		s.maxBody = int64(store.Config().MaxValueBytes)
@@ -371,6 +373,7 @@ func (h *loopHandler) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	}
 	c.gone = true
 	c.cancel()
+	c.abandon()
 	s.mu.Lock()
 	delete(s.mu.conns, c)
 	s.mu.Unlock()

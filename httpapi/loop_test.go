@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/httpapi"
+	"github.com/concurrencydb/concurrencydb/internal/evloop/evlooptest"
 	"github.com/concurrencydb/concurrencydb/persist"
 )
 
@@ -507,20 +509,6 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// flakyListener fails its first Accept with an error that is not a
-// timeout, as EMFILE is.
-type flakyListener struct {
-	net.Listener
-	failed atomic.Bool
-}
-
-func (l *flakyListener) Accept() (net.Conn, error) {
-	if !l.failed.Swap(true) {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
-	}
-	return l.Listener.Accept()
-}
-
 // Running out of file descriptors for a moment does not stop the server:
 // Serve backs off and accepts again.
 func TestAnAcceptErrorDoesNotStopTheServer(t *testing.T) {
@@ -531,7 +519,7 @@ func TestAnAcceptErrorDoesNotStopTheServer(t *testing.T) {
 	}
 	srv := httpapi.NewServer(store, httpapi.Config{}, httpapi.Limits{})
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(&flakyListener{Listener: ln}) }()
+	go func() { served <- srv.Serve(&evlooptest.FlakyListener{Listener: ln}) }()
 	t.Cleanup(func() { srv.Close() })
 	s := &testServer{url: "http://" + ln.Addr().String(), store: store}
 	if got := s.get(t, "/healthz"); got.status != 200 {
@@ -542,4 +530,50 @@ func TestAnAcceptErrorDoesNotStopTheServer(t *testing.T) {
 		t.Fatalf("Serve returned after an accept error: %v", err)
 	default:
 	}
+}
+
+// A request whose client leaves before its response is written is still
+// reported, exactly once (H6): as 200 when the response was written, as
+// 499 when the connection was seen closed while its response waited for
+// the fsync. Many clients each send a write and close at once, so the
+// close lands at every point of the loop's pass.
+func TestEveryRequestIsReportedOnceAlsoWhenItsClientLeaves(t *testing.T) {
+	var mu sync.Mutex
+	byStatus := map[string]int{}
+	s, _ := gatedServer(t, httpapi.Config{Observe: func(cmd, status string, d time.Duration) {
+		if cmd == "POST /db/{acc}/sequence/{id}" {
+			mu.Lock()
+			byStatus[status]++
+			mu.Unlock()
+		}
+	}})
+	const n = 300
+	for range n {
+		c := s.raw(t)
+		c.send(t, "POST /db/a/sequence/s HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.nc.Close()
+	}
+	total := func() (int, map[string]int) {
+		mu.Lock()
+		defer mu.Unlock()
+		sum := 0
+		for _, v := range byStatus {
+			sum += v
+		}
+		return sum, maps.Clone(byStatus)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got, _ := total(); got >= n {
+			break
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // no request is reported twice
+	got, by := total()
+	if got != n {
+		t.Fatalf("%d requests reported (%v), want %d", got, by, n)
+	}
+	if v := s.get(t, "/db/a/sequence/s"); string(v.body) != fmt.Sprintf("%d\n", n) {
+		t.Fatalf("after %d writes whose clients left: %q", n, v.body)
+	}
+	t.Logf("reported: %v", by)
 }

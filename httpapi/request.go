@@ -272,18 +272,7 @@ func isToken(b []byte) bool {
 }
 
 // hostChar: the bytes net/http's server accepts in a Host header.
-var hostChar = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!$%&'()*+,-.:;=[]_~" {
-		t[c] = true
-	}
-	return t
-}()
+var hostChar = charSet("!$%&'()*+,-.:;=[]_~")
 
 // pathNeedsEscaping: p has a byte url would escape in a path (then it
 // keeps the raw form in RawPath, which url.ParseRequestURI computes).
@@ -299,33 +288,25 @@ func pathNeedsEscaping(p string) bool {
 
 // pathChar: bytes that stand for themselves in a URL path (RFC 3986
 // unreserved, sub-delims, ':', '@', '/').
-var pathChar = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	// NB: not ! ' ( ) *, which url escapes in a path (then keeping
-	// RawPath): url.ParseRequestURI reads those.
-	for _, c := range "-._~$&+,;=:@/" {
-		t[c] = true
-	}
-	return t
-}()
+// NB: not ! ' ( ) *, which url escapes in a path (then keeping RawPath):
+// url.ParseRequestURI reads those.
+var pathChar = charSet("-._~$&+,;=:@/")
 
-var tokenChar = func() (t [128]bool) {
+var tokenChar = charSet("!#$%&'*+-.^_`|~")
+
+// charSet is a table of the ASCII letters, digits and the bytes of extra.
+func charSet(extra string) (t [128]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
 	for c := 'a'; c <= 'z'; c++ {
 		t[c], t[c-'a'+'A'] = true, true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
+	for _, c := range extra {
 		t[c] = true
 	}
 	return t
-}()
+}
 
 // internMethod returns method as a string, without allocating for the
 // common ones.

@@ -76,6 +76,9 @@ func newRouter(store *core.Store, cfg Config) *chi.Mux {
 type route struct {
 	method, pattern string
 	h               endpoint
+	// mayWait: the request may wait (a mutex's turn), so the event loop
+	// runs it in a goroutine of its own (mayBlock, conn.go).
+	mayWait bool
 }
 
 // endpoint is a handler body for /db/{acc}/…/{id}: it gets the decoded
@@ -96,22 +99,35 @@ func (e endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // routes is the table of /db/{acc} endpoints, one row per method and path.
 func (a *API) routes() []route {
 	return []route{
-		{"POST", "/sequence/{id}", a.seqNext},
-		{"GET", "/sequence/{id}", a.seqGet},
-		{"DELETE", "/sequence/{id}", a.seqReset},
-		{"POST", "/counter/{id}", a.ctrAdd},
-		{"GET", "/counter/{id}", a.ctrGet},
-		{"DELETE", "/counter/{id}", a.ctrDelete},
-		{"POST", "/kv/{id}", a.kvSet},
-		{"PUT", "/kv/{id}", a.kvSet},
-		{"GET", "/kv/{id}", a.kvGet},
-		{"DELETE", "/kv/{id}", a.kvDelete},
-		{"POST", "/lock/{id}", a.lockAcquire},
-		{"GET", "/lock/{id}", a.lockGet},
-		{"DELETE", "/lock/{id}", a.lockRelease},
-		{"POST", "/mlock/{id}", a.mutexLock},
-		{"POST", "/munlock/{id}", a.mutexUnlock},
+		{"POST", "/sequence/{id}", a.seqNext, false},
+		{"GET", "/sequence/{id}", a.seqGet, false},
+		{"DELETE", "/sequence/{id}", a.seqReset, false},
+		{"POST", "/counter/{id}", a.ctrAdd, false},
+		{"GET", "/counter/{id}", a.ctrGet, false},
+		{"DELETE", "/counter/{id}", a.ctrDelete, false},
+		{"POST", "/kv/{id}", a.kvSet, false},
+		{"PUT", "/kv/{id}", a.kvSet, false},
+		{"GET", "/kv/{id}", a.kvGet, false},
+		{"DELETE", "/kv/{id}", a.kvDelete, false},
+		{"POST", "/lock/{id}", a.lockAcquire, false},
+		{"GET", "/lock/{id}", a.lockGet, false},
+		{"DELETE", "/lock/{id}", a.lockRelease, false},
+		{"POST", "/mlock/{id}", a.mutexLock, true},
+		{"POST", "/munlock/{id}", a.mutexUnlock, false},
 	}
+}
+
+// waitingRoutes returns, for the routes that may wait, "METHOD resource"
+// (the path segment after /db/{acc}/): what mayBlock matches.
+func waitingRoutes() map[string]bool {
+	m := make(map[string]bool)
+	for _, rt := range (&API{}).routes() {
+		if rt.mayWait {
+			res, _, _ := strings.Cut(strings.TrimPrefix(rt.pattern, "/"), "/")
+			m[rt.method+" "+res] = true
+		}
+	}
+	return m
 }
 
 // Routes lists every endpoint with its full path pattern.

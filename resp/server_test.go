@@ -7,8 +7,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/internal/evloop/evlooptest"
 )
 
 // syncGate is a filesystem fault injector for the WAL's syncs: while held,
@@ -279,26 +278,12 @@ func TestGoRedisPipelineRepliesInOrder(t *testing.T) {
 	}
 }
 
-// flakyListener fails its first Accept with an error that is not a
-// timeout, as EMFILE is.
-type flakyListener struct {
-	net.Listener
-	failed atomic.Bool
-}
-
-func (l *flakyListener) Accept() (net.Conn, error) {
-	if !l.failed.Swap(true) {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
-	}
-	return l.Listener.Accept()
-}
-
 // Running out of file descriptors for a moment does not stop the server:
 // Serve backs off and accepts again (and returns nil only at Close, which
 // the env's cleanup checks).
 func TestAnAcceptErrorDoesNotStopTheServer(t *testing.T) {
 	e := newEnv(t, func(ec *envConfig) {
-		ec.wrap = func(ln net.Listener) net.Listener { return &flakyListener{Listener: ln} }
+		ec.wrap = func(ln net.Listener) net.Listener { return &evlooptest.FlakyListener{Listener: ln} }
 	})
 	if err := e.client().Ping(t.Context()).Err(); err != nil {
 		t.Fatalf("PING after an accept error: %v", err)
