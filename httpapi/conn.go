@@ -31,9 +31,12 @@ type conn struct {
 	gc     gnet.Conn // set by OnOpen
 	pass   *pass
 	remote string
-	ctx    context.Context // ends when the connection closes
-	cancel context.CancelFunc
-	pl     *core.Pipeline
+	// admitted: counted in the Server's admitted (within MaxConns).
+	// Set by OnOpen.
+	admitted bool
+	ctx      context.Context // ends when the connection closes
+	cancel   context.CancelFunc
+	pl       *core.Pipeline
 	// reqctx is the context of on-loop requests: ctx with pl and rctx,
 	// chi's routing context, reset for each request. A request whose
 	// context carries one is routed without chi copying the request
@@ -472,9 +475,9 @@ func (s *Server) setDeadline(c *conn) {
 	}
 }
 
-// mayBlock: requests of the routes that may wait (mayWait in the route
-// table: POST /db/{acc}/mlock/{id}) and the slow, rare GET /metrics run off
-// the loop. The path is split as chi splits it (the escaped form when
+// mayBlock: requests of the routes that may wait (waitingRoutes, from
+// core's command table: POST /db/{acc}/mlock/{id}) and the slow, rare
+// GET /metrics run off the loop. The path is split as chi splits it (the escaped form when
 // there is one).
 func (s *Server) mayBlock(r *http.Request) bool {
 	p := r.URL.RawPath
@@ -500,6 +503,9 @@ type requestError struct {
 }
 
 func (e *requestError) Error() string { return e.msg }
+
+// errTooManyConns answers a connection beyond Limits.MaxConns.
+var errTooManyConns = &requestError{http.StatusServiceUnavailable, "too_many_connections", "max number of connections reached"}
 
 // parser holds the readers that decode chunked bodies; one per loop
 // (they are reused).

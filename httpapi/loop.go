@@ -44,7 +44,8 @@ import (
 // must arrive within ReadHeader and the whole request within Read, an idle
 // keep-alive connection is closed after Idle, headers beyond HeaderMax
 // are refused 431, a body beyond limits.max_value_bytes 413 (before it is
-// read). A connection answered with an error, or whose client asked for
+// read). Connections beyond MaxConns are answered 503 and closed. A
+// connection answered with an error, or whose client asked for
 // Connection: close, is closed once its responses are written: its write
 // side is shut first and its input drained for a moment, so the client
 // reads the response rather than a reset.
@@ -73,10 +74,11 @@ type Server struct {
 
 	mu struct {
 		sync.Mutex
-		conns  map[*conn]struct{} // opened by a loop, not yet closed
-		ln     net.Listener
-		closed bool
-		passes map[gnet.EventLoop]*pass
+		conns    map[*conn]struct{} // opened by a loop, not yet closed
+		admitted int                // of conns, those within MaxConns (served)
+		ln       net.Listener
+		closed   bool
+		passes   map[gnet.EventLoop]*pass
 	}
 }
 
@@ -88,6 +90,11 @@ type Limits struct {
 	Read       time.Duration // the whole request, body included
 	Idle       time.Duration // a keep-alive connection between requests
 	HeaderMax  int           // bytes of request headers
+	// MaxConns: connections open at once; one more is answered 503
+	// (too_many_connections) as soon as it opens, then closed. RESP has
+	// resp.max_conns; net/http had no limit, so a flood of idle
+	// connections could take every file descriptor.
+	MaxConns int
 }
 
 // DefaultLimits are the production limits.
@@ -96,6 +103,7 @@ var DefaultLimits = Limits{
 	Read:       60 * time.Second,
 	Idle:       120 * time.Second,
 	HeaderMax:  64 << 10,
+	MaxConns:   10000,
 }
 
 // NewServer returns a server of the API (New) over store; zero fields of
@@ -106,6 +114,7 @@ func NewServer(store *core.Store, cfg Config, lim Limits) *Server {
 	lim.Read = orDefault(lim.Read, d.Read)
 	lim.Idle = orDefault(lim.Idle, d.Idle)
 	lim.HeaderMax = orDefault(lim.HeaderMax, d.HeaderMax)
+	lim.MaxConns = orDefault(lim.MaxConns, d.MaxConns)
 	s := &Server{
 		store:     store,
 		mux:       newRouter(store, cfg),
@@ -353,6 +362,13 @@ func (h *loopHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.pass = s.passOf(gc.EventLoop())
 	c.opened.Store(true)
 	s.mu.Lock()
+	// A refused connection, while it lingers, does not count: a burst of
+	// them must not keep the server refusing.
+	full := s.mu.admitted >= s.lim.MaxConns
+	if !full {
+		s.mu.admitted++
+		c.admitted = true
+	}
 	s.mu.conns[c] = struct{}{}
 	s.mu.Unlock()
 	if s.connState != nil {
@@ -360,6 +376,14 @@ func (h *loopHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	if s.draining.Load() {
 		return nil, gnet.Close
+	}
+	if full {
+		// Answered before any request is read, as Redis answers "max
+		// number of clients reached"; closeWhenFlushed lets the client
+		// send its request and read this rather than a reset.
+		s.refuse(c, errTooManyConns)
+		s.flush(c, gc)
+		return nil, gnet.None
 	}
 	s.setDeadline(c)
 	return nil, gnet.None
@@ -376,6 +400,9 @@ func (h *loopHandler) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	c.abandon()
 	s.mu.Lock()
 	delete(s.mu.conns, c)
+	if c.admitted {
+		s.mu.admitted--
+	}
 	s.mu.Unlock()
 	if s.connState != nil {
 		s.connState(nil, http.StateClosed)

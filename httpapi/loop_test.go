@@ -577,3 +577,52 @@ func TestEveryRequestIsReportedOnceAlsoWhenItsClientLeaves(t *testing.T) {
 	}
 	t.Logf("reported: %v", by)
 }
+
+// Connections beyond Limits.MaxConns are answered 503 and closed, and the
+// ones within it are served as before; a slot freed by a close is taken
+// by the next connection.
+func TestConnectionsBeyondMaxConnsAreRefused(t *testing.T) {
+	store := openStore(t, persist.Options{})
+	s := &testServer{url: serveLoopWith(t, store, httpapi.Config{}, httpapi.Limits{MaxConns: 3}), store: store}
+	get := "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+	var in []*rawHTTP
+	for range 3 {
+		c := s.raw(t)
+		c.send(t, get)
+		if r := c.read(t, "GET"); r.status != 200 {
+			t.Fatalf("a connection within the limit: %d %s", r.status, r.body)
+		}
+		in = append(in, c)
+	}
+	extra := s.raw(t)
+	extra.send(t, "POST /db/a/counter/c HTTP/1.1\r\nHost: x\r\n\r\n")
+	r := extra.read(t, "POST")
+	if r.status != 503 || !r.close || !strings.Contains(string(r.body), `"too_many_connections"`) {
+		t.Fatalf("connection 4 of 3: %d close=%v %s", r.status, r.close, r.body)
+	}
+	if !extra.closed(t) {
+		t.Fatal("the refused connection stayed open")
+	}
+	extra.nc.Close()
+	for _, c := range in { // still served, and the refused POST changed nothing
+		c.send(t, "GET /db/a/counter/c HTTP/1.1\r\nHost: x\r\n\r\n")
+		if r := c.read(t, "GET"); r.status != 404 {
+			t.Fatalf("after the refusal: %d %s", r.status, r.body)
+		}
+	}
+	in[0].nc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := s.raw(t)
+		c.send(t, get)
+		r := c.read(t, "GET")
+		c.nc.Close()
+		if r.status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection served after one closed: %d", r.status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

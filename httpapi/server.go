@@ -76,9 +76,6 @@ func newRouter(store *core.Store, cfg Config) *chi.Mux {
 type route struct {
 	method, pattern string
 	h               endpoint
-	// mayWait: the request may wait (a mutex's turn), so the event loop
-	// runs it in a goroutine of its own (mayBlock, conn.go).
-	mayWait bool
 }
 
 // endpoint is a handler body for /db/{acc}/…/{id}: it gets the decoded
@@ -99,33 +96,39 @@ func (e endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // routes is the table of /db/{acc} endpoints, one row per method and path.
 func (a *API) routes() []route {
 	return []route{
-		{"POST", "/sequence/{id}", a.seqNext, false},
-		{"GET", "/sequence/{id}", a.seqGet, false},
-		{"DELETE", "/sequence/{id}", a.seqReset, false},
-		{"POST", "/counter/{id}", a.ctrAdd, false},
-		{"GET", "/counter/{id}", a.ctrGet, false},
-		{"DELETE", "/counter/{id}", a.ctrDelete, false},
-		{"POST", "/kv/{id}", a.kvSet, false},
-		{"PUT", "/kv/{id}", a.kvSet, false},
-		{"GET", "/kv/{id}", a.kvGet, false},
-		{"DELETE", "/kv/{id}", a.kvDelete, false},
-		{"POST", "/lock/{id}", a.lockAcquire, false},
-		{"GET", "/lock/{id}", a.lockGet, false},
-		{"DELETE", "/lock/{id}", a.lockRelease, false},
-		{"POST", "/mlock/{id}", a.mutexLock, true},
-		{"POST", "/munlock/{id}", a.mutexUnlock, false},
+		{"POST", "/sequence/{id}", a.seqNext},
+		{"GET", "/sequence/{id}", a.seqGet},
+		{"DELETE", "/sequence/{id}", a.seqReset},
+		{"POST", "/counter/{id}", a.ctrAdd},
+		{"GET", "/counter/{id}", a.ctrGet},
+		{"DELETE", "/counter/{id}", a.ctrDelete},
+		{"POST", "/kv/{id}", a.kvSet},
+		{"PUT", "/kv/{id}", a.kvSet},
+		{"GET", "/kv/{id}", a.kvGet},
+		{"DELETE", "/kv/{id}", a.kvDelete},
+		{"POST", "/lock/{id}", a.lockAcquire},
+		{"GET", "/lock/{id}", a.lockGet},
+		{"DELETE", "/lock/{id}", a.lockRelease},
+		{"POST", "/mlock/{id}", a.mutexLock},
+		{"POST", "/munlock/{id}", a.mutexUnlock},
 	}
 }
 
-// waitingRoutes returns, for the routes that may wait, "METHOD resource"
-// (the path segment after /db/{acc}/): what mayBlock matches.
+// waitingRoutes returns, for the routes that may wait (a mutex's turn),
+// "METHOD resource" (the path segment after /db/{acc}/): what mayBlock
+// matches, so that the event loop runs them in a goroutine of their own.
+// Which operations may wait is written once, in core's command table
+// (core.CmdBlocking); a route waits when a blocking command names it as
+// its HTTP endpoint.
 func waitingRoutes() map[string]bool {
 	m := make(map[string]bool)
-	for _, rt := range (&API{}).routes() {
-		if rt.mayWait {
-			res, _, _ := strings.Cut(strings.TrimPrefix(rt.pattern, "/"), "/")
-			m[rt.method+" "+res] = true
+	for _, c := range core.Commands() {
+		method, path, ok := strings.Cut(c.HTTP, " ")
+		if !ok || c.Flags&core.CmdBlocking == 0 {
+			continue
 		}
+		res, _, _ := strings.Cut(strings.TrimPrefix(path, "/db/{acc}/"), "/")
+		m[method+" "+res] = true
 	}
 	return m
 }

@@ -21,7 +21,8 @@ import (
 type fileConfig struct {
 	DataDir string `yaml:"data_dir"`
 	HTTP    struct {
-		Addr string `yaml:"addr"`
+		Addr     string `yaml:"addr"`
+		MaxConns int    `yaml:"max_conns"`
 	} `yaml:"http"`
 	RESP struct {
 		Addr       string `yaml:"addr"`
@@ -59,6 +60,7 @@ func defaultConfig() fileConfig {
 	var c fileConfig
 	c.DataDir = "./data"
 	c.HTTP.Addr = "127.0.0.1:8080"
+	c.HTTP.MaxConns = 10000
 	c.RESP.Addr = "127.0.0.1:6379"
 	c.RESP.MaxConns = 10000
 	c.RESP.EventLoops = 1
@@ -159,6 +161,9 @@ func (c *fileConfig) validate() error {
 	}
 	if c.HTTP.Addr == "" && c.RESP.Addr == "" {
 		return &configError{"http.addr", "http.addr and resp.addr are both empty: nothing to serve"}
+	}
+	if c.HTTP.MaxConns < 1 {
+		return &configError{"http.max_conns", "must be at least 1"}
 	}
 	if c.RESP.MaxConns < 1 {
 		return &configError{"resp.max_conns", "must be at least 1"}

@@ -21,7 +21,7 @@ import (
 
 // Issue 5, "Bad input and limits": many connections and slow clients.
 
-const manyConns = 10000 // resp.max_conns in config.yml
+const manyConns = 10000 // resp.max_conns and http.max_conns in config.yml
 
 // raiseFileLimit lifts the soft open-file limit to the hard one (the server
 // process inherits it) and skips the test when even that is below need.
@@ -171,6 +171,8 @@ func TestTenThousandHTTPKeepAliveConnectionsAreServed(t *testing.T) {
 		t.Fatalf("POST counter: %d", code)
 	}
 	addr := strings.TrimPrefix(p.base, "http://")
+	// The keep-alive connections of the checks above would count.
+	http.DefaultClient.CloseIdleConnections()
 	conns := dialAll(t, addr, manyConns)
 	readers := make([]*bufio.Reader, len(conns))
 	for round := 0; round < 2; round++ {
@@ -193,6 +195,24 @@ func TestTenThousandHTTPKeepAliveConnectionsAreServed(t *testing.T) {
 			}
 			return nil
 		})
+	}
+	// http.max_conns: one more is answered 503 and closed.
+	extra, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := extra.Write([]byte("GET /db/acme/counter/c HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(extra), nil)
+	if err != nil {
+		t.Fatalf("connection %d: %v; want a 503", manyConns+1, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !resp.Close || !strings.Contains(string(b), "too_many_connections") {
+		t.Fatalf("connection %d: %d close=%v %s; want 503 too_many_connections", manyConns+1, resp.StatusCode, resp.Close, b)
 	}
 }
 

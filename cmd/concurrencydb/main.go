@@ -174,7 +174,7 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 			Observe:   func(cmd, status string, d time.Duration) { m.ObserveRequest("http", cmd, status, d) },
 			SlowLog:   slow,
 			ConnState: m.HTTPConnState,
-		}, httpapi.DefaultLimits)
+		}, httpLimits(cfg))
 		log.Info("http listening", "addr", ln.Addr().String())
 		go func() { errc <- httpSrv.Serve(ln) }()
 	}
@@ -241,4 +241,12 @@ func ringBytes(n int64) int {
 		return -1
 	}
 	return int(n)
+}
+
+// httpLimits: the HTTP transport's limits, with the configured connection
+// limit.
+func httpLimits(cfg fileConfig) httpapi.Limits {
+	l := httpapi.DefaultLimits
+	l.MaxConns = cfg.HTTP.MaxConns
+	return l
 }
