@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -45,6 +46,7 @@ type conn struct {
 	rctx   *chi.Context
 	req    *http.Request // reused for each request (resetRequest)
 	hdr    http.Header   // req's
+	url    url.URL       // req's
 
 	in        []byte // input read; in[off:] is not yet run
 	off       int
@@ -78,7 +80,7 @@ type held struct {
 	end    int
 	pend   core.Pending // what it reflects becomes durable (H7)
 	status int
-	report func(status int) // observe's, once durable
+	obs    observation // observe's, reported once durable
 	head   bool
 	close  bool
 	http10 bool
@@ -108,9 +110,7 @@ const (
 // reported once (H6). It runs on the loop, from OnClose.
 func (c *conn) abandon() {
 	for _, h := range c.held {
-		if h.report != nil {
-			h.report(lookupError(context.Canceled).status)
-		}
+		h.obs.report(lookupError(context.Canceled).status)
 	}
 	clear(c.held)
 	c.held, c.out = c.held[:0], c.out[:0]
@@ -242,7 +242,7 @@ func (s *Server) runOnLoop(c *conn, req *http.Request, body []byte) {
 	head := req.Method == http.MethodHead
 	http10 := !req.ProtoAtLeast(1, 1)
 	c.out = s.appendResponse(c.out, w, head, closeIt, http10)
-	c.held = append(c.held, held{end: len(c.out), pend: pend, status: w.code(), report: w.report, head: head, close: closeIt, http10: http10})
+	c.held = append(c.held, held{end: len(c.out), pend: pend, status: w.code(), obs: w.obs, head: head, close: closeIt, http10: http10})
 	c.closeAfter = c.closeAfter || closeIt
 }
 
@@ -252,7 +252,7 @@ func (s *Server) run(w *respWriter, req *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			slog.Error("http handler panicked", "path", req.URL.Path, "panic", v, "stack", string(debug.Stack()))
-			w.reset(w.deferred)
+			w.reset(w.held)
 			w.panicked = true
 			writeError(w, fmt.Errorf("internal error"))
 		}
@@ -308,9 +308,7 @@ func (s *Server) flush(c *conn, gc gnet.Conn) {
 			} else if fixed != nil {
 				fixed = append(fixed, c.out[prev:h.end]...)
 			}
-			if h.report != nil {
-				h.report(status)
-			}
+			h.obs.report(status)
 			prev = h.end
 		}
 		out := c.out
@@ -723,8 +721,8 @@ type respWriter struct {
 	hdr      http.Header
 	status   int
 	body     []byte
-	report   func(status int)
-	deferred bool // on the loop: observe reports once durable (afterDurable)
+	obs      observation
+	held     bool // on the loop: observe reports once durable (afterDurable)
 	panicked bool
 }
 
@@ -732,7 +730,7 @@ func (w *respWriter) reset(deferred bool) {
 	if w.hdr != nil {
 		clear(w.hdr)
 	}
-	w.status, w.body, w.report, w.deferred, w.panicked = 0, w.body[:0], nil, deferred, false
+	w.status, w.body, w.obs, w.held, w.panicked = 0, w.body[:0], observation{}, deferred, false
 }
 
 func (w *respWriter) Header() http.Header {
@@ -763,15 +761,13 @@ func (w *respWriter) code() int {
 	return w.status
 }
 
-// afterDurable registers f to report the request once its response may
-// leave (H7); false when the response is final already (off the loop).
-func (w *respWriter) afterDurable(f func(status int)) bool {
-	if !w.deferred {
-		return false
-	}
-	w.report = f
-	return true
-}
+// deferred: the response is held until what it reflects is durable (on
+// the loop); false when it is final already (off the loop).
+func (w *respWriter) deferred() bool { return w.held }
+
+// afterDurable keeps o to report the request once its response may leave
+// (H7).
+func (w *respWriter) afterDurable(o observation) { w.obs = o }
 
 // appendResponse appends w's response to dst: the status line, w's
 // headers, Content-Type when w set none (sniffed, as net/http does), Date,

@@ -23,17 +23,35 @@ func (a *API) observe(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if dw, ok := w.(durableReporter); ok && dw.deferred() {
+			// The event loop reports it once its response may leave (H7),
+			// with the status its writer holds then. NB: what the report
+			// needs is read now: the loop reuses the request and its
+			// routing context for the connection's next request.
+			next.ServeHTTP(w, r)
+			dw.afterDurable(observation{a, label(r), r.URL.Path, r.RemoteAddr, start})
+			return
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		// NB: what report needs is read now: the event loop reuses the
-		// routing context for the connection's next request.
-		cmd, path, remote := label(r), r.URL.Path, r.RemoteAddr
-		report := func(status int) { a.report(cmd, path, remote, status, time.Since(start)) }
-		if dw, ok := w.(durableReporter); ok && dw.afterDurable(report) {
-			return // the event loop reports it once its response may leave (H7)
-		}
-		report(sw.status)
+		observation{a, label(r), r.URL.Path, r.RemoteAddr, start}.report(sw.status)
 	})
+}
+
+// observation is what reporting a request needs, kept by value (no
+// allocation per request) until its response may leave.
+type observation struct {
+	a                 *API
+	cmd, path, remote string
+	start             time.Time
+}
+
+// report reports the request answered status (nothing for the zero
+// observation: a response observe did not see, such as a refusal).
+func (o observation) report(status int) {
+	if o.a != nil {
+		o.a.report(o.cmd, o.path, o.remote, status, time.Since(o.start))
+	}
 }
 
 // label is r's metrics label: the method and chi's route pattern, which
@@ -63,7 +81,8 @@ var labels sync.Map // labelKey → string
 // reported then, with its final status, so that latencies include the
 // fsync as the client sees it.
 type durableReporter interface {
-	afterDurable(report func(status int)) bool
+	deferred() bool // the response is held (on the loop), not final
+	afterDurable(o observation)
 }
 
 // report tells Config.Observe and the slow log of a request labelled cmd

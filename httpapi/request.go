@@ -50,9 +50,13 @@ func (c *conn) resetRequest() *http.Request {
 	}
 	clear(c.hdr)
 	r := c.req
-	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = "", nil, "", 0, 0
+	// NB: Host is left for readHead, which copies the Host header only
+	// when it differs from the last request's; URL is c's, overwritten
+	// (an off-loop request's copy, req.Clone, copies it).
+	c.url = url.URL{}
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = "", &c.url, "", 0, 0
 	r.Header, r.Body, r.GetBody, r.ContentLength, r.TransferEncoding = c.hdr, nil, nil, 0, nil
-	r.Close, r.Host, r.Form, r.PostForm, r.MultipartForm, r.Trailer = false, "", nil, nil, nil, nil
+	r.Close, r.Form, r.PostForm, r.MultipartForm, r.Trailer = false, nil, nil, nil, nil
 	r.RemoteAddr, r.RequestURI, r.TLS, r.Response, r.Pattern = c.remote, "", nil, nil, ""
 	r.Cancel = nil //nolint:staticcheck // reset like every other field
 	return r
@@ -91,11 +95,12 @@ func readHead(head []byte, r *http.Request) error {
 		}
 	}
 	r.RequestURI = string(target)
-	u, err := parseTarget(r.RequestURI)
-	if err != nil {
+	if r.URL == nil {
+		r.URL = new(url.URL)
+	}
+	if err := parseTarget(r.RequestURI, r.URL); err != nil {
 		return badRequest("bad request target %q: %v", clip(target), err)
 	}
-	r.URL = u
 
 	var hosts, lengths int
 	var chunked, keepAlive bool
@@ -121,7 +126,9 @@ func readHead(head []byte, r *http.Request) error {
 					return badRequest("malformed Host header %q", clip(value))
 				}
 			}
-			r.Host = string(value)
+			if r.Host != string(value) { // no copy when it is the last one's
+				r.Host = string(value)
+			}
 			continue // net/http keeps it out of Header too
 		case "Content-Length":
 			// As net/http: digits only, and repeats must be the same text.
@@ -181,8 +188,11 @@ func readHead(head []byte, r *http.Request) error {
 		}
 		delete(r.Header, "Trailer")
 	}
-	if hosts == 0 && r.ProtoAtLeast(1, 1) {
-		return badRequest("missing required Host header")
+	if hosts == 0 {
+		if r.ProtoAtLeast(1, 1) {
+			return badRequest("missing required Host header")
+		}
+		r.Host = ""
 	}
 	if !r.ProtoAtLeast(1, 1) && !keepAlive {
 		r.Close = true
@@ -226,10 +236,10 @@ func cutLine(b []byte) (line, rest []byte) {
 	return line, rest
 }
 
-// parseTarget parses a request target: an absolute path with an optional
-// query, read without url's allocations when it needs no unescaping,
-// else (escapes, *, absolute-form) by url.ParseRequestURI.
-func parseTarget(t string) (*url.URL, error) {
+// parseTarget parses a request target into u: an absolute path with an
+// optional query, read without url's allocations when it needs no
+// unescaping, else (escapes, *, absolute-form) by url.ParseRequestURI.
+func parseTarget(t string, u *url.URL) error {
 	if len(t) > 0 && t[0] == '/' {
 		simple := true
 		q := -1
@@ -249,12 +259,19 @@ func parseTarget(t string) (*url.URL, error) {
 		}
 		if simple && !pathNeedsEscaping(path) {
 			if q < 0 {
-				return &url.URL{Path: t}, nil
+				*u = url.URL{Path: t}
+			} else {
+				*u = url.URL{Path: t[:q], RawQuery: t[q+1:], ForceQuery: q == len(t)-1}
 			}
-			return &url.URL{Path: t[:q], RawQuery: t[q+1:], ForceQuery: q == len(t)-1}, nil
+			return nil
 		}
 	}
-	return url.ParseRequestURI(t)
+	parsed, err := url.ParseRequestURI(t)
+	if err != nil {
+		return err
+	}
+	*u = *parsed
+	return nil
 }
 
 // isToken reports whether b is a non-empty RFC 9110 token (a method, a

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -284,7 +285,12 @@ func writeNumber[T int64 | uint64](w http.ResponseWriter, r *http.Request, key s
 	case uint64:
 		b = strconv.AppendUint(buf[:0], v, 10) // mutex handles use all 64 bits
 	}
-	_, _ = w.Write(append(b, '\n'))
+	b = append(b, '\n')
+	if rw, ok := w.(*respWriter); ok {
+		_, _ = rw.Write(b) // a concrete call: buf stays on the stack
+	} else {
+		_, _ = w.Write(bytes.Clone(b))
+	}
 	return nil
 }
 
