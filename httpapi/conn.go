@@ -141,6 +141,19 @@ func (s *Server) serve(c *conn, gc gnet.Conn) gnet.Action {
 		c.in, c.off = c.in[:0], 0
 		return gnet.None
 	}
+	if !c.admitted && c.unread() > 0 {
+		// Beyond MaxConns (OnOpen): answered once the client has sent
+		// something, not before, since an HTTP client may take a response
+		// that precedes its request for a broken connection (Go's
+		// Transport: "Unsolicited response received on idle HTTP
+		// channel") instead of reading the 503.
+		s.refuse(c, errTooManyConns)
+		s.releaseOrAwait(c, gc)
+		if c.gone {
+			return gnet.Close
+		}
+		return gnet.None
+	}
 	if c.offloop || c.blocked || c.closeAfter || c.throttled {
 		if c.unread() > s.maxBacklog() {
 			return gnet.Close
@@ -252,7 +265,9 @@ func (s *Server) run(w *respWriter, req *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			slog.Error("http handler panicked", "path", req.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			obs := w.obs // observe's: the 500 is reported once written (H6)
 			w.reset(w.held)
+			w.obs = obs
 			w.panicked = true
 			writeError(w, fmt.Errorf("internal error"))
 		}
@@ -315,9 +330,11 @@ func (s *Server) flush(c *conn, gc gnet.Conn) {
 		if fixed != nil {
 			out = fixed
 		}
-		_, _ = gc.Write(out) // a failed write closes c (OnClose)
+		// NB: emptied before the write: a failed write closes c at once
+		// (OnClose), whose abandon must not report these again (H6).
 		clear(c.held)
 		c.held = c.held[:0]
+		_, _ = gc.Write(out)
 		c.out = c.out[:0]
 		if cap(c.out) > maxHeld {
 			c.out = nil

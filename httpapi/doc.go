@@ -37,5 +37,7 @@
 //     within ReadHeader, the whole request within Read, an idle connection
 //     within Idle; headers over HeaderMax are answered 431 and a body over
 //     limits.max_value_bytes 413 before it is read, and the connection is
-//     closed; unread responses stop the reading of further requests.
+//     closed; unread responses stop the reading of further requests. A
+//     connection opened while MaxConns others are open is answered 503 to
+//     its first request and closed (it does not count meanwhile).
 package httpapi

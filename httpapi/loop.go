@@ -44,7 +44,8 @@ import (
 // must arrive within ReadHeader and the whole request within Read, an idle
 // keep-alive connection is closed after Idle, headers beyond HeaderMax
 // are refused 431, a body beyond limits.max_value_bytes 413 (before it is
-// read). Connections beyond MaxConns are answered 503 and closed. A
+// read). A connection beyond MaxConns is answered 503 to its first request
+// and closed. A
 // connection answered with an error, or whose client asked for
 // Connection: close, is closed once its responses are written: its write
 // side is shut first and its input drained for a moment, so the client
@@ -65,7 +66,9 @@ type Server struct {
 	workers  sync.WaitGroup // off-loop requests and the deadline watcher
 	serving  sync.WaitGroup // Serve's accept loop
 	draining atomic.Bool    // Shutdown has begun
-	date     atomic.Pointer[dateLine]
+	// refusedConns counts the connections beyond MaxConns (RefusedConns).
+	refusedConns atomic.Int64
+	date         atomic.Pointer[dateLine]
 
 	// loopMu guards calls into gnet from other goroutines (outside)
 	// against the loop's stop.
@@ -91,7 +94,7 @@ type Limits struct {
 	Idle       time.Duration // a keep-alive connection between requests
 	HeaderMax  int           // bytes of request headers
 	// MaxConns: connections open at once; one more is answered 503
-	// (too_many_connections) as soon as it opens, then closed. RESP has
+	// (too_many_connections) to its first request, then closed. RESP has
 	// resp.max_conns; net/http had no limit, so a flood of idle
 	// connections could take every file descriptor.
 	MaxConns int
@@ -140,6 +143,10 @@ func orDefault[T int | time.Duration](v, def T) T {
 
 // Limits returns the limits s enforces.
 func (s *Server) Limits() Limits { return s.lim }
+
+// RefusedConns is how many connections were answered 503 because
+// MaxConns were open.
+func (s *Server) RefusedConns() int64 { return s.refusedConns.Load() }
 
 // Serve accepts connections on ln until Close or Shutdown and hands each
 // to the event loop; it returns nil after them.
@@ -378,12 +385,10 @@ func (h *loopHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	if full {
-		// Answered before any request is read, as Redis answers "max
-		// number of clients reached"; closeWhenFlushed lets the client
-		// send its request and read this rather than a reset.
-		s.refuse(c, errTooManyConns)
-		s.flush(c, gc)
-		return nil, gnet.None
+		// Not admitted: its first bytes are answered 503 (serve), within
+		// ReadHeader; Redis answers "max number of clients reached" at
+		// once, but an HTTP response must follow a request.
+		s.refusedConns.Add(1)
 	}
 	s.setDeadline(c)
 	return nil, gnet.None

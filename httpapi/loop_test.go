@@ -86,17 +86,7 @@ func (g *syncGate) syncing(t *testing.T) {
 // openStore opens a store in a temp dir, closed when the test ends.
 func openStore(t *testing.T, o persist.Options) *core.Store {
 	t.Helper()
-	db, err := persist.Open(t.TempDir(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, err := core.Open(db, core.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	return store
+	return httpapi.OpenTestStore(t, o)
 }
 
 // rawHTTP is a client connection that writes bytes as given and reads
@@ -578,9 +568,11 @@ func TestEveryRequestIsReportedOnceAlsoWhenItsClientLeaves(t *testing.T) {
 	t.Logf("reported: %v", by)
 }
 
-// Connections beyond Limits.MaxConns are answered 503 and closed, and the
-// ones within it are served as before; a slot freed by a close is taken
-// by the next connection.
+// Connections beyond Limits.MaxConns are answered 503 once they send a
+// request, then closed (a net/http client reads the 503, not a broken
+// connection); the ones within it are served as before; a refused
+// connection does not count while it stays open, so a slot freed by a
+// close is taken by the next connection.
 func TestConnectionsBeyondMaxConnsAreRefused(t *testing.T) {
 	store := openStore(t, persist.Options{})
 	s := &testServer{url: serveLoopWith(t, store, httpapi.Config{}, httpapi.Limits{MaxConns: 3}), store: store}
@@ -594,25 +586,29 @@ func TestConnectionsBeyondMaxConnsAreRefused(t *testing.T) {
 		}
 		in = append(in, c)
 	}
-	extra := s.raw(t)
-	extra.send(t, "POST /db/a/counter/c HTTP/1.1\r\nHost: x\r\n\r\n")
-	r := extra.read(t, "POST")
-	if r.status != 503 || !r.close || !strings.Contains(string(r.body), `"too_many_connections"`) {
-		t.Fatalf("connection 4 of 3: %d close=%v %s", r.status, r.close, r.body)
+	waiting := s.raw(t) // refused, but says nothing yet: no answer
+	waiting.assertNothing(t, "a refused connection before its request")
+	for i := range 20 { // a new connection each: Go's Transport reads the 503
+		cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		res, err := cl.Post(s.url+"/db/a/counter/c", "text/plain", nil)
+		if err != nil {
+			t.Fatalf("client %d beyond the limit: %v, want a 503", i, err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 503 || !res.Close || !strings.Contains(string(b), `"too_many_connections"`) {
+			t.Fatalf("client %d beyond the limit: %d close=%v %s", i, res.StatusCode, res.Close, b)
+		}
 	}
-	if !extra.closed(t) {
-		t.Fatal("the refused connection stayed open")
-	}
-	extra.nc.Close()
-	for _, c := range in { // still served, and the refused POST changed nothing
+	for _, c := range in { // still served, and the refused POSTs changed nothing
 		c.send(t, "GET /db/a/counter/c HTTP/1.1\r\nHost: x\r\n\r\n")
 		if r := c.read(t, "GET"); r.status != 404 {
-			t.Fatalf("after the refusal: %d %s", r.status, r.body)
+			t.Fatalf("after the refusals: %d %s", r.status, r.body)
 		}
 	}
 	in[0].nc.Close()
 	deadline := time.Now().Add(5 * time.Second)
-	for {
+	for { // waiting is still open: it must not hold the freed slot
 		c := s.raw(t)
 		c.send(t, get)
 		r := c.read(t, "GET")
@@ -624,5 +620,52 @@ func TestConnectionsBeyondMaxConnsAreRefused(t *testing.T) {
 			t.Fatalf("no connection served after one closed: %d", r.status)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	waiting.send(t, get)
+	if r := waiting.read(t, "GET"); r.status != 503 || !r.close {
+		t.Fatalf("the waiting refused connection: %d close=%v", r.status, r.close)
+	}
+	if !waiting.closed(t) {
+		t.Fatal("the refused connection stayed open")
+	}
+}
+
+// A request is reported once also when the write of its response fails
+// (the client reset the connection while the response waited for its
+// fsync): the failed write closes the connection at once, and OnClose
+// must not report again what the flush had just reported.
+func TestARequestWhoseResponseWriteFailsIsReportedOnce(t *testing.T) {
+	var mu sync.Mutex
+	var statuses []string
+	s, g := gatedServer(t, httpapi.Config{Observe: func(cmd, status string, d time.Duration) {
+		if cmd == "POST /db/{acc}/sequence/{id}" {
+			mu.Lock()
+			statuses = append(statuses, status)
+			mu.Unlock()
+		}
+	}})
+	release := g.holdSyncs(t)
+	c := s.raw(t)
+	c.send(t, "POST /db/a/sequence/s HTTP/1.1\r\nHost: x\r\n\r\n")
+	g.syncing(t) // the response is held for this sync
+	c.nc.(*net.TCPConn).SetLinger(0)
+	c.nc.Close() // a reset: the server's write of the response fails
+	time.Sleep(50 * time.Millisecond)
+	release()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(statuses)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // a second report would come now
+	mu.Lock()
+	defer mu.Unlock()
+	if len(statuses) != 1 {
+		t.Fatalf("reported %d times (%v), want once", len(statuses), statuses)
 	}
 }

@@ -23,18 +23,33 @@ func (a *API) observe(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		if dw, ok := w.(durableReporter); ok && dw.deferred() {
-			// The event loop reports it once its response may leave (H7),
-			// with the status its writer holds then. NB: what the report
-			// needs is read now: the loop reuses the request and its
-			// routing context for the connection's next request.
-			next.ServeHTTP(w, r)
-			dw.afterDurable(observation{a, label(r), r.URL.Path, r.RemoteAddr, start})
-			return
+		dw, held := w.(durableReporter)
+		held = held && dw.deferred()
+		var sw *statusWriter
+		if !held {
+			sw = &statusWriter{ResponseWriter: w}
+			w = sw
 		}
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		observation{a, label(r), r.URL.Path, r.RemoteAddr, start}.report(sw.status)
+		returned := false
+		defer func() {
+			// NB: what the report needs is read now: the event loop
+			// reuses the request and its routing context for the
+			// connection's next request.
+			o := observation{a, label(r), r.URL.Path, r.RemoteAddr, start}
+			switch {
+			case held:
+				// The loop reports it once its response may leave (H7),
+				// with the status its writer holds then (500 after a
+				// panic: Server.run).
+				dw.afterDurable(o)
+			case returned:
+				o.report(sw.status)
+			default: // a panic, answered 500 by whoever recovers it
+				o.report(http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+		returned = true
 	})
 }
 

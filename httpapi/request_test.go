@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -226,6 +227,41 @@ func TestSniffAgreesWithDetectContentType(t *testing.T) {
 	for _, b := range []string{"0\n", "-12\n", "18446744073709551615\n", "\n", "12", "ok\n", "<html>", "{\"a\":1}\n", "GIF87a", "%PDF-"} {
 		if got, want := sniff([]byte(b)), http.DetectContentType([]byte(b)); got != want {
 			t.Errorf("sniff(%q) = %q, DetectContentType %q", b, got, want)
+		}
+	}
+}
+
+// A connection's request is reused (resetRequest): nothing of one
+// request's Host, URL or headers shows in the next one's.
+func TestAReusedRequestKeepsNothingOfTheLastOne(t *testing.T) {
+	c := &conn{reqctx: context.Background()}
+	cases := []struct {
+		head, host, path, query, uri string
+	}{
+		{"GET /a?x=1 HTTP/1.1\r\nHost: one\r\nX-A: 1\r\n\r\n", "one", "/a", "x=1", "/a?x=1"},
+		{"POST /b HTTP/1.1\r\nHost: one\r\n\r\n", "one", "/b", "", "/b"},
+		{"GET /c%20d HTTP/1.1\r\nHost: two\r\n\r\n", "two", "/c d", "", "/c%20d"},
+		{"GET /e HTTP/1.0\r\n\r\n", "", "/e", "", "/e"},
+		{"GET http://three/f?y HTTP/1.1\r\nHost: two\r\n\r\n", "three", "/f", "y", "http://three/f?y"},
+		{"GET /g HTTP/1.1\r\nHost: two\r\n\r\n", "two", "/g", "", "/g"},
+	}
+	for i, tc := range cases {
+		r := c.resetRequest()
+		if err := readHead([]byte(tc.head), r); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if r.Host != tc.host || r.URL.Path != tc.path || r.URL.RawQuery != tc.query || r.RequestURI != tc.uri {
+			t.Fatalf("request %d: host %q path %q query %q uri %q, want %q %q %q %q", i, r.Host, r.URL.Path, r.URL.RawQuery, r.RequestURI, tc.host, tc.path, tc.query, tc.uri)
+		}
+		if i > 0 && r.Header.Get("X-A") != "" {
+			t.Fatalf("request %d has the first one's header", i)
+		}
+		want, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tc.head)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want.Host != r.Host || want.URL.String() != r.URL.String() {
+			t.Fatalf("request %d: %q %q, net/http reads %q %q", i, r.Host, r.URL, want.Host, want.URL)
 		}
 	}
 }

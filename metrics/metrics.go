@@ -107,6 +107,16 @@ func (m *Metrics) Attach(store *core.Store, respConns func() int) {
 		func() float64 { return float64(sts.DiskReads.Load()) })
 }
 
+// CountRejected registers the count of connections protocol refused over
+// its connection limit (resp.max_conns, http.max_conns).
+func (m *Metrics) CountRejected(protocol string, f func() int64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "concurrencydb_rejected_connections_total",
+		Help:        "Connections refused because the protocol's connection limit (resp.max_conns, http.max_conns) was reached.",
+		ConstLabels: prometheus.Labels{"protocol": protocol},
+	}, func() float64 { return float64(f()) }))
+}
+
 // keyCount returns the cached key count, counting again when it is older
 // than KeysRefresh. A failed count keeps the last figure.
 func (m *Metrics) keyCount(store *core.Store) float64 {

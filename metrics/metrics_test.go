@@ -110,3 +110,20 @@ func TestRequestsAreCountedByLabels(t *testing.T) {
 		}
 	}
 }
+
+// TestCountRejectedReportsEachProtocol: the refusals over each protocol's
+// connection limit, read when scraped.
+func TestCountRejectedReportsEachProtocol(t *testing.T) {
+	m := New()
+	var resp, http int64 = 2, 5
+	m.CountRejected("resp", func() int64 { return resp })
+	m.CountRejected("http", func() int64 { return http })
+	http++
+	got := map[string]float64{}
+	for _, mm := range gather(t, m)["concurrencydb_rejected_connections_total"].GetMetric() {
+		got[mm.GetLabel()[0].GetValue()] = mm.GetCounter().GetValue()
+	}
+	if got["resp"] != 2 || got["http"] != 6 {
+		t.Fatalf("rejected connections = %v, want resp 2, http 6", got)
+	}
+}

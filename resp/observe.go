@@ -125,6 +125,10 @@ func replyStatus(reply []byte) string {
 	return string(p)
 }
 
+// RejectedConns is how many connections were refused because MaxConns
+// were open (INFO's rejected_connections).
+func (s *Server) RejectedConns() int64 { return s.rejectConns.Load() }
+
 // Clients is the number of open RESP connections.
 func (s *Server) Clients() int {
 	s.mu.Lock()

@@ -214,6 +214,19 @@ func TestTenThousandHTTPKeepAliveConnectionsAreServed(t *testing.T) {
 	if resp.StatusCode != 503 || !resp.Close || !strings.Contains(string(b), "too_many_connections") {
 		t.Fatalf("connection %d: %d close=%v %s; want 503 too_many_connections", manyConns+1, resp.StatusCode, resp.Close, b)
 	}
+	// Operators see the refusal: once a connection is free, /metrics
+	// counts it.
+	conns[0].Close()
+	want := `concurrencydb_rejected_connections_total{protocol="http"} 1`
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, body := p.get(t, "/metrics")
+		if code == 200 && strings.Contains(body, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics: %d, without %q", code, want)
+		}
+	}
 }
 
 // newLimitedHTTP serves the API with l on a loopback port.

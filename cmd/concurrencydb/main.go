@@ -175,6 +175,7 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 			SlowLog:   slow,
 			ConnState: m.HTTPConnState,
 		}, httpLimits(cfg))
+		m.CountRejected("http", httpSrv.RefusedConns)
 		log.Info("http listening", "addr", ln.Addr().String())
 		go func() { errc <- httpSrv.Serve(ln) }()
 	}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/concurrencydb/concurrencydb/httpapi"
 )
 
 // TestBadConfigExits2AndTouchesNothing: a bad config or flag prints one line
@@ -47,6 +49,7 @@ func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
 		{"tiny record cache", []string{"-config", write("f.yml", "storage:\n  cache_bytes: 1000\n")}, "storage.cache_bytes"},
 		{"no event loop", []string{"-config", write("g.yml", "resp:\n  event_loops: 0\n")}, "resp.event_loops"},
 		{"tiny record ring", []string{"-config", write("h.yml", "storage:\n  ring_bytes: 1000\n")}, "storage.ring_bytes"},
+		{"no http connection", []string{"-config", write("i.yml", "http:\n  max_conns: 0\n")}, "http.max_conns"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,6 +82,19 @@ func TestFlagsAndEnvOverrideConfig(t *testing.T) {
 	c := o.cfg
 	if c.DataDir != "/from/flag" || c.HTTP.Addr != "127.0.0.1:3" || c.RESP.Addr != "" || c.Auth.Token != "env" {
 		t.Fatalf("overrides not applied: %+v", c)
+	}
+}
+
+// http.max_conns reaches the HTTP server's limits.
+func TestHTTPMaxConnsReachesTheServer(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yml")
+	os.WriteFile(p, []byte("http:\n  max_conns: 7\n"), 0o644)
+	o, err := parse([]string{"-config", p}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := httpLimits(o.cfg); l.MaxConns != 7 || l.ReadHeader != httpapi.DefaultLimits.ReadHeader {
+		t.Fatalf("httpLimits: %+v", l)
 	}
 }
 

@@ -31,6 +31,7 @@ func startRESP(cfg fileConfig, store *core.Store, auth core.Auth, log *slog.Logg
 		Observe:        func(cmd, status string, d time.Duration) { m.ObserveRequest("resp", cmd, status, d) },
 		SlowLog:        slow,
 	})
+	m.CountRejected("resp", srv.RejectedConns)
 	log.Info("resp listening", "addr", ln.Addr().String())
 	go func() { errc <- srv.Serve(ln) }()
 	stop := func(ctx context.Context) {
