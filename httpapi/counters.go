@@ -10,7 +10,7 @@ import (
 
 func (a *API) ctrAdd(w http.ResponseWriter, r *http.Request, acc, id string) error {
 	delta := int64(1)
-	if q := r.URL.Query(); q.Has("add") {
+	if q := queryOf(r); q.Has("add") {
 		s := q.Get("add")
 		var err error
 		if delta, err = strconv.ParseInt(s, 10, 64); err != nil {

@@ -16,7 +16,7 @@ import (
 // precondition reads ?ver=N, If-Match: "N" | * and If-None-Match: *.
 // ver wins over the headers; ver=0 means "only if absent".
 func precondition(r *http.Request) (core.Precondition, error) {
-	ver, ok, err := uintParam(r.URL.Query(), "ver")
+	ver, ok, err := uintParam(queryOf(r), "ver")
 	if err != nil {
 		return core.Precondition{}, err
 	}
@@ -53,10 +53,10 @@ func (a *API) kvSet(w http.ResponseWriter, r *http.Request, acc, id string) erro
 	if opts.If, err = precondition(r); err != nil {
 		return err
 	}
-	if opts.TTL, err = seconds(r.URL.Query(), "ttl", 0, false); err != nil {
+	if opts.TTL, err = seconds(queryOf(r), "ttl", 0, false); err != nil {
 		return err
 	}
-	opts.HasTTL = r.URL.Query().Has("ttl")
+	opts.HasTTL = queryOf(r).Has("ttl")
 	max := a.store.Config().MaxValueBytes
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max)))
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 // owner reads ?owner=, or its alias ?id= (the original API description's
 // example uses id=). Both given and different is malformed.
 func owner(r *http.Request) (string, error) {
-	q := r.URL.Query()
+	q := queryOf(r)
 	o, alias := q.Get("owner"), q.Get("id")
 	// Present but empty is malformed: release without an owner is a force
 	// release, which an unset shell variable must not turn into.
@@ -38,7 +38,7 @@ func (a *API) lockAcquire(w http.ResponseWriter, r *http.Request, acc, id string
 	if who == "" {
 		return fmt.Errorf("%w: owner is required", core.ErrInvalid)
 	}
-	dur, err := seconds(r.URL.Query(), "dur", 0, true)
+	dur, err := seconds(queryOf(r), "dur", 0, true)
 	if err != nil {
 		return err
 	}

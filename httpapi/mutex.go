@@ -10,7 +10,7 @@ import (
 // JavaScript numbers lose precision above 2^53.
 
 func (a *API) mutexLock(w http.ResponseWriter, r *http.Request, acc, id string) error {
-	q := r.URL.Query()
+	q := queryOf(r)
 	dur, err := seconds(q, "dur", 0, true)
 	if err != nil {
 		return err
@@ -46,7 +46,7 @@ func writeHandle(w http.ResponseWriter, r *http.Request, h uint64) error {
 }
 
 func (a *API) mutexUnlock(w http.ResponseWriter, r *http.Request, acc, id string) error {
-	handle, given, err := uintParam(r.URL.Query(), "handle")
+	handle, given, err := uintParam(queryOf(r), "handle")
 	if err != nil {
 		return err
 	}

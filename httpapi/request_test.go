@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"net/textproto"
 	"reflect"
 	"strings"
@@ -262,6 +263,22 @@ func TestAReusedRequestKeepsNothingOfTheLastOne(t *testing.T) {
 		}
 		if want.Host != r.Host || want.URL.String() != r.URL.String() {
 			t.Fatalf("request %d: %q %q, net/http reads %q %q", i, r.Host, r.URL, want.Host, want.URL)
+		}
+	}
+}
+
+// queryOf reads what r.URL.Query() reads, with or without its map.
+func TestQueryAgreesWithURLValues(t *testing.T) {
+	names := []string{"add", "ttl", "a", "b", ""}
+	raws := []string{"", "add=1", "add=", "add", "add=1&add=2", "x=1&add=-3", "&&add=4&", "=5&add=6",
+		"add=%31", "add=1+1", "add=1;x=2", "ttl=3&a&b=", "a=b=c", "add=%zz", "b=%20&a=1"}
+	for _, raw := range raws {
+		r := &http.Request{URL: &url.URL{Path: "/", RawQuery: raw}}
+		q, want := queryOf(r), r.URL.Query()
+		for _, n := range names {
+			if q.Get(n) != want.Get(n) || q.Has(n) != want.Has(n) {
+				t.Errorf("%q: %q: Get %q Has %v, url.Values %q %v", raw, n, q.Get(n), q.Has(n), want.Get(n), want.Has(n))
+			}
 		}
 	}
 }

@@ -5,7 +5,7 @@ import (
 )
 
 func (a *API) seqNext(w http.ResponseWriter, r *http.Request, acc, id string) error {
-	count, ok, err := uintParam(r.URL.Query(), "count")
+	count, ok, err := uintParam(queryOf(r), "count")
 	if err != nil {
 		return err
 	}

@@ -217,7 +217,51 @@ func target(r *http.Request) (acc, id string, err error) {
 
 // seconds reads query parameter name as seconds (core.ParseSeconds).
 // Absent gives def, or 400 when required; present but empty is 400.
-func seconds(q url.Values, name string, def time.Duration, required bool) (time.Duration, error) {
+// query reads a request's query parameters as url.Values does (Get: the
+// first value of a name; Has: present, even empty) without parsing the
+// query into a map when it holds no '%', '+' or ';' (nothing to unescape
+// or refuse: the common case), else through r.URL.Query().
+type query struct {
+	raw  string
+	vals url.Values // parsed: raw needed unescaping
+}
+
+func queryOf(r *http.Request) query {
+	if strings.ContainsAny(r.URL.RawQuery, "%+;") {
+		return query{vals: r.URL.Query()}
+	}
+	return query{raw: r.URL.RawQuery}
+}
+
+func (q query) lookup(name string) (string, bool) {
+	if q.vals != nil {
+		vs, ok := q.vals[name]
+		if !ok || len(vs) == 0 {
+			return "", false
+		}
+		return vs[0], true
+	}
+	for raw := q.raw; raw != ""; {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if k, v, _ := strings.Cut(kv, "="); k == name && kv != "" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func (q query) Get(name string) string {
+	v, _ := q.lookup(name)
+	return v
+}
+
+func (q query) Has(name string) bool {
+	_, ok := q.lookup(name)
+	return ok
+}
+
+func seconds(q query, name string, def time.Duration, required bool) (time.Duration, error) {
 	if !q.Has(name) {
 		if required {
 			return 0, fmt.Errorf("%w: %s is required (seconds)", core.ErrInvalid, name)
@@ -227,7 +271,7 @@ func seconds(q url.Values, name string, def time.Duration, required bool) (time.
 	return core.ParseSeconds(name, []byte(q.Get(name)))
 }
 
-func uintParam(q url.Values, name string) (uint64, bool, error) {
+func uintParam(q query, name string) (uint64, bool, error) {
 	s := q.Get(name)
 	if s == "" && q.Has(name) {
 		// Present but empty (an unset shell variable) is malformed, not
