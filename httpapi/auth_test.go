@@ -120,3 +120,21 @@ func TestAuthOffAllowsRequestsWithoutToken(t *testing.T) {
 	s.do(t, "POST", "/db/acme/sequence/s", nil, hdr{"Authorization", "Bearer anything"}).wantText(t, "1\n")
 	s.post(t, "/db/acme/sequence/s").wantText(t, "2\n")
 }
+
+// H5 holds for requests no route serves: an unknown path or method under
+// /db/ is refused 401 without a token, and only then 404 or 405.
+func TestAuthComesBeforeUnknownPathsAndMethods(t *testing.T) {
+	s := newAuthServer(t)
+	for _, c := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{"GET", "/db/acme/nosuch/k", http.StatusNotFound, "not_found"},
+		{"PUT", "/db/acme/sequence/k", http.StatusMethodNotAllowed, "method_not_allowed"},
+		{"GET", "/db/acme/mlock/k", http.StatusMethodNotAllowed, "method_not_allowed"},
+	} {
+		s.do(t, c.method, c.path, nil, nil).wantError(t, http.StatusUnauthorized, "unauthorized")
+		s.do(t, c.method, c.path, nil, hdr{"Authorization", "Bearer t"}).wantError(t, c.status, c.code)
+	}
+}
