@@ -133,6 +133,12 @@ func TestAuthComesBeforeUnknownPathsAndMethods(t *testing.T) {
 		{"GET", "/db/acme/nosuch/k", http.StatusNotFound, "not_found"},
 		{"PUT", "/db/acme/sequence/k", http.StatusMethodNotAllowed, "method_not_allowed"},
 		{"GET", "/db/acme/mlock/k", http.StatusMethodNotAllowed, "method_not_allowed"},
+		// Methods chi has no entry for are answered before any route.
+		{"BREW", "/db/acme/kv/k", http.StatusMethodNotAllowed, "method_not_allowed"},
+		{"get", "/db/acme/kv/k", http.StatusMethodNotAllowed, "method_not_allowed"},
+		// An empty id is 400, once authenticated.
+		{"GET", "/db/acme/kv/", http.StatusBadRequest, "invalid"},
+		{"DELETE", "/db/acme/lock/", http.StatusBadRequest, "invalid"},
 	} {
 		s.do(t, c.method, c.path, nil, nil).wantError(t, http.StatusUnauthorized, "unauthorized")
 		s.do(t, c.method, c.path, nil, hdr{"Authorization", "Bearer t"}).wantError(t, c.status, c.code)

@@ -100,6 +100,9 @@ const (
 	// closeFlushWait bounds how long a closing connection waits for the
 	// client to take its last responses.
 	closeFlushWait = 10 * time.Second
+	// refusedWait is how long a connection beyond MaxConns may stay
+	// silent before it is closed unanswered.
+	refusedWait = time.Second
 	// headerSlack: like net/http, headers may exceed HeaderMax by this much.
 	headerSlack = 4096
 )
@@ -141,7 +144,7 @@ func (s *Server) serve(c *conn, gc gnet.Conn) gnet.Action {
 		c.in, c.off = c.in[:0], 0
 		return gnet.None
 	}
-	if !c.admitted && c.unread() > 0 {
+	if !c.admitted && !c.closeAfter && c.unread() > 0 {
 		// Beyond MaxConns (OnOpen): answered once the client has sent
 		// something, not before, since an HTTP client may take a response
 		// that precedes its request for a broken connection (Go's
@@ -485,6 +488,11 @@ func (s *Server) setDeadline(c *conn) {
 		lim := s.lim.Idle
 		if !c.served {
 			lim = s.lim.ReadHeader
+		}
+		if !c.admitted {
+			// Beyond MaxConns and silent: it does not count, so it must
+			// not hold its descriptor for long either.
+			lim = min(lim, refusedWait)
 		}
 		c.deadline.Store(c.idleAt.Add(lim).UnixNano())
 	}

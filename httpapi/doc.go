@@ -39,5 +39,6 @@
 //     limits.max_value_bytes 413 before it is read, and the connection is
 //     closed; unread responses stop the reading of further requests. A
 //     connection opened while MaxConns others are open is answered 503 to
-//     its first request and closed (it does not count meanwhile).
+//     its first request and closed (it does not count meanwhile, and is
+//     closed after refusedWait if it sends nothing).
 package httpapi

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,3 +190,18 @@ func TestLockOnAKeyHoldingAValueIsHeld(t *testing.T) {
 }
 
 func itoa(n uint64) string { return unum(n).String() }
+
+// A query url.ParseQuery rejects is 400 and changes nothing: its bad pairs
+// are not read as absent, which would turn ?owner=bob into a force release
+// (or a 10,001st parameter drop ?ver=, making a write unconditional).
+func TestMalformedQueryIs400NotAnAbsentParameter(t *testing.T) {
+	s := newServer(t)
+	s.post(t, "/db/acme/lock/l?owner=alice&dur=60").want(t, http.StatusOK)
+	for _, q := range []string{"owner=bob;", "owner=bob%zz", "owner=bob%3", "owner=bob&" + strings.Repeat("x&", 10001)} {
+		s.do(t, "DELETE", "/db/acme/lock/l?"+q, nil, nil).wantError(t, http.StatusBadRequest, "invalid")
+	}
+	s.do(t, "DELETE", "/db/acme/lock/l?owner=bob", nil, nil).wantError(t, http.StatusConflict, "locked")
+	s.do(t, "PUT", "/db/acme/kv/k", []byte("v1"), nil).want(t, http.StatusOK)
+	s.do(t, "PUT", "/db/acme/kv/k?ver=99&"+strings.Repeat("x&", 10001), []byte("v2"), nil).wantError(t, http.StatusBadRequest, "invalid")
+	s.get(t, "/db/acme/kv/k").wantValue(t, "v1")
+}

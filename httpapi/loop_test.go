@@ -586,8 +586,15 @@ func TestConnectionsBeyondMaxConnsAreRefused(t *testing.T) {
 		}
 		in = append(in, c)
 	}
-	waiting := s.raw(t) // refused, but says nothing yet: no answer
-	waiting.assertNothing(t, "a refused connection before its request")
+	silent := s.raw(t) // refused, and says nothing: no answer, closed soon
+	silent.assertNothing(t, "a refused connection before its request")
+	start := time.Now()
+	if !silent.closed(t) {
+		t.Fatal("a silent connection beyond the limit stayed open")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("a silent connection beyond the limit was closed after %v", d)
+	}
 	for i := range 20 { // a new connection each: Go's Transport reads the 503
 		cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 		res, err := cl.Post(s.url+"/db/a/counter/c", "text/plain", nil)
@@ -606,6 +613,8 @@ func TestConnectionsBeyondMaxConnsAreRefused(t *testing.T) {
 			t.Fatalf("after the refusals: %d %s", r.status, r.body)
 		}
 	}
+	waiting := s.raw(t) // refused; open while a slot frees
+	waiting.assertNothing(t, "a refused connection before its request")
 	in[0].nc.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for { // waiting is still open: it must not hold the freed slot

@@ -56,9 +56,7 @@ func newRouter(store *core.Store, cfg Config) *chi.Mux {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: no such endpoint %s %s", core.ErrNotFound, r.Method, r.URL.Path))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method_not_allowed", "message": "method " + r.Method + " is not allowed on " + r.URL.Path})
-	})
+	r.MethodNotAllowed(a.methodNotAllowed)
 	r.Get("/healthz", a.healthz)
 	r.Get("/metrics", a.metrics)
 	// Every route is registered twice: on r itself with its full path,
@@ -97,6 +95,9 @@ type endpoint func(w http.ResponseWriter, r *http.Request, acc, id string) error
 
 func (e endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	acc, id, err := target(r)
+	if err == nil {
+		err = checkQuery(r)
+	}
 	if err == nil {
 		err = e(w, r, acc, id)
 	}
@@ -189,6 +190,30 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 	})
 }
 
+// methodNotAllowed answers 405. NB: chi answers here, before any
+// route's middleware, a method it has no table entry for (BREW, lower-case
+// get); under /db/ that request is authenticated first all the same (H5),
+// with the account taken from the path as chi would have.
+func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method_not_allowed", "message": "method " + r.Method + " is not allowed on " + r.URL.Path})
+	})
+	path := r.URL.Path
+	if r.URL.RawPath != "" {
+		path = r.URL.RawPath // pathParam unescapes it, as for chi's
+	}
+	rest, underDB := strings.CutPrefix(path, "/db/")
+	if !underDB || chi.URLParam(r, "acc") != "" {
+		answer(w, r) // not /db/, or the /db/{acc} subrouter's: authenticated
+		return
+	}
+	if rctx := chi.RouteContext(r.Context()); rctx != nil {
+		acc, _, _ := strings.Cut(rest, "/")
+		rctx.URLParams.Add("acc", acc)
+	}
+	a.authenticate(answer).ServeHTTP(w, r)
+}
+
 func emptyID(w http.ResponseWriter, r *http.Request) {
 	writeError(w, fmt.Errorf("%w: the id in the path is empty", core.ErrInvalid))
 }
@@ -226,8 +251,26 @@ func target(r *http.Request) (acc, id string, err error) {
 	return acc, id, err
 }
 
-// seconds reads query parameter name as seconds (core.ParseSeconds).
-// Absent gives def, or 400 when required; present but empty is 400.
+// checkQuery refuses (400) a query url.ParseQuery rejects — a bad escape,
+// a ';', more than its 10,000 parameters — which r.URL.Query() would read
+// as if the rejected pairs were absent: a stray ';' must not turn
+// ?owner=bob into a force release, nor a 10,001st parameter drop ?ver=.
+// What queryOf's fast path reads (no '%', '+' or ';', fewer than
+// maxFastParams pairs) has nothing to reject.
+func checkQuery(r *http.Request) error {
+	raw := r.URL.RawQuery
+	if !strings.ContainsAny(raw, "%+;") && strings.Count(raw, "&") < maxFastParams {
+		return nil
+	}
+	if _, err := url.ParseQuery(raw); err != nil {
+		return fmt.Errorf("%w: malformed query: %v", core.ErrInvalid, err)
+	}
+	return nil
+}
+
+// maxFastParams is well under url.ParseQuery's parameter limit.
+const maxFastParams = 1000
+
 // query reads a request's query parameters as url.Values does (Get: the
 // first value of a name; Has: present, even empty) without parsing the
 // query into a map when it holds no '%', '+' or ';' (nothing to unescape
@@ -238,7 +281,7 @@ type query struct {
 }
 
 func queryOf(r *http.Request) query {
-	if strings.ContainsAny(r.URL.RawQuery, "%+;") {
+	if strings.ContainsAny(r.URL.RawQuery, "%+;") || strings.Count(r.URL.RawQuery, "&") >= maxFastParams {
 		return query{vals: r.URL.Query()}
 	}
 	return query{raw: r.URL.RawQuery}
@@ -272,6 +315,8 @@ func (q query) Has(name string) bool {
 	return ok
 }
 
+// seconds reads query parameter name as seconds (core.ParseSeconds).
+// Absent gives def, or 400 when required; present but empty is 400.
 func seconds(q query, name string, def time.Duration, required bool) (time.Duration, error) {
 	if !q.Has(name) {
 		if required {
