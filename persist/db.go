@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -57,6 +58,7 @@ func Open(dir string, o Options) (*DB, error) {
 	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
+	bg := &bgState{failed: make(chan struct{})}
 	popts := &pebble.Options{
 		FS:              o.FS,
 		Cache:           cache,
@@ -64,6 +66,9 @@ func Open(dir string, o Options) (*DB, error) {
 		LoggerAndTracer: quietLogger{},
 		// wal.go logs and syncs every batch itself (P2).
 		DisableWAL: true,
+		// P6. NB: it also replaces Pebble's own logging of these, which
+		// repeats a failing flush's error thousands of times a second.
+		EventListener: &pebble.EventListener{BackgroundError: bg.set},
 	}
 	// Every write reads the key's current record first (create revision,
 	// expiry index, type). Bloom filters let that read skip the table
@@ -92,6 +97,7 @@ func Open(dir string, o Options) (*DB, error) {
 		pdb.Close()
 		return nil, err
 	}
+	db.wal.bg = bg
 	fail := func(err error) (*DB, error) {
 		db.wal.abandon()
 		pdb.Close()
@@ -302,6 +308,41 @@ func (db *DB) Scan(start, end []byte, fn func(k []byte, r Record) bool) error {
 // DiskUsage is the total size of the store's files in bytes: Pebble's and
 // the write-ahead log's.
 func (db *DB) DiskUsage() uint64 { return db.pdb.Metrics().DiskSpaceUsage() + db.wal.diskUsage() }
+
+// bgState holds Pebble's first background error (P6): a flush,
+// compaction or table read that failed. The listener runs in Pebble's
+// goroutines, some under Pebble's own lock, so it only records.
+type bgState struct {
+	err    atomic.Pointer[error]
+	failed chan struct{} // closed with the first error
+}
+
+func (b *bgState) set(err error) {
+	if b.err.CompareAndSwap(nil, &err) {
+		close(b.failed)
+		slog.Error("storage cannot write its files; refusing writes until a restart (later errors are not logged)", "err", err)
+	}
+}
+
+// get returns the first background error, or nil (also for a nil b: the
+// log's replay runs before the listener is attached).
+func (b *bgState) get() error {
+	if b == nil {
+		return nil
+	}
+	if p := b.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// done is closed once there is a background error (never for a nil b).
+func (b *bgState) done() <-chan struct{} {
+	if b == nil {
+		return nil
+	}
+	return b.failed
+}
 
 // quietLogger drops Pebble's informational chatter but keeps its errors.
 type quietLogger struct{}

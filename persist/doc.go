@@ -20,4 +20,12 @@
 //     and checked on every open; an unknown version refuses to open.
 //   - P5: a data directory is used by one process at a time (Pebble's LOCK
 //     file); a second Open fails with ErrLocked.
+//   - P6: once Pebble reports a background error (a flush, compaction or
+//     table read that failed: a disk full for new files, which the
+//     pre-allocated log does not notice, or a vanished directory), every
+//     later commit fails before it is logged (core's D6 then refuses
+//     writes), and Close no longer waits for a flush: without it, the
+//     memtables fill and Apply blocks in Pebble's write throttle for good,
+//     with the committing event loop inside it. Everything committed
+//     before is in the log, which the next open replays.
 package persist

@@ -75,6 +75,7 @@ type wal struct {
 	pdb     *pebble.DB
 	maxFile int64 // a file past this size is rotated (when no flush runs)
 
+	bg       *bgState // Pebble's background errors (P6); set after replay
 	mu       sync.Mutex
 	f        vfs.File
 	num      uint64
@@ -343,6 +344,14 @@ func (w *wal) commit(b *pebble.Batch, sync bool) error {
 	if w.closed {
 		return pebble.ErrClosed
 	}
+	if err := w.bg.get(); err != nil {
+		// P6: Pebble cannot write its files (a full disk the pre-allocated
+		// log does not notice, a vanished directory); its memtables would
+		// fill and Apply stall for good, with the committing event loop
+		// inside it. Refused before it is logged: nothing of it is durable.
+		w.err = fmt.Errorf("persist: storage cannot write its files: %w", err)
+		return w.err
+	}
 	repr := b.Repr()
 	if uint64(len(repr)) > 1<<32-1-walHeader {
 		return fmt.Errorf("persist: batch of %d bytes is too large to log", len(repr))
@@ -480,13 +489,26 @@ func (w *wal) rotateLocked() {
 		slog.Warn("write-ahead log: checkpoint", "err", err)
 		return // the old files stay until a later checkpoint
 	}
+	// NB: the memtable is cut here, under mu, right after the checkpoint:
+	// the flush holds only synced batches (W3), and a failing one (P6) is
+	// waited for only until Pebble reports it, not for ever as Flush would.
+	flushed, err := w.pdb.AsyncFlush()
+	if err != nil {
+		slog.Warn("write-ahead log: checkpoint flush", "err", err)
+		return // the old files stay until a later checkpoint
+	}
 	done := w.old
 	w.old = nil
 	w.flushing = true
 	w.flushed.Add(1)
 	go func() {
 		defer w.flushed.Done()
-		err := w.pdb.Flush()
+		var err error
+		select {
+		case <-flushed:
+		case <-w.bg.done():
+			err = w.bg.get()
+		}
 		w.mu.Lock()
 		w.flushing = false
 		if err != nil {
@@ -624,14 +646,23 @@ func (w *wal) close() error {
 	if err := w.fs.Remove(w.fs.PathJoin(w.dir, walPrepName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		slog.Warn("write-ahead log: remove", "file", walPrepName, "err", err)
 	}
-	if w.err != nil {
-		return cerr // fail-stopped: the log is what recovery replays
+	if w.err != nil || w.bg.get() != nil {
+		// Fail-stopped (or Pebble cannot flush, P6, which would hang the
+		// final flush): the log is what recovery replays.
+		return cerr
 	}
 	if err := w.setCheckpoint(w.num + 1); err != nil {
 		return err
 	}
-	if err := w.pdb.Flush(); err != nil {
+	// NB: not Flush, which waits for a failing flush (P6) for ever.
+	flushed, err := w.pdb.AsyncFlush()
+	if err != nil {
 		return err
+	}
+	select {
+	case <-flushed:
+	case <-w.bg.done():
+		return cerr // the log is what recovery replays; the files stay
 	}
 	// Every file is below the checkpoint now: keep the newest for reuse.
 	w.spares = append(append(w.spares, w.old...), w.num)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -31,33 +32,15 @@ import (
 func TestDiskFullAnswersErrorsAndKeepsServingReads_D6(t *testing.T) {
 	dir := t.TempDir()
 	fs := faultfs.New(vfs.Default)
-	db, err := persist.Open(dir, persist.Options{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := core.Open(db, core.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(httpapi.New(st, httpapi.Config{}))
-	rs := resp.NewServer(st, resp.Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- rs.Serve(ln) }()
+	sv := serveFaulty(t, dir, persist.Options{FS: fs})
+	hs, st, ln := sv.hs, sv.st, sv.ln
 	closed := false
 	shut := func() {
 		if closed {
 			return
 		}
 		closed = true
-		hs.Close()
-		rs.Close()
-		<-served
-		st.Close()
-		db.Close()
+		sv.stop()
 	}
 	defer shut()
 
@@ -77,26 +60,7 @@ func TestDiskFullAnswersErrorsAndKeepsServingReads_D6(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	rr := bufio.NewReader(rc)
-	cmd := func(line string) string {
-		t.Helper()
-		rc.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := rc.Write([]byte(line + "\r\n")); err != nil {
-			t.Fatal(err)
-		}
-		s, err := rr.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(s, "$") && s != "$-1\r\n" {
-			v, err := rr.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			s += v
-		}
-		return s
-	}
+	cmd := respLine(t, rc)
 
 	if code, _ := do("POST", "/db/acme/kv/k", "durable"); code != 200 {
 		t.Fatalf("POST before full: %d", code)
@@ -150,16 +114,7 @@ func TestDiskFullAnswersErrorsAndKeepsServingReads_D6(t *testing.T) {
 	}
 
 	shut()
-	db, err = persist.Open(dir, persist.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	st, err = core.Open(db, core.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st = reopenStore(t, dir)
 	ctx := t.Context()
 	// The refused write was never acknowledged: either value may be there.
 	kv, err := st.KVGet(ctx, "acme", "k")
@@ -178,4 +133,147 @@ func TestDiskFullAnswersErrorsAndKeepsServingReads_D6(t *testing.T) {
 	if n, err := st.SeqNext(ctx, "acme", "s", 1); err != nil || n < 2 {
 		t.Fatalf("after restart: SEQ.NEXT = %d, %v; want above the acknowledged 1", n, err)
 	}
+}
+
+// A disk full for new files only: the pre-allocated write-ahead log still
+// takes writes, but Pebble cannot create the tables its flushes need
+// (persist's P6). Writes over RESP then answer MISCONF within moments —
+// the event loop never stalls in Pebble's write throttle — while PING and
+// reads of acknowledged data keep working, /healthz says 503, shutdown
+// returns, and after a restart with space everything acknowledged is there.
+func TestDiskFullForNewFilesAnswersErrorsInsteadOfHanging_P6(t *testing.T) {
+	dir := t.TempDir()
+	fs := faultfs.New(vfs.Default)
+	sv := serveFaulty(t, dir, persist.Options{FS: fs, MemTableBytes: 256 << 10})
+	hs := sv.hs
+	rc, err := net.Dial("tcp", sv.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	cmd := respLine(t, rc)
+	if got := cmd("SET {acme}:first durable"); got != "+OK\r\n" {
+		t.Fatalf("SET before the disk filled: %q", got)
+	}
+	fs.FillNewFiles()
+	val := strings.Repeat("v", 1000)
+	acked := 0
+	for ; acked < 20000; acked++ { // ~20 MB: many memtables' worth
+		got := cmd(fmt.Sprintf("SET {acme}:k%d %s", acked, val))
+		if strings.HasPrefix(got, "-MISCONF") {
+			break
+		}
+		if got != "+OK\r\n" {
+			t.Fatalf("SET %d on a disk full for new files: %q", acked, got)
+		}
+	}
+	if acked == 20000 {
+		t.Fatal("no write was refused although Pebble could not flush")
+	}
+	if got := cmd("PING"); got != "+PONG\r\n" {
+		t.Fatalf("PING after the refusal: %q", got)
+	}
+	if got := cmd("GET {acme}:first"); got != "$7\r\ndurable\r\n" {
+		t.Fatalf("GET after the refusal: %q", got)
+	}
+	if res, err := http.Get(hs.URL + "/healthz"); err != nil || res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("healthz after the refusal: %v %v", res, err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		sv.stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(15 * time.Second):
+		t.Fatal("shutdown hung")
+	}
+	fs.Free()
+	st := reopenStore(t, dir)
+	for _, id := range []string{"first", "k0", fmt.Sprintf("k%d", acked-1)} {
+		if v, ok, err := st.Get(t.Context(), "acme", id); err != nil || !ok {
+			t.Fatalf("after a restart, acknowledged %s: %q %v %v", id, v, ok, err)
+		}
+	}
+	t.Logf("%d SETs acknowledged after the disk filled, then MISCONF", acked)
+}
+
+// respLine returns a func that sends one RESP command line over rc and
+// reads its reply (a bulk string with its value), failing the test when
+// none comes within 10 s (a stalled server).
+func respLine(t *testing.T, rc net.Conn) func(string) string {
+	rr := bufio.NewReader(rc)
+	return func(line string) string {
+		t.Helper()
+		rc.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := rc.Write([]byte(line + "\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		s, err := rr.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%.40s: %v (the server stalled?)", line, err)
+		}
+		if strings.HasPrefix(s, "$") && s != "$-1\r\n" {
+			v, err := rr.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			s += v
+		}
+		return s
+	}
+}
+
+// reopenStore opens the store in dir again on the real disk (a restart),
+// closed when the test ends.
+func reopenStore(t *testing.T, dir string) *core.Store {
+	t.Helper()
+	db, err := persist.Open(dir, persist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st, err := core.Open(db, core.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// faultyServer is a store over a fault-injecting disk served over HTTP
+// (httptest) and RESP (a loopback listener).
+type faultyServer struct {
+	hs   *httptest.Server
+	st   *core.Store
+	ln   net.Listener
+	stop func() // closes both servers, then the store and its data
+}
+
+func serveFaulty(t *testing.T, dir string, o persist.Options) *faultyServer {
+	t.Helper()
+	db, err := persist.Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := core.Open(db, core.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(httpapi.New(st, httpapi.Config{}))
+	rs := resp.NewServer(st, resp.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- rs.Serve(ln) }()
+	return &faultyServer{hs: hs, st: st, ln: ln, stop: func() {
+		hs.Close()
+		rs.Close()
+		<-served
+		st.Close()
+		db.Close()
+	}}
 }

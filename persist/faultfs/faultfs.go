@@ -32,8 +32,9 @@ type FS struct {
 	vfs.FS
 	// Held receives (without blocking) each time a sync starts waiting in
 	// hold mode, so a test knows a commit is parked on it.
-	Held chan struct{}
-	full atomic.Bool
+	Held       chan struct{}
+	full       atomic.Bool
+	createFull atomic.Bool // FillNewFiles
 
 	mu struct {
 		sync.Mutex
@@ -90,8 +91,17 @@ func (fs *FS) SlowSyncs(d time.Duration) {
 // Fill makes every file creation and write from now on fail with ENOSPC.
 func (fs *FS) Fill() { fs.full.Store(true) }
 
-// Free undoes Fill: space was freed.
-func (fs *FS) Free() { fs.full.Store(false) }
+// FillNewFiles makes every file creation from now on fail with ENOSPC,
+// while writes to open files pass: a disk that filled up around a store
+// whose write-ahead log is pre-allocated (it overwrites blocks it has),
+// while Pebble needs new files for every flush and compaction.
+func (fs *FS) FillNewFiles() { fs.createFull.Store(true) }
+
+// Free undoes Fill and FillNewFiles: space was freed.
+func (fs *FS) Free() {
+	fs.full.Store(false)
+	fs.createFull.Store(false)
+}
 
 func (fs *FS) sync() error {
 	fs.mu.Lock()
@@ -125,7 +135,7 @@ func (fs *FS) wrap(f vfs.File, err error) (vfs.File, error) {
 
 // Create implements vfs.FS.
 func (fs *FS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	if fs.full.Load() {
+	if fs.full.Load() || fs.createFull.Load() {
 		return nil, &os.PathError{Op: "create", Path: name, Err: syscall.ENOSPC}
 	}
 	return fs.wrap(fs.FS.Create(name, c))

@@ -1,0 +1,129 @@
+package persist
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/concurrencydb/concurrencydb/persist/faultfs"
+)
+
+// P6: when Pebble cannot write its files (here: the disk is full for new
+// files, while the pre-allocated log still takes writes), commits fail
+// with an error instead of stalling for good in Pebble's write throttle;
+// reads keep working, Close returns, and after a restart with space every
+// committed batch is there.
+func TestAStorageThatCannotFlushRefusesCommitsInsteadOfStalling_P6(t *testing.T) {
+	dir := t.TempDir()
+	fs := faultfs.New(vfs.Default)
+	db, err := Open(dir, Options{FS: fs, MemTableBytes: 256 << 10, WALFileBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(i int) []byte { return DataKey("a", fmt.Sprintf("k%06d", i)) }
+	val := bytes.Repeat([]byte("v"), 1024)
+	commit := func(i int) error {
+		b := db.NewBatch()
+		b.PutRecord(key(i), &Record{Type: TypeString, Create: uint64(i + 1), Mod: uint64(i + 1), Value: val})
+		done := make(chan error, 1)
+		go func() { done <- db.Commit(b, true) }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("commit %d stalled for 10 s", i)
+			return nil
+		}
+	}
+	n := 0
+	for ; n < 100; n++ {
+		if err := commit(n); err != nil {
+			t.Fatalf("commit %d before the disk filled: %v", n, err)
+		}
+	}
+	fs.FillNewFiles()
+	var failed error
+	for ; n < 20000; n++ { // ~20 MB: many memtables' worth
+		if failed = commit(n); failed != nil {
+			break
+		}
+	}
+	if failed == nil {
+		t.Fatal("every commit succeeded although Pebble could not flush")
+	}
+	if !errors.Is(failed, syscall.ENOSPC) || !strings.Contains(failed.Error(), "cannot write its files") {
+		t.Fatalf("commit error %v does not say the storage cannot write", failed)
+	}
+	if err := commit(n + 1); err == nil {
+		t.Fatal("a commit after the failure succeeded")
+	}
+	for _, i := range []int{0, n / 2, n - 1} { // reads still work
+		if _, ok, err := db.GetRecord(key(i)); err != nil || !ok {
+			t.Fatalf("read of committed key %d: %v %v", i, ok, err)
+		}
+	}
+	db = closeAndReopen(t, db, dir, fs)
+	defer db.Close()
+	for i := 0; i < n; i++ {
+		if _, ok, err := db.GetRecord(key(i)); err != nil || !ok {
+			t.Fatalf("after a restart, committed key %d of %d: %v %v", i, n, ok, err)
+		}
+	}
+	if _, ok, _ := db.GetRecord(key(n)); ok {
+		t.Fatal("the refused commit is there after a restart")
+	}
+	t.Logf("%d commits, then: %v", n, failed)
+}
+
+// P6 at Close: an idle store whose final flush cannot write its table
+// closes (a shutdown on a full disk must not hang), and its log keeps
+// every committed batch for the restart.
+func TestCloseReturnsWhenTheFinalFlushCannotWrite_P6(t *testing.T) {
+	dir := t.TempDir()
+	fs := faultfs.New(vfs.Default)
+	db, err := Open(dir, Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		b := db.NewBatch()
+		b.PutRecord(DataKey("a", fmt.Sprint(i)), &Record{Type: TypeString, Create: 1, Mod: 1, Value: []byte("v")})
+		if err := db.Commit(b, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs.FillNewFiles()
+	db = closeAndReopen(t, db, dir, fs)
+	defer db.Close()
+	for i := 0; i < 100; i++ {
+		if _, ok, err := db.GetRecord(DataKey("a", fmt.Sprint(i))); err != nil || !ok {
+			t.Fatalf("after a restart, committed key %d: %v %v", i, ok, err)
+		}
+	}
+}
+
+// closeAndReopen closes db, failing the test when that takes 10 s (a
+// flush that cannot write must not hang it), frees fs's space and opens
+// dir again on the real disk.
+func closeAndReopen(t *testing.T, db *DB, dir string, fs *faultfs.FS) *DB {
+	t.Helper()
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung on a flush that cannot write")
+	}
+	fs.Free()
+	db, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
