@@ -615,3 +615,23 @@ func TestSyncCommitsAndWaitsForTheCommitInFlight_D1_D5(t *testing.T) {
 		t.Fatal("after Sync the Pending of a write made during the earlier commit is not Ready")
 	}
 }
+
+// P6 in the health check: once the storage cannot write its files, the
+// store is unhealthy at once, before any write meets the refusal.
+func TestHealthyReportsAStorageThatCannotFlush_P6(t *testing.T) {
+	fs := faultfs.New(vfs.Default)
+	s := openStore(t, fs, t.TempDir(), Config{})
+	fs.FillNewFiles()
+	val := make([]byte, 1024)
+	for i := 0; s.db.StorageErr() == nil; i++ {
+		if i == 20000 {
+			t.Fatal("no flush failed after 20 MB of writes")
+		}
+		if _, err := s.KVSet(t.Context(), "a", fmt.Sprint(i), val, KVSetOptions{}); err != nil {
+			break // the refusal came first: Healthy must agree all the same
+		}
+	}
+	if err := s.Healthy(); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Healthy() = %v once the storage cannot flush, want ErrUnavailable", err)
+	}
+}

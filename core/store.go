@@ -189,6 +189,10 @@ func (s *Store) StopWaiters() { s.mutexes.close() }
 
 // Healthy reports nil when the store is open and writable.
 func (s *Store) Healthy() error {
+	if err := s.db.StorageErr(); err != nil {
+		// P6: the next commit fails; say so before a write tries.
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.writableLocked()
@@ -647,7 +651,7 @@ func (s *Store) commitOnce() bool {
 	if err != nil {
 		s.mu.failed = fmt.Errorf("%w: %v", ErrUnavailable, err)
 		f.err = s.mu.failed
-		slog.Error("disk sync failed; refusing all further writes", "err", err)
+		slog.Error("storage failed; refusing all further writes", "err", err)
 	} else {
 		s.mu.durable = f.gen
 		s.mu.expect, s.mu.lastCommit = f.n, took

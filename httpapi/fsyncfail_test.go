@@ -158,7 +158,7 @@ func TestFsyncFailureAnswers503ServesReadsAndLogsOnce_D6(t *testing.T) {
 			t.Errorf("/metrics lacks %q:\n%s", line, m)
 		}
 	}
-	if n := strings.Count(logs.String(), "disk sync failed"); n != 1 {
+	if n := strings.Count(logs.String(), "storage failed; refusing"); n != 1 {
 		t.Fatalf("the failed sync was logged %d times, want once:\n%s", n, logs)
 	}
 	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {

@@ -127,3 +127,41 @@ func closeAndReopen(t *testing.T, db *DB, dir string, fs *faultfs.FS) *DB {
 	}
 	return db
 }
+
+// P6 without a commit after the failure: a flush fails while the store
+// is otherwise idle. The store says so at once (StorageErr, which core's
+// health check reads), Pebble's endless retries of the flush are slowed
+// to a few a second (they took more than a core), and Close returns.
+func TestAFailedFlushWithNoCommitSinceIsReportedThrottledAndClosable_P6(t *testing.T) {
+	dir := t.TempDir()
+	fs := faultfs.New(vfs.Default)
+	db, err := Open(dir, Options{FS: fs, MemTableBytes: 256 << 10, WALFileBytes: 1 << 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.FillNewFiles()
+	n := 0
+	for ; db.StorageErr() == nil; n++ { // until a memtable fills and its flush fails
+		if n == 20000 {
+			t.Fatal("no flush failed after 20 MB of commits")
+		}
+		b := db.NewBatch()
+		b.PutRecord(DataKey("a", fmt.Sprintf("k%06d", n)), &Record{Type: TypeString, Create: 1, Mod: 1, Value: bytes.Repeat([]byte("v"), 1024)})
+		if err := db.Commit(b, true); err != nil {
+			t.Fatalf("commit %d: %v", n, err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	before := fs.Creates()
+	time.Sleep(time.Second)
+	if tries := fs.Creates() - before; tries > 50 {
+		t.Fatalf("%d file creations in a second after the failure: the retries are not slowed", tries)
+	}
+	db = closeAndReopen(t, db, dir, fs)
+	defer db.Close()
+	for i := 0; i < n; i++ {
+		if _, ok, err := db.GetRecord(DataKey("a", fmt.Sprintf("k%06d", i))); err != nil || !ok {
+			t.Fatalf("after a restart, committed key %d of %d: %v %v", i, n, ok, err)
+		}
+	}
+}

@@ -629,12 +629,13 @@ func (w *wal) abandon() {
 // close checkpoints everything (so the next open replays nothing) and
 // closes the file. On a failure the log stays and is replayed.
 //
-// NB: Pebble's Flush does not return a failed table write: it retries in
-// the background. On a disk whose table writes keep failing (full, or
-// failing) a checkpoint flush never ends, the log stops rotating, and soon
-// Pebble stalls writes (its memtables cannot flush): commits block in
-// apply, and so does close. The binary's shutdown watchdog ends the
-// process. Nothing acknowledged is lost: it is all in the log.
+// NB: Pebble does not return a failed table write: it retries in the
+// background, and its Flush waits for ever. Once Pebble has reported one
+// (P6), close and the checkpoints stop waiting. A writer already inside
+// Pebble's write throttle when the first failure came (its memtables were
+// full: a burst that outran the flushes) stays there, and so would close:
+// the binary's shutdown watchdog then ends the process. Nothing
+// acknowledged is lost: it is all in the log.
 func (w *wal) close() error {
 	w.mu.Lock()
 	w.closed = true

@@ -151,7 +151,7 @@ func TestFsyncFailureRefusesWritesServesReadsLogsOnce_D6(t *testing.T) {
 	if info, err := c.Info(ctx, "persistence").Result(); err != nil || !strings.Contains(info, "aof_last_write_status:err") {
 		t.Fatalf("INFO persistence = (%q, %v), want aof_last_write_status:err", info, err)
 	}
-	if n := logs.count("disk sync failed"); n != 1 {
+	if n := logs.count("storage failed; refusing"); n != 1 {
 		t.Fatalf("the failed sync was logged %d times, want once:\n%s", n, logs)
 	}
 	if n := logs.count("level=ERROR"); n != 1 {

@@ -35,6 +35,7 @@ type FS struct {
 	Held       chan struct{}
 	full       atomic.Bool
 	createFull atomic.Bool // FillNewFiles
+	creates    atomic.Int64
 
 	mu struct {
 		sync.Mutex
@@ -97,6 +98,9 @@ func (fs *FS) Fill() { fs.full.Store(true) }
 // while Pebble needs new files for every flush and compaction.
 func (fs *FS) FillNewFiles() { fs.createFull.Store(true) }
 
+// Creates is how many files were created or tried to be.
+func (fs *FS) Creates() int64 { return fs.creates.Load() }
+
 // Free undoes Fill and FillNewFiles: space was freed.
 func (fs *FS) Free() {
 	fs.full.Store(false)
@@ -135,6 +139,7 @@ func (fs *FS) wrap(f vfs.File, err error) (vfs.File, error) {
 
 // Create implements vfs.FS.
 func (fs *FS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	fs.creates.Add(1)
 	if fs.full.Load() || fs.createFull.Load() {
 		return nil, &os.PathError{Op: "create", Path: name, Err: syscall.ENOSPC}
 	}
