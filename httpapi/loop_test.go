@@ -136,6 +136,18 @@ func (c *rawHTTP) read(t *testing.T, method string) rawReply {
 	return rawReply{reply{status: resp.StatusCode, header: resp.Header, body: b}, resp.Close}
 }
 
+// wantStored reads the response to the method request just sent on c,
+// which must be 200, then checks that a GET of path answers want.
+func (c *rawHTTP) wantStored(t *testing.T, s *testServer, method, path, want string) {
+	t.Helper()
+	if got := c.read(t, method); got.status != 200 {
+		t.Fatalf("%s %s = %d %s", method, path, got.status, got.body)
+	}
+	if got := s.get(t, path); string(got.body) != want {
+		t.Fatalf("%s %s stored %q, want %q", method, path, got.body, want)
+	}
+}
+
 // closed reports whether the server closed c (EOF) within a few seconds.
 func (c *rawHTTP) closed(t *testing.T) bool {
 	t.Helper()
@@ -226,24 +238,14 @@ func TestChunkedExpectContinueAndOversizedBodies(t *testing.T) {
 	c.send(t, "POST /db/a/kv/ch HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
 	c.assertNothing(t, "a response to half a chunked body")
 	c.send(t, "4\r\ndefg\r\n0\r\nX-Trailer: y\r\n\r\n")
-	if got := c.read(t, "POST"); got.status != 200 {
-		t.Fatalf("chunked POST = %d %s", got.status, got.body)
-	}
-	if got := s.get(t, "/db/a/kv/ch"); string(got.body) != "abcdefg" {
-		t.Fatalf("chunked body stored as %q", got.body)
-	}
+	c.wantStored(t, s, "POST", "/db/a/kv/ch", "abcdefg")
 
 	c.send(t, "PUT /db/a/kv/ex HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
 	if got := c.read(t, "PUT"); got.status != http.StatusContinue {
 		t.Fatalf("Expect: 100-continue got %d first", got.status)
 	}
 	c.send(t, "hello")
-	if got := c.read(t, "PUT"); got.status != 200 {
-		t.Fatalf("PUT after 100 Continue = %d %s", got.status, got.body)
-	}
-	if got := s.get(t, "/db/a/kv/ex"); string(got.body) != "hello" {
-		t.Fatalf("body after 100 Continue stored as %q", got.body)
-	}
+	c.wantStored(t, s, "PUT", "/db/a/kv/ex", "hello")
 
 	max := s.store.Config().MaxValueBytes
 	c.send(t, fmt.Sprintf("PUT /db/a/kv/big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", max+1))
@@ -430,12 +432,7 @@ func TestFramingEdgesAsNetHTTP(t *testing.T) {
 	s := newServer(t)
 	c := s.raw(t)
 	c.send(t, "\r\n\r\nPOST /db/a/kv/lf HTTP/1.1\nHost: x\nContent-Length: 6\n\nab\r\n\r\n")
-	if got := c.read(t, "POST"); got.status != 200 {
-		t.Fatalf("bare-LF request = %d %s", got.status, got.body)
-	}
-	if got := s.get(t, "/db/a/kv/lf"); string(got.body) != "ab\r\n\r\n" {
-		t.Fatalf("bare-LF request stored %q", got.body)
-	}
+	c.wantStored(t, s, "POST", "/db/a/kv/lf", "ab\r\n\r\n")
 
 	max := s.store.Config().MaxValueBytes
 	c.send(t, fmt.Sprintf("POST /db/a/kv/chunks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", max/2+1, strings.Repeat("a", max/2+1)))
