@@ -165,3 +165,72 @@ func TestAFailedFlushWithNoCommitSinceIsReportedThrottledAndClosable_P6(t *testi
 		}
 	}
 }
+
+// P7: a commit already inside Pebble's write throttle when the storage
+// fails (a burst that outran the flushes of a slow disk) cannot be
+// refused by P6 any more: it waits for a flush that fails as long as the
+// failure lasts. Stalled reports it, so the binary can exit and be
+// restarted instead of hanging; a throttle that merely waits for a slow
+// flush is not a stall, and once the storage recovers, the commit ends.
+func TestACommitStuckInPebblesThrottleAfterAFailureIsReportedStalled_P7(t *testing.T) {
+	dir := t.TempDir()
+	fs := faultfs.New(vfs.Default)
+	db, err := Open(dir, Options{FS: fs, MemTableBytes: 256 << 10, WALFileBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := bytes.Repeat([]byte("v"), 1024)
+	// Every sync waits: Pebble's flushes cannot finish their tables. The
+	// commits skip the log's own sync, which is not what this is about.
+	fs.HoldSyncs()
+	var stuck chan error
+	for n := 0; stuck == nil; n++ {
+		if n == 20000 {
+			t.Fatal("no commit waited for Pebble although its flushes could not finish")
+		}
+		b := db.NewBatch()
+		b.PutRecord(DataKey("a", fmt.Sprintf("k%06d", n)), &Record{Type: TypeString, Create: 1, Mod: 1, Value: val})
+		done := make(chan error, 1)
+		go func() { done <- db.Commit(b, false) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("commit %d: %v", n, err)
+			}
+		case <-time.After(time.Second):
+			stuck = done
+		}
+	}
+	if err := db.Stalled(0); err != nil {
+		t.Fatalf("a commit waiting for a slow flush is reported stalled: %v", err)
+	}
+	fs.FailSyncs() // the flush fails, and so does every retry
+	deadline := time.Now().Add(10 * time.Second)
+	for db.Stalled(100*time.Millisecond) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no stall reported 10 s after the storage failed (storage error: %v)", db.StorageErr())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := db.Stalled(100 * time.Millisecond); !errors.Is(err, faultfs.ErrInjectedSync) {
+		t.Fatalf("Stalled = %v, want the storage's error", err)
+	}
+	if err := db.Stalled(time.Hour); err != nil {
+		t.Fatalf("Stalled(1h) = %v after a few seconds", err)
+	}
+	fs.ReleaseSyncs() // the storage recovers: a retried flush succeeds
+	select {
+	case err := <-stuck:
+		if err != nil {
+			t.Fatalf("the commit that waited: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the commit still waits 10 s after the storage recovered")
+	}
+	if err := db.Stalled(0); err != nil {
+		t.Fatalf("Stalled with no commit in Pebble: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Logf("close after the failure: %v", err)
+	}
+}

@@ -314,12 +314,34 @@ func (db *DB) Scan(start, end []byte, fn func(k []byte, r Record) bool) error {
 	return it.Close()
 }
 
-// DiskUsage is the total size of the store's files in bytes: Pebble's and
-// the write-ahead log's.
 // StorageErr is Pebble's first background error (P6), or nil: once set,
 // commits fail, and the store is not healthy even before a write tries.
 func (db *DB) StorageErr() error { return db.wal.bg.get() }
 
+// Stalled reports a commit that has been inside Pebble's Apply for longer
+// than d while Pebble's storage is failing (P7): Apply waits in Pebble's
+// write throttle for a flush that cannot succeed while the failure lasts,
+// and the committer (an event loop, in the binary) waits with it. nil
+// when no commit is in Apply, when it entered less than d ago, or when
+// Pebble reports no error: a slow disk stalls writes too, but its flushes
+// finish.
+func (db *DB) Stalled(d time.Duration) error {
+	err := db.wal.bg.get()
+	if err == nil {
+		return nil
+	}
+	since := db.wal.applying.Load()
+	if since == 0 {
+		return nil
+	}
+	if held := time.Since(time.Unix(0, since)); held > d {
+		return fmt.Errorf("persist: a commit has waited %v for Pebble, whose storage failed: %w", held.Round(time.Millisecond), err)
+	}
+	return nil
+}
+
+// DiskUsage is the total size of the store's files in bytes: Pebble's and
+// the write-ahead log's.
 func (db *DB) DiskUsage() uint64 { return db.pdb.Metrics().DiskSpaceUsage() + db.wal.diskUsage() }
 
 // bgState holds Pebble's first background error (P6): a flush,

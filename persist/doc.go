@@ -27,10 +27,13 @@
 //     writes), and Close no longer waits for a flush: without it, the
 //     memtables fill and Apply blocks in Pebble's write throttle for good,
 //     with the committing event loop inside it. Everything committed
-//     before is in the log, which the next open replays. Not covered: a
-//     writer already inside Pebble's write throttle when the first failure
-//     comes (a burst that had outrun the flushes) stays there; Pebble's
-//     stop threshold is raised so that one failed flush does not reach it
-//     (db.go), and on shutdown the binary's watchdog ends the process.
-//     Writes come back only with a restart, also after a transient error.
+//     before is in the log, which the next open replays. Writes come back
+//     only with a restart, also after a transient error.
+//   - P7: a commit already inside Pebble's write throttle when the first
+//     failure comes (a burst that had outrun the flushes) is past P6's
+//     check and waits for a flush that fails as long as the failure lasts.
+//     Stalled reports such a commit once it has waited longer than asked
+//     (the binary then exits, to be restarted); a throttle that waits for
+//     a slow but working flush is not reported. Pebble's stop threshold is
+//     raised so that one failed flush does not reach it (db.go).
 package persist

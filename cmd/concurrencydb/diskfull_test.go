@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -245,6 +248,7 @@ func reopenStore(t *testing.T, dir string) *core.Store {
 // faultyServer is a store over a fault-injecting disk served over HTTP
 // (httptest) and RESP (a loopback listener).
 type faultyServer struct {
+	db   *persist.DB
 	hs   *httptest.Server
 	st   *core.Store
 	ln   net.Listener
@@ -253,11 +257,16 @@ type faultyServer struct {
 
 func serveFaulty(t *testing.T, dir string, o persist.Options) *faultyServer {
 	t.Helper()
+	return serveFaultyWith(t, dir, o, core.Config{})
+}
+
+func serveFaultyWith(t *testing.T, dir string, o persist.Options, cfg core.Config) *faultyServer {
+	t.Helper()
 	db, err := persist.Open(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := core.Open(db, core.Config{})
+	st, err := core.Open(db, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,11 +278,71 @@ func serveFaulty(t *testing.T, dir string, o persist.Options) *faultyServer {
 	}
 	served := make(chan error, 1)
 	go func() { served <- rs.Serve(ln) }()
-	return &faultyServer{hs: hs, st: st, ln: ln, stop: func() {
+	return &faultyServer{db: db, hs: hs, st: st, ln: ln, stop: func() {
 		hs.Close()
 		rs.Close()
 		<-served
 		st.Close()
 		db.Close()
 	}}
+}
+
+// P7 at the binary: a SET already waiting in Pebble's write throttle when
+// the storage fails holds the RESP event loop for as long as the failure
+// lasts, so the server answers nothing; watchStalls exits the process so
+// that its supervisor can restart it. A throttle that only waits for a
+// slow flush does not.
+func TestAWriteStuckAfterAStorageFailureExitsTheProcess_P7(t *testing.T) {
+	dir := t.TempDir()
+	fs := faultfs.New(vfs.Default)
+	// fsync off: with it, commits would wait for the held log sync before
+	// they reach Pebble; the stall here is Pebble's.
+	sv := serveFaultyWith(t, dir, persist.Options{FS: fs, MemTableBytes: 256 << 10}, core.Config{NoSync: true})
+	// Read only once exited is closed: the watcher logs, then exits.
+	var logs bytes.Buffer
+	exited := make(chan struct{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go watchStalls(ctx, sv.db, 200*time.Millisecond, 20*time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)), func() { close(exited) })
+
+	rc, err := net.Dial("tcp", sv.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rr := bufio.NewReader(rc)
+	fs.HoldSyncs() // a slow disk: flushes cannot finish
+	val := strings.Repeat("v", 1000)
+	for n := 0; ; n++ {
+		if n == 20000 {
+			t.Fatal("no SET waited for Pebble although its flushes could not finish")
+		}
+		rc.SetDeadline(time.Now().Add(time.Second))
+		if _, err := fmt.Fprintf(rc, "SET k%d %s\r\n", n, val); err != nil {
+			t.Fatal(err)
+		}
+		s, err := rr.ReadString('\n')
+		if err != nil {
+			break // the loop waits in Pebble's throttle
+		}
+		if s != "+OK\r\n" {
+			t.Fatalf("SET %d: %q", n, s)
+		}
+	}
+	select {
+	case <-exited:
+		t.Fatal("exited while a flush was only slow")
+	case <-time.After(500 * time.Millisecond):
+	}
+	fs.FailSyncs() // the flush fails, and every retry
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit 10 s after the storage failed under a waiting write")
+	}
+	if !strings.Contains(logs.String(), "exiting") {
+		t.Fatalf("the exit is not logged: %q", logs.String())
+	}
+	fs.ReleaseSyncs() // let the test's server stop
+	sv.stop()
 }

@@ -156,6 +156,9 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go watchStalls(watchCtx, db, stallLimit, time.Second, log, func() { os.Exit(1) })
 	if !cfg.Storage.Fsync {
 		log.Warn("storage.fsync is false: writes are acknowledged before they are on disk")
 	}
@@ -233,6 +236,37 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// stallLimit is how long a commit may wait inside Pebble once Pebble's
+// storage has failed (persist P7) before the process exits: the commit
+// waits for a flush that fails for as long as the failure lasts (a full
+// disk), and the event loop or committer that runs it waits with it, so
+// the server answers nothing. Pebble retries the flush a few times a
+// second, so a failure that clears (space freed) ends the wait well
+// within it.
+const stallLimit = 10 * time.Second
+
+// watchStalls checks db every interval until ctx ends, and calls exit
+// once it reports a stalled commit (persist P7): a process that exits can
+// be restarted by its supervisor, one that hangs cannot. Nothing
+// acknowledged is lost by the exit: it is in the write-ahead log, which
+// the next start replays.
+func watchStalls(ctx context.Context, db *persist.DB, limit, interval time.Duration, log *slog.Logger, exit func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := db.Stalled(limit); err != nil {
+			log.Error("storage failed with a write stuck waiting for it; exiting so that the server can be restarted (acknowledged writes are in the log)", "err", err)
+			exit()
+			return
+		}
+	}
 }
 
 // ringBytes maps storage.ring_bytes to core.Config.RingBytes: in the file 0
