@@ -290,7 +290,9 @@ func (s *Store) SetRange(ctx context.Context, acc, id string, offset int64, v []
 			n = len(old)
 			return nil, false, nil
 		}
-		if offset+int64(len(v)) > int64(s.cfg.MaxValueBytes) {
+		// NB: not offset+len(v) > max: a huge offset wraps that sum
+		// negative, and the copy below then panics under the apply lock.
+		if offset > int64(s.cfg.MaxValueBytes)-int64(len(v)) {
 			return nil, false, ErrTooLarge
 		}
 		size := max(len(old), int(offset)+len(v))

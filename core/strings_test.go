@@ -131,6 +131,13 @@ func TestAppendSetRangeAndFloatsRespectMaxValueBytes(t *testing.T) {
 	if _, err := s.SetRange(ksbg, "a", "k", int64(max), []byte("x")); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("SetRange over the limit: %v", err)
 	}
+	// An offset whose sum with the length wraps around (it panicked the
+	// server under the apply lock), on a present and an absent key.
+	for _, id := range []string{"k", "absent"} {
+		if _, err := s.SetRange(ksbg, "a", id, math.MaxInt64, []byte("x")); !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("SetRange at offset MaxInt64 of %s: %v", id, err)
+		}
+	}
 	if v, _, _ := s.Get(ksbg, "a", "k"); string(v) != "abc" {
 		t.Fatalf("refused writes changed the value: %q", v)
 	}
