@@ -362,26 +362,30 @@ func CheckAccount(acc string) error {
 
 // ScanOptions qualify Scan and Keys.
 type ScanOptions struct {
-	After string // continue after this id; "" starts at the beginning
-	Count int    // how many live keys to look at (a hint, as in Redis); ≤0: 10
-	Match string // glob pattern (Redis syntax); "" matches all
-	Type  string // only keys of this type name; "" for all
+	// After is where to continue: after this id when Resume is set, from
+	// the beginning when not. NB: a flag, not After != "": the empty id is
+	// a key too, and the first in order.
+	After  string
+	Resume bool
+	Count  int    // how many live keys to look at (a hint, as in Redis); ≤0: 10
+	Match  string // glob pattern (Redis syntax); "" matches all
+	Type   string // only keys of this type name; "" for all
 }
 
 // Scan returns ids of acc in key order after opts.After, looking at about
-// opts.Count live keys, and the id to continue after ("" when the account
-// is exhausted). Keys are ordered, so a key that exists for the whole of a
-// scan is returned exactly once however the keyspace changes meanwhile.
-func (s *Store) Scan(ctx context.Context, acc string, opts ScanOptions) (ids []string, next string, err error) {
+// opts.Count live keys, and, when more may follow (more), the id to
+// continue after. Keys are ordered, so a key that exists for the whole of
+// a scan is returned exactly once however the keyspace changes meanwhile.
+func (s *Store) Scan(ctx context.Context, acc string, opts ScanOptions) (ids []string, next string, more bool, err error) {
 	if err := s.checkAccount(acc); err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	if opts.Count <= 0 {
 		opts.Count = 10
 	}
 	start, end := accountRange(acc)
 	var after []byte
-	if opts.After != "" {
+	if opts.Resume {
 		after = persist.DataKey(acc, opts.After)
 	}
 	err = s.view(ctx, func(t *txn) error {
@@ -401,12 +405,13 @@ func (s *Store) Scan(ctx context.Context, acc string, opts ScanOptions) (ids []s
 			}
 			return true
 		})
-		if err == nil && !stopped {
-			next = ""
-		}
+		more = err == nil && stopped
 		return err
 	})
-	return ids, next, err
+	if !more {
+		next = ""
+	}
+	return ids, next, more, err
 }
 
 // Keys returns every id of acc that matches the glob pattern, in key order.

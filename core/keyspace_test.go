@@ -141,15 +141,15 @@ func TestScanMergesPendingWritesInKeyOrder_D1(t *testing.T) {
 	slices.Sort(want)
 
 	var got []string
-	after := ""
+	opts := ScanOptions{Count: 3}
 	for {
-		ids, next, err := s.Scan(ksbg, "a", ScanOptions{After: after, Count: 3})
+		ids, next, more, err := s.Scan(ksbg, "a", opts)
 		ksMust(t, err)
 		got = append(got, ids...)
-		if next == "" {
+		if !more {
 			break
 		}
-		after = next
+		opts = ScanOptions{After: next, Resume: true, Count: 3}
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Scan = %v\nwant   %v", got, want)
@@ -170,7 +170,7 @@ func TestScanMergesPendingWritesInKeyOrder_D1(t *testing.T) {
 	if len(ks) != 2 || ks[0] != (AccountKeys{"a", len(want), 0}) || ks[1].Keys != 1 {
 		t.Fatalf("Keyspace = %+v", ks)
 	}
-	typed, _, err := s.Scan(ksbg, "a", ScanOptions{Count: 100, Type: "sequence"})
+	typed, _, _, err := s.Scan(ksbg, "a", ScanOptions{Count: 100, Type: "sequence"})
 	ksMust(t, err)
 	if len(typed) != 0 {
 		t.Fatalf("Scan TYPE sequence = %v", typed)

@@ -160,9 +160,9 @@ func (fx *fuzzFixture) snapshot(t testing.TB) map[string]string {
 	}
 	out := map[string]string{}
 	for _, a := range accs {
-		after := ""
+		opts := core.ScanOptions{Count: 1000}
 		for {
-			ids, next, err := fx.store.Scan(ctx, a.Account, core.ScanOptions{After: after, Count: 1000})
+			ids, next, more, err := fx.store.Scan(ctx, a.Account, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,10 +173,10 @@ func (fx *fuzzFixture) snapshot(t testing.TB) map[string]string {
 				}
 				out[a.Account+"/"+id] = fmt.Sprintf("%q type=%v ver=%d created=%d exp=%d", kv.Value, kv.Type, kv.Version, kv.Created, kv.ExpireAt)
 			}
-			if next == "" {
+			if !more {
 				break
 			}
-			after = next
+			opts.After, opts.Resume = next, true
 		}
 	}
 	return out

@@ -130,10 +130,7 @@ func cmdKeys(x *call) {
 		x.err(err)
 		return
 	}
-	x.array(len(ids))
-	for _, id := range ids {
-		x.bulkString(id)
-	}
+	x.keyNames(x.c.account(), ids)
 }
 
 // cmdScan iterates the current account. Redis clients expect a numeric
@@ -181,23 +178,39 @@ func cmdScan(x *call) {
 			x.errorText("ERR invalid cursor")
 			return
 		}
-		opts.After = pos.after
+		opts.After, opts.Resume = pos.after, true
 	}
-	ids, next, err := x.store().Scan(x.ctx(), acc, opts)
+	ids, next, more, err := x.store().Scan(x.ctx(), acc, opts)
 	if err != nil {
 		x.err(err)
 		return
 	}
 	nextCur := uint64(0)
-	if next != "" {
+	if more {
 		nextCur = x.s.cursors.put(scanPos{acc: acc, after: next})
 	}
 	x.array(2)
 	x.bulkString(strconv.FormatUint(nextCur, 10))
+	x.keyNames(acc, ids)
+}
+
+// keyNames replies ids of acc (KEYS, SCAN; RANDOMKEY's one) as names that
+// lead back to them: an id that reads as a tagged key (another account's: "{b}:x") is
+// tagged with its own account ("{a}:{b}:x"), so that a client passing a
+// listed name to DEL deletes the key it was shown, not another account's.
+func (x *call) keyNames(acc string, ids []string) {
 	x.array(len(ids))
 	for _, id := range ids {
-		x.bulkString(id)
+		x.bulkString(nameOf(acc, id))
 	}
+}
+
+// nameOf is the name that leads back to id of acc (see keyNames).
+func nameOf(acc, id string) string {
+	if _, _, tagged := splitKey([]byte(id)); tagged {
+		return "{" + acc + "}:" + id
+	}
+	return id
 }
 
 func cmdRename(x *call) {
@@ -218,8 +231,9 @@ func cmdRename(x *call) {
 }
 
 func cmdRandomKey(x *call) {
-	id, ok, err := x.store().RandomKey(x.ctx(), x.c.account())
-	x.value([]byte(id), ok, err)
+	acc := x.c.account()
+	id, ok, err := x.store().RandomKey(x.ctx(), acc)
+	x.value([]byte(nameOf(acc, id)), ok, err)
 }
 
 type scanPos struct{ acc, after string }

@@ -263,3 +263,60 @@ func TestScanReturnsEveryKeyThatExistsThroughoutDespiteConcurrentWrites(t *testi
 		}
 	}
 }
+
+// An id that reads as another account's tagged key ("{b}:x", which HTTP or
+// a tagged name can create in account a) is listed by KEYS, SCAN and
+// RANDOMKEY with its own account's tag, so that passing the listed name on
+// (a SCAN-then-DEL cleanup) reaches the key that was listed, not account
+// b's x.
+func TestListedKeyNamesLeadBackToTheListedKeys(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	must(t, c.Set(bg, "{a}:{b}:x", "from-a", 0).Err())
+	must(t, c.Set(bg, "{b}:x", "from-b", 0).Err())
+	must(t, c.Do(bg, "SELECT", "a").Err())
+	want := []string{"{a}:{b}:x"}
+	if keys := c.Keys(bg, "*").Val(); !slices.Equal(keys, want) {
+		t.Fatalf("KEYS * in account a = %q, want %q", keys, want)
+	}
+	if keys, _ := c.Scan(bg, 0, "", 10).Val(); !slices.Equal(keys, want) {
+		t.Fatalf("SCAN in account a = %q, want %q", keys, want)
+	}
+	if k := c.RandomKey(bg).Val(); k != want[0] {
+		t.Fatalf("RANDOMKEY in account a = %q, want %q", k, want[0])
+	}
+	if v := c.Get(bg, want[0]).Val(); v != "from-a" {
+		t.Fatalf("GET of the listed name = %q, want from-a", v)
+	}
+	if n := c.Del(bg, want[0]).Val(); n != 1 {
+		t.Fatalf("DEL of the listed name = %d", n)
+	}
+	if v := c.Get(bg, "{b}:x").Val(); v != "from-b" {
+		t.Fatalf("account b's key after deleting the name listed in a: %q", v)
+	}
+}
+
+// The empty key is a key, and the first in order: a SCAN that stops on it
+// must not read as finished (cursor 0).
+func TestScanGoesOnAfterTheEmptyKey(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	must(t, c.MSet(bg, "", "0", "a", "1", "b", "2", "c", "3").Err())
+	var all []string
+	cur := uint64(0)
+	for i := 0; ; i++ {
+		if i == 10 {
+			t.Fatal("SCAN COUNT 1 did not end")
+		}
+		ks, next, err := c.Scan(bg, cur, "", 1).Result()
+		must(t, err)
+		all = append(all, ks...)
+		if next == 0 {
+			break
+		}
+		cur = next
+	}
+	if want := []string{"", "a", "b", "c"}; !slices.Equal(all, want) {
+		t.Fatalf("SCAN COUNT 1 = %q, want %q", all, want)
+	}
+}
