@@ -1,9 +1,12 @@
 package httpapi_test
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/httpapi"
@@ -142,5 +145,89 @@ func TestAuthComesBeforeUnknownPathsAndMethods(t *testing.T) {
 	} {
 		s.do(t, c.method, c.path, nil, nil).wantError(t, http.StatusUnauthorized, "unauthorized")
 		s.do(t, c.method, c.path, nil, hdr{"Authorization", "Bearer t"}).wantError(t, c.status, c.code)
+	}
+}
+
+// H9: a request with a body is refused from its head when its token does
+// not grant the account: 401/403 at once, no 100 Continue, the connection
+// closed, the body never waited for (a client without a token could
+// otherwise make the server buffer max_value_bytes per connection). With
+// a valid token the server waits for the body and serves it.
+func TestABodyIsNotReadForARequestThatFailsAuth_H9(t *testing.T) {
+	s := newAuthServer(t)
+	addr := strings.TrimPrefix(s.url, "http://")
+	for _, c := range []struct {
+		name, auth, path, expect string
+		status                   int
+	}{
+		{"no token", "", "/db/acme/kv/x", "", http.StatusUnauthorized},
+		{"no token, Expect: 100-continue", "", "/db/acme/kv/x", "100-continue", http.StatusUnauthorized},
+		{"wrong token", "Bearer wrong", "/db/acme/kv/x", "", http.StatusUnauthorized},
+		{"account token on another account", "Bearer a", "/db/other/kv/x", "100-continue", http.StatusForbidden},
+		{"account token, escaped other account", "Bearer a", "/db/%6Fther/kv/x", "", http.StatusForbidden},
+		{"no token, chunked", "", "/db/acme/kv/x", "chunked", http.StatusUnauthorized},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			head := "POST " + c.path + " HTTP/1.1\r\nHost: x\r\n"
+			if c.auth != "" {
+				head += "Authorization: " + c.auth + "\r\n"
+			}
+			switch c.expect {
+			case "chunked":
+				head += "Transfer-Encoding: chunked\r\n"
+			case "":
+				head += "Content-Length: 1048576\r\n"
+			default:
+				head += "Content-Length: 1048576\r\nExpect: " + c.expect + "\r\n"
+			}
+			if _, err := conn.Write([]byte(head + "\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no response to the head alone: %v", err)
+			}
+			res.Body.Close()
+			if res.StatusCode != c.status {
+				t.Fatalf("status %d, want %d", res.StatusCode, c.status)
+			}
+			if !res.Close {
+				t.Fatal("the connection stays open with the body unread")
+			}
+		})
+	}
+	// A valid token: the body is waited for, then served.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST /db/acme/kv/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := br.ReadString('\n'); err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("a valid token's Expect: 100-continue: %q %v", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("the body with a valid token: %d", res.StatusCode)
 	}
 }

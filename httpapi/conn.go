@@ -568,6 +568,11 @@ func (p *parser) next(c *conn, gc gnet.Conn) (*http.Request, []byte, int, error)
 			return nil, nil, 0, &requestError{http.StatusExpectationFailed, "expectation_failed",
 				fmt.Sprintf("unsupported Expect: %q", e)}
 		}
+		if req.ContentLength != 0 || len(req.TransferEncoding) > 0 {
+			if err := s.authorizeBody(req); err != nil {
+				return nil, nil, 0, err
+			}
+		}
 	}
 	// else: the head was read by an earlier call, which kept it (a body
 	// that trickles in does not make the head be parsed again).
@@ -725,6 +730,39 @@ func trailerEnd(b []byte, at int) (int, error) {
 
 func tooLarge(max int64) error {
 	return fmt.Errorf("%w: the body is larger than %d bytes", core.ErrTooLarge, max)
+}
+
+// authorizeBody refuses, from its head alone, a request whose body its
+// sender may not have read (H9): with auth on, one without a valid token,
+// or under /db/{acc} with a token that does not grant acc. The body is
+// buffered whole before any handler runs, so without this a client with
+// no token could make the server hold max_value_bytes per connection
+// (1 MiB, 10,000 connections by default) and be told 401 only once it had
+// sent it all; it is now answered 401/403 at once, with no 100 Continue,
+// and the connection closed, as net/http does for a handler that answers
+// without reading the body. The handlers authenticate every request again
+// (H5): this check only decides whether to read the body.
+func (s *Server) authorizeBody(req *http.Request) error {
+	if !s.auth.Enabled() {
+		return nil
+	}
+	limited, err := s.auth.Identify(bearer(req))
+	if err != nil {
+		return err
+	}
+	path := req.URL.Path
+	if req.URL.RawPath != "" {
+		path = req.URL.RawPath
+	}
+	rest, underDB := strings.CutPrefix(path, "/db/")
+	if !underDB {
+		return nil
+	}
+	acc, _, _ := strings.Cut(rest, "/")
+	if acc, err = url.PathUnescape(acc); err != nil || core.CheckAccount(acc) != nil {
+		return nil // the handler answers the bad path, once the token passed
+	}
+	return s.auth.Allow(limited, acc)
 }
 
 // expect100 tells a client that waits for it (Expect: 100-continue) to

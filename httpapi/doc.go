@@ -41,4 +41,10 @@
 //     connection opened while MaxConns others are open is answered 503 to
 //     its first request and closed (it does not count meanwhile, and is
 //     closed after refusedWait if it sends nothing).
+//   - H9: with auth on, a request's body is read only once its head showed
+//     a token that grants the path's account (authorizeBody): a request
+//     that fails auth is answered 401/403 from its head, with no 100
+//     Continue, and the connection closed, so no client without a token
+//     makes the server buffer a body. (Within the limits, a client with a
+//     token may: bodies are buffered whole before the handler runs.)
 package httpapi

@@ -58,6 +58,7 @@ type Server struct {
 	lim       Limits
 	maxBody   int64
 	connState func(net.Conn, http.ConnState)
+	auth      core.Auth // for authorizeBody; the handlers check it again
 	loops     *gnet.Client
 
 	ctx      context.Context // parent of every connection's context
@@ -123,6 +124,7 @@ func NewServer(store *core.Store, cfg Config, lim Limits) *Server {
 		mux:       newRouter(store, cfg),
 		lim:       lim,
 		connState: cfg.ConnState,
+		auth:      cfg.Auth,
 		waiting:   waitingRoutes(),
 	}
 	if store != nil {
