@@ -169,25 +169,130 @@ func TestAFailedFlushWithNoCommitSinceIsReportedThrottledAndClosable_P6(t *testi
 // P7: a commit already inside Pebble's write throttle when the storage
 // fails (a burst that outran the flushes of a slow disk) cannot be
 // refused by P6 any more: it waits for a flush that fails as long as the
-// failure lasts. Stalled reports it, so the binary can exit and be
-// restarted instead of hanging; a throttle that merely waits for a slow
-// flush is not a stall, and once the storage recovers, the commit ends.
+// failure lasts, in Apply or in the rotation's AsyncFlush right after it
+// (the small log file makes it the latter). Stalled reports it, so the
+// binary can exit and be restarted instead of hanging; a throttle that
+// merely waits for a slow flush is not a stall, the wait is counted from
+// the failure, and once the storage recovers, the commit ends.
 func TestACommitStuckInPebblesThrottleAfterAFailureIsReportedStalled_P7(t *testing.T) {
-	dir := t.TempDir()
+	for _, walBytes := range []int64{64 << 20, 800 << 10} {
+		t.Run(fmt.Sprintf("log file %d KiB", walBytes>>10), func(t *testing.T) {
+			db, fs := openFaulty(t, walBytes)
+			stuck := stallACommit(t, db, fs)
+			time.Sleep(500 * time.Millisecond) // it has waited 1.5 s now
+			if err := db.Stalled(0); err != nil {
+				t.Fatalf("a commit waiting for a slow flush is reported stalled: %v", err)
+			}
+			fs.FailSyncs() // the flush fails, and so does every retry
+			waitFor(t, "a storage error", func() bool { return db.StorageErr() != nil })
+			if err := db.Stalled(time.Second); err != nil {
+				t.Fatalf("reported stalled at the failure (the wait must count from it): %v", err)
+			}
+			waitFor(t, "a stall", func() bool { return db.Stalled(100*time.Millisecond) != nil })
+			if err := db.Stalled(100 * time.Millisecond); !errors.Is(err, faultfs.ErrInjectedSync) {
+				t.Fatalf("Stalled = %v, want the storage's error", err)
+			}
+			fs.ReleaseSyncs() // the storage recovers: a retried flush succeeds
+			commitEnds(t, db, stuck)
+			if err := db.Close(); err != nil {
+				t.Logf("close after the failure: %v", err)
+			}
+		})
+	}
+}
+
+// A failure that clears at Pebble's next retry, under a commit that had
+// waited longer than the limit for a slow flush: not a stall.
+func TestATransientFailureUnderALongWaitIsNotAStall_P7(t *testing.T) {
+	db, fs := openFaulty(t, 64<<20)
+	stuck := stallACommit(t, db, fs)
+	fs.FailSyncs()
+	waitFor(t, "a storage error", func() bool { return db.StorageErr() != nil })
+	if err := db.Stalled(time.Second); err != nil {
+		t.Fatalf("a commit that waited 1 s for a slow flush is reported stalled at a transient failure: %v", err)
+	}
+	fs.ReleaseSyncs() // the next retry of the flush succeeds
+	commitEnds(t, db, stuck)
+	db.Close()
+}
+
+// A restart on a disk with room for Pebble's MANIFEST but not for a table
+// (Pebble deletes a failed partial table, which frees a little): the
+// replay of the log, or the flush after it, waits for a flush that cannot
+// succeed. Open returns an error after openStallWait instead of hanging,
+// and a later open with space has every committed write.
+func TestOpenOnADiskFullForTablesFailsInsteadOfHanging_P7(t *testing.T) {
+	defer func(d time.Duration) { openStallWait = d }(openStallWait)
+	openStallWait = 300 * time.Millisecond
+	for _, n := range []int{10, 3000} { // the flush after the replay; the replay
+		t.Run(fmt.Sprintf("%d commits", n), func(t *testing.T) {
+			mem := vfs.NewCrashableMem()
+			db, err := Open("db", Options{FS: mem, MemTableBytes: 256 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			val := bytes.Repeat([]byte("v"), 1024)
+			for i := 0; i < n; i++ {
+				b := db.NewBatch()
+				b.PutRecord(DataKey("a", fmt.Sprintf("k%06d", i)), &Record{Type: TypeString, Create: 1, Mod: 1, Value: val})
+				if err := db.Commit(b, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			full := faultfs.New(mem.CrashClone(vfs.CrashCloneCfg{}))
+			full.FillNewTables()
+			opened := make(chan error, 1)
+			go func() {
+				c, err := Open("db", Options{FS: full, MemTableBytes: 256 << 10})
+				if err == nil {
+					c.Close()
+				}
+				opened <- err
+			}()
+			select {
+			case err := <-opened:
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("Open on a disk full for tables = %v, want the ENOSPC", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("Open on a disk full for tables hung")
+			}
+			c, err := Open("db", Options{FS: mem.CrashClone(vfs.CrashCloneCfg{})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			for _, i := range []int{0, n - 1} {
+				if _, ok, err := c.GetRecord(DataKey("a", fmt.Sprintf("k%06d", i))); err != nil || !ok {
+					t.Fatalf("with space, committed key %d: %v %v", i, ok, err)
+				}
+			}
+		})
+	}
+}
+
+// openFaulty opens a store on a faultfs over a temporary directory.
+func openFaulty(t *testing.T, walBytes int64) (*DB, *faultfs.FS) {
+	t.Helper()
 	fs := faultfs.New(vfs.Default)
-	db, err := Open(dir, Options{FS: fs, MemTableBytes: 256 << 10, WALFileBytes: 64 << 20})
+	db, err := Open(t.TempDir(), Options{FS: fs, MemTableBytes: 256 << 10, WALFileBytes: walBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db, fs
+}
+
+// stallACommit holds the syncs of Pebble's tables (its flushes cannot
+// finish) and commits until one commit waits in Pebble's throttle for a
+// second; it returns that commit's result. From then on, FailSyncs and
+// ReleaseSyncs act on the tables' syncs only.
+func stallACommit(t *testing.T, db *DB, fs *faultfs.FS) chan error {
+	t.Helper()
 	val := bytes.Repeat([]byte("v"), 1024)
-	// Every sync waits: Pebble's flushes cannot finish their tables. The
-	// commits skip the log's own sync, which is not what this is about.
+	fs.OnlyTableSyncs()
 	fs.HoldSyncs()
-	var stuck chan error
-	for n := 0; stuck == nil; n++ {
-		if n == 20000 {
-			t.Fatal("no commit waited for Pebble although its flushes could not finish")
-		}
+	for n := 0; n < 20000; n++ {
 		b := db.NewBatch()
 		b.PutRecord(DataKey("a", fmt.Sprintf("k%06d", n)), &Record{Type: TypeString, Create: 1, Mod: 1, Value: val})
 		done := make(chan error, 1)
@@ -198,27 +303,18 @@ func TestACommitStuckInPebblesThrottleAfterAFailureIsReportedStalled_P7(t *testi
 				t.Fatalf("commit %d: %v", n, err)
 			}
 		case <-time.After(time.Second):
-			stuck = done
+			return done
 		}
 	}
-	if err := db.Stalled(0); err != nil {
-		t.Fatalf("a commit waiting for a slow flush is reported stalled: %v", err)
-	}
-	fs.FailSyncs() // the flush fails, and so does every retry
-	deadline := time.Now().Add(10 * time.Second)
-	for db.Stalled(100*time.Millisecond) == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("no stall reported 10 s after the storage failed (storage error: %v)", db.StorageErr())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := db.Stalled(100 * time.Millisecond); !errors.Is(err, faultfs.ErrInjectedSync) {
-		t.Fatalf("Stalled = %v, want the storage's error", err)
-	}
-	if err := db.Stalled(time.Hour); err != nil {
-		t.Fatalf("Stalled(1h) = %v after a few seconds", err)
-	}
-	fs.ReleaseSyncs() // the storage recovers: a retried flush succeeds
+	t.Fatal("no commit waited for Pebble although its flushes could not finish")
+	return nil
+}
+
+// commitEnds checks that the commit that waited in Pebble's throttle
+// succeeds once the storage works again, and that no stall is reported
+// after it.
+func commitEnds(t *testing.T, db *DB, stuck chan error) {
+	t.Helper()
 	select {
 	case err := <-stuck:
 		if err != nil {
@@ -230,7 +326,14 @@ func TestACommitStuckInPebblesThrottleAfterAFailureIsReportedStalled_P7(t *testi
 	if err := db.Stalled(0); err != nil {
 		t.Fatalf("Stalled with no commit in Pebble: %v", err)
 	}
-	if err := db.Close(); err != nil {
-		t.Logf("close after the failure: %v", err)
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
 	}
 }

@@ -102,11 +102,12 @@ func Open(dir string, o Options) (*DB, error) {
 		}
 		return nil, err
 	}
-	if db.wal, err = openWAL(o.FS, dir, pdb, o.WALFileBytes); err != nil {
-		pdb.Close()
+	if db.wal, err = openWAL(o.FS, dir, pdb, o.WALFileBytes, bg); err != nil {
+		if !errors.Is(err, errOpenStalled) {
+			pdb.Close()
+		} // else a replay is stuck inside Pebble, which cannot close under it
 		return nil, err
 	}
-	db.wal.bg = bg
 	fail := func(err error) (*DB, error) {
 		db.wal.abandon()
 		pdb.Close()
@@ -318,27 +319,36 @@ func (db *DB) Scan(start, end []byte, fn func(k []byte, r Record) bool) error {
 // commits fail, and the store is not healthy even before a write tries.
 func (db *DB) StorageErr() error { return db.wal.bg.get() }
 
-// Stalled reports a commit that has been inside Pebble's Apply for longer
-// than d while Pebble's storage is failing (P7): Apply waits in Pebble's
-// write throttle for a flush that cannot succeed while the failure lasts,
-// and the committer (an event loop, in the binary) waits with it. nil
-// when no commit is in Apply, when it entered less than d ago, or when
-// Pebble reports no error: a slow disk stalls writes too, but its flushes
-// finish.
+// Stalled reports a commit (or Close) that has been waiting inside Pebble
+// for longer than d since Pebble's storage failed (P7): Apply and
+// AsyncFlush wait in Pebble's write throttle for a flush that cannot
+// succeed while the failure lasts, and the committer (an event loop, in
+// the binary) waits with them. nil when no call under the log's lock is in
+// Pebble, when Pebble reports no error, or when the wait is not d old
+// counted from the later of the call and the failure: a slow disk stalls
+// writes too, but its flushes finish, and a failure that clears at
+// Pebble's next retry ends the wait well within seconds.
 func (db *DB) Stalled(d time.Duration) error {
 	err := db.wal.bg.get()
 	if err == nil {
 		return nil
 	}
-	since := db.wal.applying.Load()
+	since := db.wal.inPebble.Load()
 	if since == 0 {
 		return nil
 	}
-	if held := time.Since(time.Unix(0, since)); held > d {
-		return fmt.Errorf("persist: a commit has waited %v for Pebble, whose storage failed: %w", held.Round(time.Millisecond), err)
+	if held := time.Duration(monoNow() - max(since, db.wal.bg.at.Load())); held > d {
+		return fmt.Errorf("persist: a write has waited %v for Pebble since its storage failed: %w", held.Round(time.Millisecond), err)
 	}
 	return nil
 }
+
+// monoBase and monoNow give Stalled monotonic instants as integers (a
+// wall clock stepped while a commit waits must not make or hide a stall);
+// monoNow is never 0, which stands for "none".
+var monoBase = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoBase)) + 1 }
 
 // DiskUsage is the total size of the store's files in bytes: Pebble's and
 // the write-ahead log's.
@@ -349,11 +359,13 @@ func (db *DB) DiskUsage() uint64 { return db.pdb.Metrics().DiskSpaceUsage() + db
 // goroutines, some under Pebble's own lock, so it only records.
 type bgState struct {
 	err    atomic.Pointer[error]
+	at     atomic.Int64  // monoNow of the first error (Stalled)
 	failed chan struct{} // closed with the first error
 }
 
 func (b *bgState) set(err error) {
 	if b.err.CompareAndSwap(nil, &err) {
+		b.at.Store(monoNow())
 		close(b.failed)
 		slog.Error("storage cannot write its files; refusing writes until a restart (later errors are not logged)", "err", err.Error())
 	}
@@ -379,7 +391,7 @@ func (fs throttledFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, er
 func (fs throttledFS) Unwrap() vfs.FS { return fs.FS }
 
 // get returns the first background error, or nil (also for a nil b: the
-// log's replay runs before the listener is attached).
+// log's tests run without a listener).
 func (b *bgState) get() error {
 	if b == nil {
 		return nil

@@ -32,8 +32,13 @@
 //   - P7: a commit already inside Pebble's write throttle when the first
 //     failure comes (a burst that had outrun the flushes) is past P6's
 //     check and waits for a flush that fails as long as the failure lasts.
-//     Stalled reports such a commit once it has waited longer than asked
-//     (the binary then exits, to be restarted); a throttle that waits for
-//     a slow but working flush is not reported. Pebble's stop threshold is
-//     raised so that one failed flush does not reach it (db.go).
+//     The same holds for the log's rotation (its AsyncFlush) and Close's
+//     final flush. Stalled reports such a call once it has waited longer
+//     than asked, counted from the failure (the binary then exits, to be
+//     restarted); a throttle that waits for a slow but working flush is
+//     not reported. Open's replay of the log can wait the same way (a disk
+//     with room for a MANIFEST but not for a table): it returns an error
+//     10 s after the failure instead, leaving the log as it was. Pebble's
+//     stop threshold is raised so that one failed flush does not reach it
+//     (db.go).
 package persist

@@ -94,10 +94,16 @@ type wal struct {
 	retryAt                        int64 // no rotation attempt before off reaches it
 	closed                         bool
 
-	// applying is when the commit now inside Pebble's Apply entered it
-	// (unix nanoseconds; 0: none is). Stalled reads it without mu (P7).
-	applying atomic.Int64
+	// inPebble is when the call now inside Pebble under mu (a commit's
+	// Apply and checkpoint, Close's flush) entered it (monoNow; 0: none
+	// is). Stalled reads it without mu (P7).
+	inPebble atomic.Int64
 }
+
+// enterPebble marks a call under mu that may wait in Pebble's write
+// throttle (P7); the caller defers leavePebble.
+func (w *wal) enterPebble() { w.inPebble.Store(monoNow()) }
+func (w *wal) leavePebble() { w.inPebble.Store(0) }
 
 // maxSpares is how many checkpointed log files are kept for reuse.
 const maxSpares = 2
@@ -129,8 +135,8 @@ func parseWALName(name string) (uint64, bool) {
 
 // openWAL replays the log into pdb (W2), checkpoints what it replayed and
 // opens a fresh file for new records.
-func openWAL(fs vfs.FS, dir string, pdb *pebble.DB, maxFile int64) (*wal, error) {
-	w := &wal{fs: fs, dir: dir, pdb: pdb, maxFile: maxFile}
+func openWAL(fs vfs.FS, dir string, pdb *pebble.DB, maxFile int64, bg *bgState) (*wal, error) {
+	w := &wal{fs: fs, dir: dir, pdb: pdb, maxFile: maxFile, bg: bg}
 	names, err := fs.List(dir)
 	if err != nil {
 		return nil, err
@@ -156,22 +162,34 @@ func openWAL(fs vfs.FS, dir string, pdb *pebble.DB, maxFile int64) (*wal, error)
 			live = append(live, num)
 		}
 	}
-	n, err := w.replayAll(live)
+	var n int
+	err = w.unlessStalled(func() error {
+		var err error
+		if n, err = w.replayAll(live); err != nil || len(live) == 0 {
+			return err
+		}
+		// Make what was replayed durable in Pebble, so the files can go.
+		if err := w.setCheckpoint(next); err != nil {
+			return err
+		}
+		// NB: not Flush, which waits for a failing flush (P6) for ever.
+		flushed, err := pdb.AsyncFlush()
+		if err != nil {
+			return fmt.Errorf("persist: flush after replay: %w", err)
+		}
+		select {
+		case <-flushed:
+			return nil
+		case <-w.bg.done():
+			return fmt.Errorf("persist: flush after replay: storage cannot write its files: %w", w.bg.get())
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	replayed := n > 0
-	w.old = live
-	if len(w.old) > 0 {
-		// Make what was replayed durable in Pebble, so the files can go.
-		if err := w.setCheckpoint(next); err != nil {
-			return nil, err
-		}
-		if err := pdb.Flush(); err != nil {
-			return nil, fmt.Errorf("persist: flush after replay: %w", err)
-		}
-		w.spares, w.old = append(w.spares, w.old...), nil
-		if replayed {
+	if len(live) > 0 {
+		w.spares = append(w.spares, live...)
+		if n > 0 {
 			slog.Info("replayed the write-ahead log", "files", len(live), "batches", n)
 		}
 	}
@@ -184,6 +202,39 @@ func openWAL(fs vfs.FS, dir string, pdb *pebble.DB, maxFile int64) (*wal, error)
 		return nil, err
 	}
 	return w, nil
+}
+
+// errOpenStalled is Open's error when the log's replay is stuck inside
+// Pebble's write throttle after a storage failure (P7).
+var errOpenStalled = errors.New("persist: the log's replay waits for Pebble, whose storage failed")
+
+// openStallWait is how long Open lets a replay go on once Pebble's storage
+// has failed (a variable for tests).
+var openStallWait = 10 * time.Second
+
+// unlessStalled runs fn, which replays the log into Pebble, and returns its
+// error; or, when Pebble's storage fails meanwhile and fn has not returned
+// openStallWait later, errOpenStalled: fn then waits in Pebble's write
+// throttle for a flush that cannot succeed while the failure lasts (a
+// disk with room for Pebble's MANIFEST but not its tables), and Open
+// returns instead of hanging for ever, leaving fn's goroutine and Pebble
+// behind (P7). Nothing is lost: the log stays as it was.
+func (w *wal) unlessStalled(fn func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-w.bg.done():
+	}
+	t := time.NewTimer(openStallWait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("%w: %w", errOpenStalled, w.bg.get())
+	}
 }
 
 // checkpoint reads the durable checkpoint: files below it are in Pebble.
@@ -377,10 +428,11 @@ func (w *wal) commit(b *pebble.Batch, sync bool) error {
 			return w.err
 		}
 	}
-	w.applying.Store(time.Now().UnixNano())
-	err := w.pdb.Apply(b, pebble.NoSync)
-	w.applying.Store(0)
-	if err != nil {
+	// NB: not only Apply: the rotation's AsyncFlush below waits in the
+	// same throttle, one memtable earlier.
+	w.enterPebble()
+	defer w.leavePebble()
+	if err := w.pdb.Apply(b, pebble.NoSync); err != nil {
 		// Logged but not applied: it is replayed at the next open; this
 		// process cannot go on as if it were not written.
 		w.err = fmt.Errorf("persist: apply: %w", err)
@@ -661,6 +713,8 @@ func (w *wal) close() error {
 		// final flush): the log is what recovery replays.
 		return cerr
 	}
+	w.enterPebble()
+	defer w.leavePebble()
 	if err := w.setCheckpoint(w.num + 1); err != nil {
 		return err
 	}

@@ -135,11 +135,16 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			log.Error("closing the data directory", "err", err)
+	dbOpen := true
+	closeDB := func() {
+		if dbOpen {
+			dbOpen = false
+			if err := db.Close(); err != nil {
+				log.Error("closing the data directory", "err", err)
+			}
 		}
-	}()
+	}
+	defer closeDB() // on the error paths; a shutdown closes it under the watchdog
 	m := metrics.New()
 	slow := time.Duration(cfg.Log.SlowMs * float64(time.Millisecond))
 	store, err := core.Open(db, core.Config{
@@ -231,6 +236,10 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 			serveErr = err
 		}
 	}
+	// NB: here, not deferred: the final flush may wait in Pebble's write
+	// throttle on a failed storage (P7), and the watchdog, stopped when
+	// serve returns, must still cover it.
+	closeDB()
 	log.Info("stopped")
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil

@@ -8,6 +8,7 @@ package faultfs
 import (
 	"errors"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,6 +36,8 @@ type FS struct {
 	Held       chan struct{}
 	full       atomic.Bool
 	createFull atomic.Bool // FillNewFiles
+	tablesFull atomic.Bool // FillNewTables
+	tableSyncs atomic.Bool // OnlyTableSyncs
 	creates    atomic.Int64
 
 	mu struct {
@@ -68,6 +71,11 @@ func (fs *FS) ReleaseSyncs() {
 	fs.mu.mode = syncPass
 }
 
+// OnlyTableSyncs makes HoldSyncs and FailSyncs apply to the syncs of
+// Pebble's tables (*.sst) only, from now on: Pebble's flushes cannot
+// finish while the write-ahead log and the MANIFEST sync as usual.
+func (fs *FS) OnlyTableSyncs() { fs.tableSyncs.Store(true) }
+
 // FailSyncs makes every sync from now on return ErrInjectedSync (a dying
 // disk, or fsync reporting EIO). Syncs held at that moment are let go at
 // once, and fail.
@@ -98,6 +106,12 @@ func (fs *FS) Fill() { fs.full.Store(true) }
 // while Pebble needs new files for every flush and compaction.
 func (fs *FS) FillNewFiles() { fs.createFull.Store(true) }
 
+// FillNewTables makes the creation of Pebble's tables (*.sst) fail with
+// ENOSPC from now on, while every other file is created: a disk with room
+// for a small file (a MANIFEST, whose failure Pebble treats as fatal) but
+// not for a table.
+func (fs *FS) FillNewTables() { fs.tablesFull.Store(true) }
+
 // Creates is how many files were created or tried to be.
 func (fs *FS) Creates() int64 { return fs.creates.Load() }
 
@@ -105,9 +119,13 @@ func (fs *FS) Creates() int64 { return fs.creates.Load() }
 func (fs *FS) Free() {
 	fs.full.Store(false)
 	fs.createFull.Store(false)
+	fs.tablesFull.Store(false)
 }
 
-func (fs *FS) sync() error {
+func (fs *FS) sync(table bool) error {
+	if !table && fs.tableSyncs.Load() {
+		return nil
+	}
 	fs.mu.Lock()
 	mode, release, delay := fs.mu.mode, fs.mu.release, fs.mu.delay
 	fs.mu.Unlock()
@@ -130,38 +148,47 @@ func (fs *FS) sync() error {
 	return nil
 }
 
-func (fs *FS) wrap(f vfs.File, err error) (vfs.File, error) {
+func (fs *FS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &file{File: f, fs: fs}, nil
+	return &file{File: f, fs: fs, table: isTable(name)}, nil
 }
+
+func isTable(name string) bool { return strings.HasSuffix(name, ".sst") }
 
 // Create implements vfs.FS.
 func (fs *FS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
 	fs.creates.Add(1)
-	if fs.full.Load() || fs.createFull.Load() {
+	if fs.full.Load() || fs.createFull.Load() || fs.tablesFull.Load() && isTable(name) {
 		return nil, &os.PathError{Op: "create", Path: name, Err: syscall.ENOSPC}
 	}
-	return fs.wrap(fs.FS.Create(name, c))
+	f, err := fs.FS.Create(name, c)
+	return fs.wrap(name, f, err)
 }
 
 // Open implements vfs.FS.
 func (fs *FS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
-	return fs.wrap(fs.FS.Open(name, opts...))
+	f, err := fs.FS.Open(name, opts...)
+	return fs.wrap(name, f, err)
 }
 
 // OpenReadWrite implements vfs.FS.
 func (fs *FS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	return fs.wrap(fs.FS.OpenReadWrite(name, c, opts...))
+	f, err := fs.FS.OpenReadWrite(name, c, opts...)
+	return fs.wrap(name, f, err)
 }
 
 // OpenDir implements vfs.FS.
-func (fs *FS) OpenDir(name string) (vfs.File, error) { return fs.wrap(fs.FS.OpenDir(name)) }
+func (fs *FS) OpenDir(name string) (vfs.File, error) {
+	f, err := fs.FS.OpenDir(name)
+	return fs.wrap(name, f, err)
+}
 
 // ReuseForWrite implements vfs.FS.
 func (fs *FS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.ReuseForWrite(oldname, newname, c))
+	f, err := fs.FS.ReuseForWrite(oldname, newname, c)
+	return fs.wrap(newname, f, err)
 }
 
 // Unwrap implements vfs.FS.
@@ -169,7 +196,8 @@ func (fs *FS) Unwrap() vfs.FS { return fs.FS }
 
 type file struct {
 	vfs.File
-	fs *FS
+	fs    *FS
+	table bool // a Pebble table (OnlyTableSyncs)
 }
 
 func (f *file) Write(p []byte) (int, error) {
@@ -187,21 +215,21 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *file) Sync() error {
-	if err := f.fs.sync(); err != nil {
+	if err := f.fs.sync(f.table); err != nil {
 		return err
 	}
 	return f.File.Sync()
 }
 
 func (f *file) SyncData() error {
-	if err := f.fs.sync(); err != nil {
+	if err := f.fs.sync(f.table); err != nil {
 		return err
 	}
 	return f.File.SyncData()
 }
 
 func (f *file) SyncTo(length int64) (bool, error) {
-	if err := f.fs.sync(); err != nil {
+	if err := f.fs.sync(f.table); err != nil {
 		return false, err
 	}
 	return f.File.SyncTo(length)
