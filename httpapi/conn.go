@@ -631,8 +631,11 @@ func headerEnd(b []byte) int {
 // trickles in costs no more than one that arrives at once.
 func (p *parser) chunked(c *conn, b []byte, max int64) ([]byte, int, bool, error) {
 	end, err := scanChunks(b, &c.chunkAt, &c.chunkSum, max)
-	if err == nil && end < 0 && int64(len(b)) > 2*max+64<<10 {
-		err = tooLarge(max) // framing (chunk extensions) out of proportion
+	// NB: 6 bytes a byte: a body of max bytes sent in 1-byte chunks
+	// ("1\r\nx\r\n") is valid and must pass; only framing beyond that
+	// (chunk extensions) is refused, before it is buffered further.
+	if err == nil && end < 0 && int64(len(b)) > 6*max+64<<10 {
+		err = fmt.Errorf("%w: the chunk framing of the body is larger than 6 bytes per byte of a %d-byte body (chunk extensions?)", core.ErrTooLarge, max)
 	}
 	if err != nil || end < 0 {
 		return nil, 0, false, err

@@ -33,9 +33,14 @@ func precondition(r *http.Request) (core.Precondition, error) {
 		if m == "*" {
 			return core.Precondition{Cond: core.CondPresent}, nil
 		}
-		n, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(m, "W/"), `"`), 10, 64)
-		if err != nil {
-			return core.Precondition{}, fmt.Errorf("%w: If-Match must be * or a quoted version, got %q", core.ErrInvalid, m)
+		// NB: exactly one strong tag, "N" as the ETag header gives it: a
+		// weak tag (W/"N") never matches under If-Match's strong
+		// comparison (RFC 9110 13.1.1), an unquoted one is not a tag, and
+		// a list ("1", "2") is not supported; none of them may write as if
+		// it were "N", so each is refused as invalid.
+		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(m, `"`), `"`), 10, 64)
+		if err != nil || len(m) < 3 || m[0] != '"' || m[len(m)-1] != '"' {
+			return core.Precondition{}, fmt.Errorf(`%w: If-Match must be * or one strong entity tag as the ETag header gives it ("N"), got %q`, core.ErrInvalid, m)
 		}
 		return core.Precondition{Cond: core.CondVersion, Version: n}, nil
 	}

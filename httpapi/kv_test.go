@@ -170,6 +170,12 @@ func TestKVMalformedPreconditionIs400AndChangesNothing(t *testing.T) {
 		{"ver empty", "?ver=", nil},
 		{"ver too big", "?ver=18446744073709551616", nil},
 		{"If-Match garbage", "", hdr{"If-Match", `"abc"`}},
+		// A weak tag never matches strongly; an unquoted one is no tag.
+		{"If-Match weak", "", hdr{"If-Match", fmt.Sprintf(`W/"%d"`, v)}},
+		{"If-Match unquoted", "", hdr{"If-Match", fmt.Sprint(v)}},
+		{"If-Match half quoted", "", hdr{"If-Match", fmt.Sprintf(`"%d`, v)}},
+		{"If-Match a list", "", hdr{"If-Match", fmt.Sprintf(`"%d", "%d"`, v, v+1)}},
+		{"If-Match empty tag", "", hdr{"If-Match", `""`}},
 		{"If-None-Match a version", "", hdr{"If-None-Match", `"3"`}},
 	} {
 		for _, m := range []string{"POST", "PUT", "DELETE"} {

@@ -189,6 +189,20 @@ func TestLockOnAKeyHoldingAValueIsHeld(t *testing.T) {
 	s.do(t, "PUT", "/db/acme/kv/j?ver=0", []byte("x"), nil).wantError(t, http.StatusConflict, "version_mismatch")
 }
 
+// A sequence's key is taken, as any key is (acquiring it is 409 locked,
+// as SET NX fails), but it is never a lock: releasing and force-releasing
+// it are 409 wrongtype (documented with the lock routes' 409) and leave
+// it as it was (D3).
+func TestLockReleaseOfASequenceIsWrongType(t *testing.T) {
+	s := newServer(t)
+	const p = "/db/acme/lock/seq"
+	s.post(t, "/db/acme/sequence/seq?count=7").wantText(t, "7\n")
+	s.post(t, p+"?owner=me&dur=10").wantError(t, http.StatusConflict, "locked")
+	s.del(t, p+"?owner=me").wantError(t, http.StatusConflict, "wrongtype")
+	s.del(t, p).wantError(t, http.StatusConflict, "wrongtype")
+	s.post(t, "/db/acme/sequence/seq").wantText(t, "8\n")
+}
+
 func itoa(n uint64) string { return unum(n).String() }
 
 // A query url.ParseQuery rejects is 400 and changes nothing: its bad pairs

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -257,6 +258,42 @@ func TestChunkedExpectContinueAndOversizedBodies(t *testing.T) {
 		t.Fatal("the connection stayed open after a refused body")
 	}
 	if got := s.get(t, "/db/a/kv/big"); got.status != 404 {
+		t.Fatalf("a refused body stored something: %d", got.status)
+	}
+}
+
+// A body of the largest size sent in 1-byte chunks is stored (the chunk
+// framing is 6 bytes a byte); framing padded beyond that with chunk
+// extensions is refused 413 before it is buffered, and stores nothing.
+func TestTinyChunksUpToTheLimitAreStoredAndPaddedFramingRefused(t *testing.T) {
+	const max = 64 << 10
+	s := newServerWith(t, core.Config{MaxValueBytes: max}, httpapi.Config{})
+	val := bytes.Repeat([]byte("z"), max)
+	var b strings.Builder
+	b.WriteString("PUT /db/a/kv/tiny HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+	for _, c := range val {
+		b.WriteString("1\r\n")
+		b.WriteByte(c)
+		b.WriteString("\r\n")
+	}
+	b.WriteString("0\r\n\r\n")
+	c := s.raw(t)
+	c.send(t, b.String())
+	c.wantStored(t, s, "PUT", "/db/a/kv/tiny", string(val))
+
+	b.Reset()
+	b.WriteString("PUT /db/a/kv/padded HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+	ext := ";" + strings.Repeat("e", 1000)
+	for range 500 { // 500 KiB of framing for 500 bytes
+		b.WriteString("1" + ext + "\r\nz\r\n")
+	}
+	c = s.raw(t)
+	c.send(t, b.String())
+	got := c.read(t, "PUT")
+	if got.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(got.body), "chunk framing") {
+		t.Fatalf("padded chunk framing = %d %s", got.status, got.body)
+	}
+	if got := s.get(t, "/db/a/kv/padded"); got.status != 404 {
 		t.Fatalf("a refused body stored something: %d", got.status)
 	}
 }

@@ -57,8 +57,12 @@ func newRouter(store *core.Store, cfg Config) *chi.Mux {
 		writeError(w, fmt.Errorf("%w: no such endpoint %s %s", core.ErrNotFound, r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowed(a.methodNotAllowed)
-	r.Get("/healthz", a.healthz)
-	r.Get("/metrics", a.metrics)
+	// NB: HEAD is served wherever GET is, with GET's status and headers
+	// (Content-Length included) and no body (the transport drops it).
+	for p, h := range map[string]http.HandlerFunc{"/healthz": a.healthz, "/metrics": a.metrics} {
+		r.Get(p, h)
+		r.Head(p, h)
+	}
 	// Every route is registered twice: on r itself with its full path,
 	// which serves every request that names a route and its method in one
 	// tree search, and in the /db/{acc} subrouter, which serves the rest —
@@ -68,10 +72,12 @@ func newRouter(store *core.Store, cfg Config) *chi.Mux {
 	// mounted path, and the route pattern joined and rewritten).
 	dbRoute := func(r chi.Router, prefix string, wrap func(http.Handler) http.Handler) {
 		for _, rt := range a.routes() {
-			r.Method(rt.method, prefix+rt.pattern, wrap(rt.h))
-			// An empty id is malformed (400), not an unknown path.
-			if strings.HasSuffix(rt.pattern, "/{id}") {
-				r.Method(rt.method, prefix+strings.TrimSuffix(rt.pattern, "{id}"), wrap(http.HandlerFunc(emptyID)))
+			for _, m := range withHead(rt.method) {
+				r.Method(m, prefix+rt.pattern, wrap(rt.h))
+				// An empty id is malformed (400), not an unknown path.
+				if strings.HasSuffix(rt.pattern, "/{id}") {
+					r.Method(m, prefix+strings.TrimSuffix(rt.pattern, "{id}"), wrap(http.HandlerFunc(emptyID)))
+				}
 			}
 		}
 	}
@@ -81,6 +87,36 @@ func newRouter(store *core.Store, cfg Config) *chi.Mux {
 		dbRoute(r, "", func(h http.Handler) http.Handler { return h })
 	})
 	return r
+}
+
+// withHead is the methods a route of method m is served for: HEAD too
+// for a GET.
+func withHead(m string) []string {
+	if m == http.MethodGet {
+		return []string{http.MethodGet, http.MethodHead}
+	}
+	return []string{m}
+}
+
+// allowed is the Allow header of a 405 for path (RFC 9110 15.5.6): the
+// methods served on it, from the route table.
+func (a *API) allowed(path string) string {
+	if path == "/healthz" || path == "/metrics" {
+		return "GET, HEAD"
+	}
+	rest, ok := strings.CutPrefix(path, "/db/")
+	if !ok {
+		return ""
+	}
+	_, rest, _ = strings.Cut(rest, "/") // the account
+	res, _, _ := strings.Cut(rest, "/")
+	var ms []string
+	for _, rt := range a.routes() {
+		if strings.HasPrefix(rt.pattern, "/"+res+"/") {
+			ms = append(ms, withHead(rt.method)...)
+		}
+	}
+	return strings.Join(ms, ", ")
 }
 
 type route struct {
@@ -196,6 +232,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 // with the account taken from the path as chi would have.
 func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", a.allowed(r.URL.Path))
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method_not_allowed", "message": "method " + r.Method + " is not allowed on " + r.URL.Path})
 	})
 	path := r.URL.Path

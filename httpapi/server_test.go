@@ -443,8 +443,58 @@ func TestUnknownPathIs404AndWrongMethodIs405(t *testing.T) {
 	s := newServer(t)
 	s.get(t, "/db/acme/nothing/k").wantError(t, http.StatusNotFound, "not_found")
 	s.get(t, "/nothing").wantError(t, http.StatusNotFound, "not_found")
-	s.do(t, "PUT", "/db/acme/sequence/k", nil, nil).wantError(t, http.StatusMethodNotAllowed, "method_not_allowed")
-	s.get(t, "/db/acme/mlock/k").wantError(t, http.StatusMethodNotAllowed, "method_not_allowed")
+	for _, c := range []struct{ method, path, allow string }{
+		{"PUT", "/db/acme/sequence/k", "POST, GET, HEAD, DELETE"},
+		{"GET", "/db/acme/mlock/k", "POST"},
+		{"BREW", "/db/acme/kv/k", "POST, PUT, GET, HEAD, DELETE"},
+		{"POST", "/healthz", "GET, HEAD"},
+	} {
+		r := s.do(t, c.method, c.path, nil, nil)
+		r.wantError(t, http.StatusMethodNotAllowed, "method_not_allowed")
+		if got := r.header.Get("Allow"); got != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+		}
+	}
+}
+
+// HEAD is answered wherever GET is, with GET's status and headers and no
+// body.
+func TestHeadAnswersAsGetWithoutBody(t *testing.T) {
+	s := newServer(t)
+	v := s.do(t, "PUT", "/db/acme/kv/k", []byte("hello"), nil).wantVersion(t)
+	s.post(t, "/db/acme/sequence/s").want(t, http.StatusOK)
+	s.post(t, "/db/acme/counter/c?add=5").want(t, http.StatusOK)
+	for _, c := range []struct {
+		path   string
+		status int
+	}{
+		{"/db/acme/kv/k", 200},
+		{"/db/acme/kv/absent", 404},
+		{"/db/acme/sequence/s", 200},
+		{"/db/acme/counter/c", 200},
+		{"/db/acme/lock/l", 404},
+		{"/db/acme/kv/", 400},
+		{"/healthz", 200},
+		{"/metrics", 404}, // not enabled here
+	} {
+		get := s.get(t, c.path)
+		head := s.do(t, "HEAD", c.path, nil, nil)
+		if head.status != c.status || get.status != c.status {
+			t.Errorf("%s: HEAD %d, GET %d, want %d", c.path, head.status, get.status, c.status)
+		}
+		if len(head.body) != 0 {
+			t.Errorf("HEAD %s answered a body %q", c.path, head.body)
+		}
+		for _, h := range []string{"Content-Type", "ETag", "X-Version"} {
+			if head.header.Get(h) != get.header.Get(h) {
+				t.Errorf("HEAD %s: %s %q, GET's %q", c.path, h, head.header.Get(h), get.header.Get(h))
+			}
+		}
+		if head.header.Get("Content-Length") != strconv.Itoa(len(get.body)) {
+			t.Errorf("HEAD %s: Content-Length %q, GET's body has %d bytes", c.path, head.header.Get("Content-Length"), len(get.body))
+		}
+	}
+	checkVersionHeaders(t, s.do(t, "HEAD", "/db/acme/kv/k", nil, nil), v)
 }
 
 // After the store is closed, every /db/ route answers 503 rather than a
