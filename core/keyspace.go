@@ -166,17 +166,18 @@ func (s *Store) Type(ctx context.Context, acc, id string) (string, error) {
 	return name, err
 }
 
-// ExpireCond is the NX/XX/GT/LT condition of the EXPIRE family.
+// ExpireCond is the NX/XX/GT/LT condition of the EXPIRE family: a set
+// of flags that must all hold (Redis takes XX GT and XX LT together).
 type ExpireCond uint8
 
 // Expire conditions (a key without TTL counts as an infinite TTL for GT/LT,
 // as in Redis).
 const (
-	ExpireAlways    ExpireCond = iota
-	ExpireIfNoTTL              // NX
-	ExpireIfTTL                // XX
-	ExpireIfGreater            // GT
-	ExpireIfLess               // LT
+	ExpireAlways    ExpireCond = 0
+	ExpireIfNoTTL   ExpireCond = 1 << (iota - 1) // NX
+	ExpireIfTTL                                  // XX
+	ExpireIfGreater                              // GT
+	ExpireIfLess                                 // LT
 )
 
 // Expire sets acc/id's deadline to x (ExpiryIn or ExpiryAt) if cond holds
@@ -206,23 +207,11 @@ func (s *Store) Expire(ctx context.Context, acc, id string, x Expiry, cond Expir
 			return invalidf("ttl must be at most %v", s.cfg.MaxDuration)
 		}
 		cur := e.rec.ExpireAt
-		switch cond {
-		case ExpireIfNoTTL:
-			if cur != 0 {
-				return nil
-			}
-		case ExpireIfTTL:
-			if cur == 0 {
-				return nil
-			}
-		case ExpireIfGreater:
-			if cur == 0 || at <= cur {
-				return nil
-			}
-		case ExpireIfLess:
-			if cur != 0 && at >= cur {
-				return nil
-			}
+		if cond&ExpireIfNoTTL != 0 && cur != 0 ||
+			cond&ExpireIfTTL != 0 && cur == 0 ||
+			cond&ExpireIfGreater != 0 && (cur == 0 || at <= cur) ||
+			cond&ExpireIfLess != 0 && cur != 0 && at >= cur {
+			return nil
 		}
 		rec := e.rec
 		rec.ExpireAt = at

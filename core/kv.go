@@ -86,7 +86,8 @@ func ParseSeconds(name string, b []byte) (time.Duration, error) {
 	return d, nil
 }
 
-// checkDuration validates a lock, mutex or TTL duration against max.
+// checkDuration validates a lock, mutex or TTL duration against max. NB:
+// name is what both front-ends call it (HTTP's dur is RESP's seconds).
 func checkDuration(name string, d, max time.Duration) error {
 	if d <= 0 {
 		return invalidf("%s must be greater than 0", name)

@@ -38,7 +38,7 @@ func (s *Store) LockAcquire(ctx context.Context, acc, id, owner string, dur time
 	if len(owner) > s.cfg.MaxValueBytes {
 		return LockInfo{}, ErrTooLarge
 	}
-	if err := checkDuration("dur", dur, s.cfg.MaxDuration); err != nil {
+	if err := checkDuration("the lock duration", dur, s.cfg.MaxDuration); err != nil {
 		return LockInfo{}, err
 	}
 	var info LockInfo

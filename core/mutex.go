@@ -141,7 +141,7 @@ func (s *Store) MutexLock(ctx context.Context, acc, name string, dur, wait time.
 	if err != nil {
 		return 0, err
 	}
-	if err := checkDuration("dur", dur, s.cfg.MaxDuration); err != nil {
+	if err := checkDuration("the mutex duration", dur, s.cfg.MaxDuration); err != nil {
 		return 0, err
 	}
 	if wait < 0 || wait > s.cfg.MaxWait {
@@ -211,7 +211,7 @@ func (s *Store) MutexExtend(acc, name string, handle uint64, dur time.Duration) 
 	if err != nil {
 		return err
 	}
-	if err := checkDuration("dur", dur, s.cfg.MaxDuration); err != nil {
+	if err := checkDuration("the mutex duration", dur, s.cfg.MaxDuration); err != nil {
 		return err
 	}
 	mt := &s.mutexes

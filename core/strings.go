@@ -3,7 +3,9 @@ package core
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
+	"math/big"
 	"strconv"
 
 	"github.com/concurrencydb/concurrencydb/persist"
@@ -379,31 +381,84 @@ func ParseFloat(b []byte) (float64, bool) {
 	return f, true
 }
 
-// FormatFloat prints f the way INCRBYFLOAT replies: the shortest decimal
-// that reads back as f, without exponent.
-func FormatFloat(f float64) []byte {
-	return strconv.AppendFloat(nil, f, 'f', -1, 64)
+// INCRBYFLOAT computes as Redis does on x86-64, digit for digit: in C's
+// long double, the x87 80-bit format (a 64-bit mantissa, exponents to
+// ±16383), parsed with strtold and printed with "%.17Lf", trailing zeros
+// trimmed. So 0.1 + 0.2 is "0.3", as there (float64 would make it
+// 0.30000000000000004), 1e308 + 1e308 is a number, and 1e-30 is "0".
+// big.Float at 64 bits, rounding to nearest even, is that arithmetic; the
+// exponent range is checked by hand.
+const (
+	longDoublePrec   = 64
+	longDoubleMaxExp = 16384  // |x| >= 2^16384 overflows (to ±Inf)
+	longDoubleMinExp = -16444 // |x| < 2^-16445 underflows to 0
+)
+
+var errNotFloat = invalidf("value is not a valid float")
+
+// parseLongDouble parses b as Redis's string2ld does: strtold's grammar
+// (Go's float syntax: decimal, hex with a p exponent, inf), no spaces, not
+// NaN, not out of range (a finite number too large or small for a long
+// double is invalid; "inf" itself is valid and reported as inf).
+func parseLongDouble(b []byte) (v *big.Float, inf bool, err error) {
+	if len(b) == 0 || len(b) > 5000 || b[0] == ' ' || b[len(b)-1] == ' ' || bytes.IndexByte(b, '_') >= 0 {
+		return nil, false, errNotFloat // NB: Go's syntax allows 1_000
+	}
+	f, perr := strconv.ParseFloat(string(b), 64)
+	if perr != nil && !errors.Is(perr, strconv.ErrRange) || math.IsNaN(f) {
+		return nil, false, errNotFloat // the syntax, checked by Go's parser
+	}
+	if perr == nil && math.IsInf(f, 0) {
+		return nil, true, nil // "inf", "infinity" as such
+	}
+	v, ok := new(big.Float).SetPrec(longDoublePrec).SetMode(big.ToNearestEven).SetString(string(b))
+	if !ok || v.IsInf() {
+		return nil, false, errNotFloat
+	}
+	if exp := v.MantExp(nil); v.Sign() != 0 && (exp > longDoubleMaxExp || exp < longDoubleMinExp) {
+		return nil, false, errNotFloat // strtold's ERANGE
+	}
+	return v, false, nil
 }
 
-// IncrByFloat adds delta to the number at acc/id, keeping its TTL, and
-// returns the new value as stored. A sequence is ErrWrongType (it holds
-// integers only).
-func (s *Store) IncrByFloat(ctx context.Context, acc, id string, delta float64) ([]byte, error) {
+// formatLongDouble prints v as Redis's "%.17Lf" with trailing zeros
+// trimmed ("-0" is "0").
+func formatLongDouble(v *big.Float) []byte {
+	b := v.Append(nil, 'f', 17)
+	b = bytes.TrimRight(b, "0")
+	b = bytes.TrimSuffix(b, []byte("."))
+	if string(b) == "-0" {
+		b = b[1:]
+	}
+	return b
+}
+
+// IncrByFloat adds delta (a float as Redis reads one, parseLongDouble) to
+// the number at acc/id, keeping its TTL, and returns the new value as
+// stored. A sequence is ErrWrongType (it holds integers only).
+func (s *Store) IncrByFloat(ctx context.Context, acc, id string, delta []byte) ([]byte, error) {
 	var out []byte
 	err := s.stringWrite(ctx, acc, id, func(old []byte, live bool) ([]byte, bool, error) {
-		cur := 0.0
+		// NB: in Redis's order: the key's type, its value, the increment.
+		cur, curInf := new(big.Float), false
 		if live {
-			f, ok := ParseFloat(old)
-			if !ok {
-				return nil, false, invalidf("value is not a valid float")
+			var err error
+			if cur, curInf, err = parseLongDouble(old); err != nil {
+				return nil, false, err
 			}
-			cur = f
 		}
-		r := cur + delta
-		if math.IsNaN(r) || math.IsInf(r, 0) {
+		d, dInf, err := parseLongDouble(delta)
+		if err != nil {
+			return nil, false, err
+		}
+		if dInf || curInf {
 			return nil, false, invalidf("increment would produce NaN or Infinity")
 		}
-		out = FormatFloat(r)
+		r := new(big.Float).SetPrec(longDoublePrec).SetMode(big.ToNearestEven).Add(cur, d)
+		if r.MantExp(nil) > longDoubleMaxExp {
+			return nil, false, invalidf("increment would produce NaN or Infinity")
+		}
+		out = formatLongDouble(r)
 		return out, true, nil
 	})
 	return out, err

@@ -2,8 +2,10 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -95,7 +97,7 @@ func TestStringWritesNeverMoveASequenceBack_D3(t *testing.T) {
 		"Append":   func() error { _, err := s.Append(ksbg, "a", "s", []byte("0")); return err }(),
 		"SetRange": func() error { _, err := s.SetRange(ksbg, "a", "s", 0, []byte("0")); return err }(),
 		"GetEx":    func() error { _, _, err := s.GetEx(ksbg, "a", "s", Expiry{Mode: ExpiryIn, Ms: 1000}); return err }(),
-		"Float":    func() error { _, err := s.IncrByFloat(ksbg, "a", "s", 1); return err }(),
+		"Float":    func() error { _, err := s.IncrByFloat(ksbg, "a", "s", []byte("1")); return err }(),
 		"DelEx":    func() error { _, err := s.DelEx(ksbg, "a", "s", SetIfEqual, []byte("15")); return err }(),
 	} {
 		if !errors.Is(err, ErrWrongType) {
@@ -142,14 +144,71 @@ func TestAppendSetRangeAndFloatsRespectMaxValueBytes(t *testing.T) {
 		t.Fatalf("refused writes changed the value: %q", v)
 	}
 	ksSet(t, s, "a", "f", "1.5")
-	if v, err := s.IncrByFloat(ksbg, "a", "f", 0.25); err != nil || string(v) != "1.75" {
+	if v, err := s.IncrByFloat(ksbg, "a", "f", []byte("0.25")); err != nil || string(v) != "1.75" {
 		t.Fatalf("IncrByFloat = %q, %v", v, err)
 	}
-	if _, err := s.IncrByFloat(ksbg, "a", "f", math.Inf(1)); !errors.Is(err, ErrInvalid) {
+	if _, err := s.IncrByFloat(ksbg, "a", "f", []byte("inf")); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("IncrByFloat to infinity: %v", err)
 	}
 	ksSet(t, s, "a", "nf", "abc")
-	if _, err := s.IncrByFloat(ksbg, "a", "nf", 1); !errors.Is(err, ErrInvalid) {
+	if _, err := s.IncrByFloat(ksbg, "a", "nf", []byte("1")); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("IncrByFloat on a non-float: %v", err)
+	}
+}
+
+// INCRBYFLOAT answers what Redis 7.0.15 on x86-64 answered to the same
+// commands (redis-cli, recorded on this machine): long double arithmetic
+// printed as "%.17Lf" trimmed, not float64's shortest form.
+func TestIncrByFloatMatchesRedisDigitForDigit(t *testing.T) {
+	s := ksStore(t)
+	for i, c := range []struct{ start, incr, want, err string }{
+		{"0.1", "0.2", "0.3", ""}, // float64: 0.30000000000000004
+		{"10.50", "0.1", "10.6", ""},
+		{"", "3.0e3", "3000", ""},
+		{"", "1.23456789012345678901234", "1.23456789012345679", ""},
+		{"", "1e-30", "0", ""},  // "%.17Lf" rounds it away
+		{"", "-1e-20", "0", ""}, // not "-0"
+		{"", "0x1p3", "8", ""},
+		{"", "+1.5", "1.5", ""},
+		{"", ".5", "0.5", ""},
+		{"", "5.", "5", ""},
+		{"1e308", "1e308", "199999999999999999993371759311691291321", ""}, // a long double's, prefix
+		{"", "1e400", "100000000000000000002818806839", ""},
+		{"", "inf", "", "increment would produce NaN or Infinity"},
+		{"", "infinity", "", "increment would produce NaN or Infinity"},
+		{"", "1e5000", "", "value is not a valid float"},  // strtold's ERANGE
+		{"", "1e-5000", "", "value is not a valid float"}, // underflow to 0
+		{"", "1_0", "", "value is not a valid float"},
+		{"", " 1", "", "value is not a valid float"},
+		{"", "1 ", "", "value is not a valid float"},
+		{"", "nan", "", "value is not a valid float"},
+		{"abc", "1", "", "value is not a valid float"},
+	} {
+		id := fmt.Sprintf("f%d", i)
+		if c.start != "" {
+			ksSet(t, s, "a", id, c.start)
+		}
+		v, err := s.IncrByFloat(ksbg, "a", id, []byte(c.incr))
+		switch {
+		case c.err != "":
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q + %q: %q, %v; want the error %q", c.start, c.incr, v, err, c.err)
+			}
+		case err != nil || !strings.HasPrefix(string(v), c.want):
+			t.Errorf("%q + %q = %q, %v; want %q", c.start, c.incr, v, err, c.want)
+		}
+	}
+	// 1e4931 twice: Redis printed 4932 digits, starting 2000000000000000000012.
+	ksSet(t, s, "a", "huge", "1e4931")
+	v, err := s.IncrByFloat(ksbg, "a", "huge", []byte("1e4931"))
+	if err != nil || len(v) != 4932 || !strings.HasPrefix(string(v), "2000000000000000000012037898775") {
+		t.Fatalf("1e4931 + 1e4931 = %.40q (%d bytes), %v", v, len(v), err)
+	}
+	if _, err := s.IncrByFloat(ksbg, "a", "huge", []byte("1e4932")); err == nil || !strings.Contains(err.Error(), "NaN or Infinity") {
+		t.Fatalf("past a long double's range: %v", err)
+	}
+	ksSet(t, s, "a", "over", "1.2e4932")
+	if _, err := s.IncrByFloat(ksbg, "a", "over", []byte("0")); err == nil || !strings.Contains(err.Error(), "not a valid float") {
+		t.Fatalf("a stored value past a long double's range: %v", err)
 	}
 }

@@ -80,15 +80,6 @@ func (x *call) uintArg(i int) (uint64, bool) {
 	return uint64(n), true
 }
 
-// floatArg reads a float argument.
-func (x *call) floatArg(i int) (float64, bool) {
-	f, ok := core.ParseFloat(x.args[i])
-	if !ok {
-		x.errorText("ERR value is not a valid float")
-	}
-	return f, ok
-}
-
 // secondsArg reads a duration in seconds (core.ParseSeconds).
 func (x *call) secondsArg(i int, what string) (time.Duration, bool) {
 	d, err := core.ParseSeconds(what, x.args[i])

@@ -56,7 +56,7 @@ func cmdHello(x *call) {
 	for ; i < len(x.args); i++ {
 		switch {
 		case x.is(i, "AUTH") && i+2 < len(x.args):
-			if !x.authenticate(x.args[i+2]) {
+			if !x.authenticate(x.args[i+1], x.args[i+2]) {
 				return
 			}
 			i += 2
@@ -100,11 +100,22 @@ func cmdHello(x *call) {
 
 // authenticate applies a token and writes the error reply when it fails.
 // An account token limits the connection to its account and selects it.
-func (x *call) authenticate(token []byte) bool {
+func (x *call) authenticate(user, token []byte) bool {
 	a := x.s.cfg.Auth
 	if !a.Enabled() {
-		x.errorText("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-		return false
+		// As Redis without requirepass: its default user has no password
+		// and takes any (clients that always send "default" and a password,
+		// HELLO 3 AUTH default x included, work); only the one-argument
+		// form is an error there, and any other user does not exist.
+		switch {
+		case user == nil:
+			x.errorText("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+			return false
+		case string(user) != "default":
+			x.err(core.ErrBadToken)
+			return false
+		}
+		return true
 	}
 	acc, err := a.Identify(string(token))
 	if err != nil {
@@ -125,8 +136,13 @@ func cmdAuth(x *call) {
 		x.syntaxErr()
 		return
 	}
-	// AUTH token, or AUTH user token: the user name is not used.
-	if x.authenticate(x.args[len(x.args)-1]) {
+	// AUTH token, or AUTH user token: with tokens configured, the user
+	// name is not used (a token names its account).
+	var user []byte
+	if len(x.args) == 3 {
+		user = x.args[1]
+	}
+	if x.authenticate(user, x.args[len(x.args)-1]) {
 		x.ok()
 	}
 }
@@ -155,6 +171,10 @@ func validClientName(b []byte) bool {
 	}
 	return true
 }
+
+// clientArity is Redis's argument count of the CLIENT sub-commands served
+// with a fixed one.
+var clientArity = map[string]int{"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "info": 2}
 
 func cmdClient(x *call) {
 	c := x.c
@@ -214,6 +234,7 @@ func cmdClient(x *call) {
 		x.bulkString(c.info() + "\n")
 	case x.is(1, "NO-EVICT") || x.is(1, "NO-TOUCH"):
 		x.ok()
+	case x.subArity(clientArity):
 	default:
 		x.errorText(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLIENT HELP.", truncate(x.args[1], 128)))
 	}

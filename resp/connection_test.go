@@ -202,4 +202,19 @@ func TestAuthWithoutConfiguredTokensIsAnError(t *testing.T) {
 	e := newEnv(t)
 	c := e.client()
 	wantErr(t, c.Do(bg, "AUTH", "x").Err(), "ERR AUTH <password> called without any password configured")
+	// As Redis without requirepass: the default user takes any password,
+	// another user does not exist.
+	if err := c.Do(bg, "AUTH", "default", "x").Err(); err != nil {
+		t.Fatalf("AUTH default x: %v", err)
+	}
+	wantErr(t, c.Do(bg, "AUTH", "bob", "x").Err(), "WRONGPASS")
+	if err := c.Do(bg, "HELLO", "2", "AUTH", "default", "x").Err(); err != nil {
+		t.Fatalf("HELLO 2 AUTH default x: %v", err)
+	}
+	wantErr(t, c.Do(bg, "HELLO", "2", "AUTH", "bob", "x").Err(), "WRONGPASS")
+	// go-redis sends AUTH default <password> itself when given one.
+	d := e.client(func(o *redis.Options) { o.Username, o.Password = "default", "x" })
+	if err := d.Set(bg, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("a client configured with user default and a password: %v", err)
+	}
 }

@@ -41,15 +41,11 @@ func cmdDecrBy(x *call) {
 }
 
 func cmdIncrByFloat(x *call) {
-	d, ok := x.floatArg(2)
-	if !ok {
-		return
-	}
 	acc, id, ok := x.key(1)
 	if !ok {
 		return
 	}
-	v, err := x.store().IncrByFloat(x.ctx(), acc, id, d)
+	v, err := x.store().IncrByFloat(x.ctx(), acc, id, x.args[2])
 	x.value(v, true, err)
 }
 

@@ -77,6 +77,19 @@ func appendArityErr(out []byte, cmd string) []byte {
 	return redcon.AppendError(out, "ERR wrong number of arguments for '"+cmd+"' command")
 }
 
+// subArity answers Redis's arity error ("client|id") when args[1] names
+// a sub-command of arity (Redis's: the argument count with the command's
+// and the sub-command's names) given another count, and reports whether
+// it did; else the caller answers its unknown sub-command error.
+func (x *call) subArity(arity map[string]int) bool {
+	sub := strings.ToLower(string(x.args[1]))
+	if n, ok := arity[sub]; !ok || n == len(x.args) {
+		return false
+	}
+	x.out = appendArityErr(x.out, x.name+"|"+sub)
+	return true
+}
+
 // forbidden is the NOPERM reply for a token that does not grant acc.
 func forbidden(acc string) error {
 	return fmt.Errorf("%w: this token does not grant account '%s'", core.ErrForbidden, acc)

@@ -62,25 +62,28 @@ func cmdExpire(x *call) {
 	}
 	cond := core.ExpireAlways
 	for i := 3; i < len(x.args); i++ {
-		c := core.ExpireAlways
 		switch {
 		case x.is(i, "NX"):
-			c = core.ExpireIfNoTTL
+			cond |= core.ExpireIfNoTTL
 		case x.is(i, "XX"):
-			c = core.ExpireIfTTL
+			cond |= core.ExpireIfTTL
 		case x.is(i, "GT"):
-			c = core.ExpireIfGreater
+			cond |= core.ExpireIfGreater
 		case x.is(i, "LT"):
-			c = core.ExpireIfLess
+			cond |= core.ExpireIfLess
 		default:
 			x.errorText("ERR Unsupported option " + string(truncate(x.args[i], 128)))
 			return
 		}
-		if cond != core.ExpireAlways && cond != c {
-			x.errorText("ERR NX and XX, GT or LT options at the same time are not compatible")
-			return
-		}
-		cond = c
+	}
+	// As Redis: repeats are no error; XX goes with GT or LT.
+	switch {
+	case cond&core.ExpireIfNoTTL != 0 && cond != core.ExpireIfNoTTL:
+		x.errorText("ERR NX and XX, GT or LT options at the same time are not compatible")
+		return
+	case cond&core.ExpireIfGreater != 0 && cond&core.ExpireIfLess != 0:
+		x.errorText("ERR GT and LT options at the same time are not compatible")
+		return
 	}
 	acc, id, ok := x.key(1)
 	if !ok {

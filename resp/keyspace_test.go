@@ -73,6 +73,19 @@ func TestExpireFamilyFollowsRedis(t *testing.T) {
 		t.Fatalf("TTL = %v, want 90s", ttl)
 	}
 	wantErr(t, c.Do(bg, "EXPIRE", "k", "10", "NX", "XX").Err(), "ERR NX and XX")
+	wantErr(t, c.Do(bg, "EXPIRE", "k", "10", "GT", "LT").Err(), "ERR GT and LT options at the same time are not compatible")
+	// As Redis: XX goes with GT or LT (both must hold), a repeat is no error.
+	if n := c.Do(bg, "EXPIRE", "k", "60", "XX", "LT").Val(); n != int64(1) {
+		t.Fatalf("EXPIRE XX LT with a smaller TTL = %v", n)
+	}
+	if n := c.Do(bg, "EXPIRE", "k", "80", "XX", "xx", "GT", "GT").Val(); n != int64(1) {
+		t.Fatalf("EXPIRE XX XX GT GT with a larger TTL = %v", n)
+	}
+	must(t, c.Set(bg, "nottl", "v", 0).Err())
+	if n := c.Do(bg, "EXPIRE", "nottl", "60", "XX", "LT").Val(); n != int64(0) || c.TTL(bg, "nottl").Val() != -1 {
+		t.Fatalf("EXPIRE XX LT on a key without TTL = %v", n)
+	}
+	must(t, c.Expire(bg, "k", 90*time.Second).Err())
 	wantErr(t, c.Do(bg, "EXPIRE", "k", "10", "BOGUS").Err(), "ERR Unsupported option BOGUS")
 	wantErr(t, c.Do(bg, "EXPIRE", "k", "x").Err(), "ERR value is not an integer")
 	wantErr(t, c.Do(bg, "EXPIRE", "k", "9223372036854775807").Err(), "ERR invalid expire time in 'expire' command")

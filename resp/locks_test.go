@@ -43,7 +43,7 @@ func TestLockFencingTokenRisesForEveryNewHolder_D3(t *testing.T) {
 		t.Fatalf("new holder's token %d not above %d", t2, t1)
 	}
 	wantErr(t, c.Do(bg, "LOCK.ACQUIRE", "L", "bob", "-1").Err(), "ERR lock duration")
-	wantErr(t, c.Do(bg, "LOCK.ACQUIRE", "L", "bob", "0").Err(), "ERR dur must be")
+	wantErr(t, c.Do(bg, "LOCK.ACQUIRE", "L", "bob", "0").Err(), "ERR the lock duration must be greater than 0")
 }
 
 // A persistent lock is the string key holding its owner: the Redis lock

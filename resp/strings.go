@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"bytes"
 	"github.com/concurrencydb/concurrencydb/core"
 )
 
@@ -43,18 +44,28 @@ func (x *call) expiryOption(i int, exp *core.Expiry) (isExpiry, ok bool) {
 
 // parseSet parses SET's options from args[3:].
 func (x *call) parseSet() (opts core.SetOptions, get bool, ok bool) {
-	hasCond, hasExp := false, false
+	// NB: as Redis, an option may be repeated (the last one's argument
+	// wins: SET k v EX 10 EX 20 expires in 20 s); only options that
+	// contradict each other (NX XX, EX PX, KEEPTTL EX) are a syntax error.
+	hasCond := false
+	var expOpt []byte // the expiry option given (EX, PX, EXAT, PXAT, KEEPTTL)
+	sameExp := func(i int) bool {
+		if expOpt != nil && !bytes.EqualFold(expOpt, x.args[i]) {
+			return false
+		}
+		expOpt = x.args[i]
+		return true
+	}
 	opts.Expiry.Mode = core.ExpiryClear
 	for i := 3; i < len(x.args); i++ {
 		if isExp, ok := x.expiryOption(i, &opts.Expiry); isExp {
 			if !ok {
 				return opts, false, false
 			}
-			if hasExp {
+			if !sameExp(i) {
 				x.syntaxErr()
 				return opts, false, false
 			}
-			hasExp = true
 			i++
 			continue
 		}
@@ -70,18 +81,18 @@ func (x *call) parseSet() (opts core.SetOptions, get bool, ok bool) {
 		case x.is(i, "IFNE") && i+1 < len(x.args):
 			cond, opts.Match = core.SetIfNotEqual, x.args[i+1]
 			i++
-		case x.is(i, "GET") && !get:
+		case x.is(i, "GET"):
 			get = true
 			continue
-		case x.is(i, "KEEPTTL") && !hasExp:
-			opts.Expiry.Mode, hasExp = core.ExpiryKeep, true
+		case x.is(i, "KEEPTTL") && sameExp(i):
+			opts.Expiry.Mode = core.ExpiryKeep
 			continue
 		default:
 			x.syntaxErr()
 			return opts, false, false
 		}
-		if hasCond {
-			x.syntaxErr()
+		if hasCond && (cond != opts.Cond || cond == core.SetIfEqual || cond == core.SetIfNotEqual) {
+			x.syntaxErr() // NX XX; IFEQ twice compares with one value only
 			return opts, false, false
 		}
 		opts.Cond, hasCond = cond, true

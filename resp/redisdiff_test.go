@@ -1,0 +1,109 @@
+package resp
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Side by side with the real thing: each command goes to this server and
+// to a redis-server (the distribution's package; the test is skipped with
+// a message when it is not installed) and the replies, errors included,
+// must be the same. The commands are the ones where a reimplementation
+// drifts: float formatting, option parsing, AUTH without a password.
+func TestRepliesMatchARealRedisServer(t *testing.T) {
+	rc := startRedisServer(t)
+	c := newEnv(t).client(func(o *redis.Options) { o.Protocol = 2 })
+	for _, cmd := range [][]any{
+		// INCRBYFLOAT: long double arithmetic, "%.17Lf" trimmed.
+		{"SET", "f", "0.1"}, {"INCRBYFLOAT", "f", "0.2"}, {"GET", "f"},
+		{"INCRBYFLOAT", "f", "-0.3"}, {"INCRBYFLOAT", "f", "1e-30"},
+		{"INCRBYFLOAT", "g", "10.50"}, {"INCRBYFLOAT", "g", "0.1"},
+		{"INCRBYFLOAT", "g", "1.23456789012345678901234"},
+		{"INCRBYFLOAT", "g", "-1e-20"}, {"INCRBYFLOAT", "g", "0x1p3"},
+		{"INCRBYFLOAT", "g", ".5"}, {"INCRBYFLOAT", "g", "5."}, {"INCRBYFLOAT", "g", "+2"},
+		{"SET", "h", "1e308"}, {"INCRBYFLOAT", "h", "1e308"},
+		{"INCRBYFLOAT", "i", "1e400"}, {"INCRBYFLOAT", "i", "-1e400"},
+		{"INCRBYFLOAT", "j", "3.0e3"}, {"INCRBYFLOAT", "j", "-3000.000001"},
+		{"INCRBYFLOAT", "k", "inf"}, {"INCRBYFLOAT", "k", "nan"}, {"INCRBYFLOAT", "k", "1e5000"},
+		{"INCRBYFLOAT", "k", "1e-5000"}, {"INCRBYFLOAT", "k", "1_0"}, {"INCRBYFLOAT", "k", " 1"},
+		{"INCRBYFLOAT", "k", "abc"}, {"SET", "l", "abc"}, {"INCRBYFLOAT", "l", "1"},
+		// SET: a repeated option is no error, contradicting ones are.
+		{"SET", "s", "a", "NX", "NX"}, {"SET", "s", "b", "XX", "xx", "GET", "GET"},
+		{"SET", "s", "c", "EX", "100", "EX", "20"}, {"TTL", "s"},
+		{"SET", "s", "d", "KEEPTTL", "KEEPTTL"}, {"TTL", "s"},
+		{"SET", "s", "e", "NX", "XX"}, {"SET", "s", "e", "EX", "1", "PX", "1"},
+		{"SET", "s", "e", "KEEPTTL", "EX", "1"}, {"SET", "s", "e", "PX", "1", "KEEPTTL"},
+		{"SET", "s", "e", "EX", "0"}, {"SET", "s", "e", "EX", "x"}, {"GET", "s"},
+		// EXPIRE's options.
+		{"EXPIRE", "s", "10", "GT", "LT"}, {"EXPIRE", "s", "10", "NX", "XX"},
+		{"EXPIRE", "s", "10", "NX", "GT"}, {"EXPIRE", "s", "10", "BOGUS"}, {"EXPIRE", "s", "10", "GT", "BOGUS"},
+		{"EXPIRE", "s", "10", "GT", "GT"}, {"TTL", "s"}, {"EXPIRE", "s", "5", "XX", "LT"}, {"TTL", "s"},
+		{"EXPIRE", "s", "50", "XX", "GT"}, {"TTL", "s"}, {"EXPIRE", "s", "60", "xx", "LT"}, {"TTL", "s"},
+		{"SET", "p", "v"}, {"EXPIRE", "p", "5", "XX", "LT"}, {"EXPIRE", "p", "5", "LT"}, {"TTL", "p"},
+		{"SET", "p2", "v"}, {"EXPIRE", "p2", "5", "GT"}, {"EXPIRE", "p2", "5", "NX", "NX"}, {"TTL", "p2"},
+		// AUTH with no password configured: the default user takes any.
+		{"AUTH", "x"}, {"AUTH", "default", "x"}, {"AUTH", "bob", "x"},
+		{"HELLO", "2", "AUTH", "default", "x"},
+		// Arity of subcommands and of commands without arguments.
+		{"CLIENT", "ID", "x"}, {"CLIENT", "GETNAME", "x"}, {"CLIENT", "NOSUCH"}, {"CLIENT", "SETNAME", "a b"},
+		{"COMMAND", "COUNT", "x"}, {"COMMAND", "NOSUCH"}, {"PING", "a", "b"}, {"ECHO"},
+		{"DBSIZE", "x"}, {"TIME", "x"}, {"NOSUCHCOMMAND", "x"},
+	} {
+		want, got := reply(rc.Do(bg, cmd...)), reply(c.Do(bg, cmd...))
+		if fmt.Sprint(cmd[0]) == "HELLO" && !strings.HasPrefix(want, "error") && !strings.HasPrefix(got, "error") {
+			want, got = "ok", "ok" // the servers describe themselves differently
+		}
+		if got != want {
+			t.Errorf("%q:\n  redis-server: %s\n  this server:  %s", cmd, want, got)
+		}
+	}
+}
+
+// reply is a command's reply or error as text.
+func reply(cmd *redis.Cmd) string {
+	v, err := cmd.Result()
+	if err != nil && err != redis.Nil {
+		return "error " + err.Error()
+	}
+	return fmt.Sprintf("%T %v", v, v)
+}
+
+// startRedisServer starts a redis-server without persistence on a free
+// loopback port for the test, or skips it when there is none.
+func startRedisServer(t *testing.T) *redis.Client {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not installed (apt-get install redis-server): replies are not compared with Redis's")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), Protocol: 2, MaxRetries: -1})
+	t.Cleanup(func() { rc.Close() })
+	for deadline := time.Now().Add(10 * time.Second); rc.Ping(bg).Err() != nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not answer PING within 10 s")
+		}
+	}
+	return rc
+}
