@@ -203,6 +203,12 @@ func (s *Store) Expire(ctx context.Context, acc, id string, x Expiry, cond Expir
 		if x.Mode == ExpiryIn {
 			at = t.now + x.Ms
 		}
+		// NB: a deadline of 0 or before (PEXPIRE k -now) is in the past:
+		// the key goes. 0 must not reach the record, where it means "no
+		// expiry" and would keep the key for ever.
+		if at < 1 {
+			at = 1
+		}
 		if at-t.now > max {
 			return invalidf("ttl must be at most %v", s.cfg.MaxDuration)
 		}

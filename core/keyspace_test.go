@@ -220,6 +220,23 @@ func TestExpireConditionsAndPastDeadlines_T1_D4(t *testing.T) {
 	if n, _ := s.Exists(ksbg, "a", []string{"k"}); !done || n != 0 {
 		t.Fatal("Expire in the past did not delete")
 	}
+	// A deadline of exactly 0 (PEXPIRE k -now) deletes too: 0 stored as
+	// the deadline means "no expiry" and kept the key for ever.
+	clock := newFakeClock()
+	db, err := persist.Open(t.TempDir(), persist.Options{})
+	ksMust(t, err)
+	defer db.Close()
+	cs, err := Open(db, Config{Clock: clock, ReapInterval: time.Hour})
+	ksMust(t, err)
+	defer cs.Close()
+	for _, x := range []Expiry{{Mode: ExpiryIn, Ms: -clock.Now().UnixMilli()}, {Mode: ExpiryAt, Ms: 0}} {
+		ksSet(t, cs, "a", "z", "v")
+		done, err := cs.Expire(ksbg, "a", "z", x, ExpireAlways)
+		ksMust(t, err)
+		if n, _ := cs.Exists(ksbg, "a", []string{"z"}); !done || n != 0 {
+			t.Fatalf("Expire to the deadline 0 (%+v): done %v, the key is still there", x, done)
+		}
+	}
 	// Bounds and sequences.
 	ksSet(t, s, "a", "k", "v")
 	if _, err := s.Expire(ksbg, "a", "k", in((25 * time.Hour).Milliseconds()), ExpireAlways); !errors.Is(err, ErrInvalid) {

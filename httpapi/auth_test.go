@@ -230,4 +230,20 @@ func TestABodyIsNotReadForARequestThatFailsAuth_H9(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("the body with a valid token: %d", res.StatusCode)
 	}
+	// Paths outside /db/ need no token, body or not: /healthz answers,
+	// an unknown path is 404, a wrong method 405 (H9 is about /db/).
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/healthz", http.StatusOK},
+		{"POST", "/healthz", http.StatusMethodNotAllowed},
+		{"GET", "/nosuch", http.StatusNotFound},
+	} {
+		r := s.raw(t)
+		r.send(t, c.method+" "+c.path+" HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+		if got := r.read(t, c.method); got.status != c.status {
+			t.Errorf("%s %s with a body and no token: %d %s, want %d", c.method, c.path, got.status, got.body, c.status)
+		}
+	}
 }

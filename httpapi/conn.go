@@ -410,7 +410,14 @@ func (s *Server) refuse(c *conn, err error) {
 		writeError(&w, err)
 	}
 	c.out = s.appendResponse(c.out, &w, false, true, false)
-	c.held = append(c.held, held{end: len(c.out), status: w.code(), close: true})
+	// Reported as every request is (H6), under the label of a request no
+	// route saw.
+	start := c.reqStart
+	if start.IsZero() {
+		start = time.Now()
+	}
+	obs := observation{a: s.api, cmd: "unmatched", remote: c.remote, start: start}
+	c.held = append(c.held, held{end: len(c.out), status: w.code(), obs: obs, close: true})
 	c.closeAfter = true
 	c.in, c.off = c.in[:0], 0
 	c.hdrDone, c.chunkAt, c.chunkSum = false, 0, 0
@@ -749,17 +756,17 @@ func (s *Server) authorizeBody(req *http.Request) error {
 	if !s.auth.Enabled() {
 		return nil
 	}
-	limited, err := s.auth.Identify(bearer(req))
-	if err != nil {
-		return err
-	}
 	path := req.URL.Path
 	if req.URL.RawPath != "" {
 		path = req.URL.RawPath
 	}
 	rest, underDB := strings.CutPrefix(path, "/db/")
 	if !underDB {
-		return nil
+		return nil // /healthz needs no token; /metrics checks its own
+	}
+	limited, err := s.auth.Identify(bearer(req))
+	if err != nil {
+		return err
 	}
 	acc, _, _ := strings.Cut(rest, "/")
 	if acc, err = url.PathUnescape(acc); err != nil || core.CheckAccount(acc) != nil {

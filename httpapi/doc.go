@@ -24,7 +24,8 @@
 //   - H5: when auth is enabled, every /db/ request is authenticated and
 //     authorised for its account before anything else is parsed.
 //   - H6: every request is reported once to Config.Observe, labelled with
-//     its method and route pattern, never its raw path (metrics X1);
+//     its method and route pattern, never its raw path (metrics X1), or
+//     "unmatched" (no route, or refused by the transport before routing);
 //     GET /metrics needs the global token when auth is enabled, because its
 //     figures span every account.
 //   - H7: the event-loop transport (Server; loop.go, conn.go) runs

@@ -23,13 +23,24 @@ func precondition(r *http.Request) (core.Precondition, error) {
 	if ok {
 		return core.Precondition{Cond: core.CondVersion, Version: ver}, nil
 	}
-	if m := strings.TrimSpace(r.Header.Get("If-None-Match")); m != "" {
-		if m != "*" {
-			return core.Precondition{}, fmt.Errorf("%w: If-None-Match supports only *", core.ErrInvalid)
+	// NB: a header that is present counts, even empty or repeated: each
+	// of these is refused rather than read as absent, which would make
+	// the write unconditional. Both headers at once are refused too (one
+	// condition per request; RFC 9110 would evaluate If-Match first).
+	inm, hasINM := r.Header["If-None-Match"]
+	im, hasIM := r.Header["If-Match"]
+	switch {
+	case hasINM && hasIM:
+		return core.Precondition{}, fmt.Errorf("%w: send If-Match or If-None-Match, not both", core.ErrInvalid)
+	case len(inm) > 1 || len(im) > 1:
+		return core.Precondition{}, fmt.Errorf("%w: one If-Match or If-None-Match header line only", core.ErrInvalid)
+	case hasINM:
+		if m := strings.TrimSpace(inm[0]); m != "*" {
+			return core.Precondition{}, fmt.Errorf("%w: If-None-Match supports only *, got %q", core.ErrInvalid, m)
 		}
 		return core.Precondition{Cond: core.CondAbsent}, nil
-	}
-	if m := strings.TrimSpace(r.Header.Get("If-Match")); m != "" {
+	case hasIM:
+		m := strings.TrimSpace(im[0])
 		if m == "*" {
 			return core.Precondition{Cond: core.CondPresent}, nil
 		}
@@ -41,6 +52,9 @@ func precondition(r *http.Request) (core.Precondition, error) {
 		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(m, `"`), `"`), 10, 64)
 		if err != nil || len(m) < 3 || m[0] != '"' || m[len(m)-1] != '"' {
 			return core.Precondition{}, fmt.Errorf(`%w: If-Match must be * or one strong entity tag as the ETag header gives it ("N"), got %q`, core.ErrInvalid, m)
+		}
+		if n == 0 { // no ETag is "0"; ?ver=0 means "absent", If-Match never does
+			return core.Precondition{}, fmt.Errorf(`%w: If-Match: "0" matches no version; create-only is If-None-Match: * (or ?ver=0)`, core.ErrInvalid)
 		}
 		return core.Precondition{Cond: core.CondVersion, Version: n}, nil
 	}

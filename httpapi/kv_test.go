@@ -176,12 +176,37 @@ func TestKVMalformedPreconditionIs400AndChangesNothing(t *testing.T) {
 		{"If-Match half quoted", "", hdr{"If-Match", fmt.Sprintf(`"%d`, v)}},
 		{"If-Match a list", "", hdr{"If-Match", fmt.Sprintf(`"%d", "%d"`, v, v+1)}},
 		{"If-Match empty tag", "", hdr{"If-Match", `""`}},
+		// No ETag is "0": If-Match: "0" is not ?ver=0 (create-only).
+		{"If-Match zero", "", hdr{"If-Match", `"0"`}},
+		// One condition per request: If-Match is not dropped for the other.
+		{"If-Match and If-None-Match", "", hdr{"If-Match", fmt.Sprintf(`"%d"`, v), "If-None-Match", "*"}},
 		{"If-None-Match a version", "", hdr{"If-None-Match", `"3"`}},
 	} {
 		for _, m := range []string{"POST", "PUT", "DELETE"} {
 			t.Run(m+" "+c.name, func(t *testing.T) {
 				s.do(t, m, p+c.q, []byte("new"), c.h).wantError(t, http.StatusBadRequest, "invalid")
 			})
+		}
+	}
+	checkVersionHeaders(t, s.get(t, p).wantValue(t, "orig"), v)
+}
+
+// A precondition header that is present counts even when empty or sent
+// twice: either is 400 and writes nothing, never an unconditional write.
+func TestEmptyOrRepeatedPreconditionHeadersAre400(t *testing.T) {
+	s := newServer(t)
+	const p = "/db/acme/kv/k"
+	v := s.do(t, "PUT", p, []byte("orig"), nil).wantVersion(t)
+	for _, h := range []string{
+		"If-Match: \r\n",
+		"If-None-Match: \r\n",
+		fmt.Sprintf("If-Match: \"1\"\r\nIf-Match: \"%d\"\r\n", v),
+		"If-None-Match: *\r\nIf-None-Match: *\r\n",
+	} {
+		c := s.raw(t)
+		c.send(t, "PUT "+p+" HTTP/1.1\r\nHost: x\r\n"+h+"Content-Length: 3\r\n\r\nnew")
+		if got := c.read(t, "PUT"); got.status != http.StatusBadRequest || !strings.Contains(string(got.body), `"invalid"`) {
+			t.Errorf("%q: %d %s, want 400 invalid", h, got.status, got.body)
 		}
 	}
 	checkVersionHeaders(t, s.get(t, p).wantValue(t, "orig"), v)

@@ -54,6 +54,7 @@ type Server struct {
 	store     *core.Store
 	h         http.Handler
 	mux       *chi.Mux        // h
+	api       *API            // mux's: reports the requests refused before it (H6)
 	waiting   map[string]bool // waitingRoutes: run off the loop
 	lim       Limits
 	maxBody   int64
@@ -119,9 +120,11 @@ func NewServer(store *core.Store, cfg Config, lim Limits) *Server {
 	lim.Idle = orDefault(lim.Idle, d.Idle)
 	lim.HeaderMax = orDefault(lim.HeaderMax, d.HeaderMax)
 	lim.MaxConns = orDefault(lim.MaxConns, d.MaxConns)
+	mux, api := newRouter(store, cfg)
 	s := &Server{
 		store:     store,
-		mux:       newRouter(store, cfg),
+		mux:       mux,
+		api:       api,
 		lim:       lim,
 		connState: cfg.ConnState,
 		auth:      cfg.Auth,

@@ -19,15 +19,17 @@ func (a *API) mutexLock(w http.ResponseWriter, r *http.Request, acc, id string) 
 	if err != nil {
 		return err
 	}
+	// NB: read even when handle makes it unused: a malformed parameter is
+	// 400 before anything changes (H2).
+	wait, err := seconds(q, "wait", 0, false)
+	if err != nil {
+		return err
+	}
 	if extend {
 		if err := a.store.MutexExtend(acc, id, handle, dur); err != nil {
 			return err
 		}
 		return writeHandle(w, r, handle)
-	}
-	wait, err := seconds(q, "wait", 0, false)
-	if err != nil {
-		return err
 	}
 	h, err := a.store.MutexLock(r.Context(), acc, id, dur, wait)
 	if err != nil {

@@ -22,11 +22,22 @@ func TestMetricsReportRequestsCommitsAndGauges(t *testing.T) {
 	s.do(t, "GET", "/db/acme/kv/absent", nil, nil).want(t, 404)
 	s.do(t, "GET", "/no/such/path/secret-123", nil, nil).want(t, 404)
 	s.do(t, "POST", "/db/acme/mlock/m?dur=10", nil, nil).want(t, 200)
+	// Requests the transport refuses before routing are reported too (H6).
+	for _, req := range []string{
+		"PUT /db/acme/kv/big HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
+		"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n",
+	} {
+		r := s.raw(t)
+		r.send(t, req)
+		r.read(t, "PUT")
+	}
 	m := s.metricsText(t)
 	for _, line := range []string{
 		`concurrencydb_requests_total{command="POST /db/{acc}/counter/{id}",protocol="http",status="200"} 1`,
 		`concurrencydb_requests_total{command="GET /db/{acc}/kv/{id}",protocol="http",status="404"} 1`,
 		`concurrencydb_requests_total{command="unmatched",protocol="http",status="404"} 1`,
+		`concurrencydb_requests_total{command="unmatched",protocol="http",status="413"} 1`,
+		`concurrencydb_requests_total{command="unmatched",protocol="http",status="505"} 1`,
 		`concurrencydb_request_duration_seconds_count{command="POST /db/{acc}/counter/{id}",protocol="http"} 1`,
 		"concurrencydb_group_commit_writes_count ",
 		"concurrencydb_commit_duration_seconds_count ",

@@ -47,9 +47,12 @@ type Route struct {
 }
 
 // New returns the handler serving every route of the HTTP API.
-func New(store *core.Store, cfg Config) http.Handler { return newRouter(store, cfg) }
+func New(store *core.Store, cfg Config) http.Handler {
+	mux, _ := newRouter(store, cfg)
+	return mux
+}
 
-func newRouter(store *core.Store, cfg Config) *chi.Mux {
+func newRouter(store *core.Store, cfg Config) (*chi.Mux, *API) {
 	a := &API{store: store, auth: cfg.Auth, cfg: cfg}
 	r := chi.NewRouter()
 	r.Use(a.observe)
@@ -86,7 +89,7 @@ func newRouter(store *core.Store, cfg Config) *chi.Mux {
 		r.Use(a.authenticate)
 		dbRoute(r, "", func(h http.Handler) http.Handler { return h })
 	})
-	return r
+	return r, a
 }
 
 // withHead is the methods a route of method m is served for: HEAD too
@@ -383,8 +386,28 @@ func uintParam(q query, name string) (uint64, bool, error) {
 }
 
 // wantsJSON reports whether the client asked for JSON results (H4).
+//
+// NB: media types are case-insensitive and a q of 0 means "not
+// acceptable" (RFC 9110 12.5.1); every Accept line counts.
 func wantsJSON(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Accept"), "application/json")
+	for _, line := range r.Header.Values("Accept") {
+		for rng := range strings.SplitSeq(line, ",") {
+			typ, params, _ := strings.Cut(rng, ";")
+			if !strings.EqualFold(strings.TrimSpace(typ), "application/json") {
+				continue
+			}
+			for p := range strings.SplitSeq(params, ";") {
+				k, v, _ := strings.Cut(p, "=")
+				if strings.EqualFold(strings.TrimSpace(k), "q") {
+					if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q == 0 {
+						return false
+					}
+				}
+			}
+			return true
+		}
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

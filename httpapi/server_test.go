@@ -457,6 +457,35 @@ func TestUnknownPathIs404AndWrongMethodIs405(t *testing.T) {
 	}
 }
 
+// JSON is chosen as RFC 9110 reads Accept: media types in any case, a q
+// of 0 refusing it, every Accept line.
+func TestAcceptChoosesJSONCaseInsensitivelyAndNotAtQZero(t *testing.T) {
+	s := newServer(t)
+	s.post(t, "/db/acme/counter/c?add=5").want(t, http.StatusOK)
+	for _, c := range []struct {
+		accept string
+		json   bool
+	}{
+		{"application/json", true},
+		{"Application/JSON", true},
+		{"text/plain, application/json; q=0.5", true},
+		{"text/plain, application/json;q=0", false},
+		{"application/json;q=0.0", false},
+		{"text/html", false},
+		{"application/jsonx", false},
+	} {
+		got := s.do(t, "GET", "/db/acme/counter/c", nil, hdr{"Accept", c.accept})
+		if isJSON := strings.HasPrefix(got.header.Get("Content-Type"), "application/json"); isJSON != c.json {
+			t.Errorf("Accept %q: Content-Type %q, body %q", c.accept, got.header.Get("Content-Type"), got.body)
+		}
+	}
+	r := s.raw(t)
+	r.send(t, "GET /db/acme/counter/c HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\nAccept: application/json\r\n\r\n")
+	if got := r.read(t, "GET"); !strings.HasPrefix(got.header.Get("Content-Type"), "application/json") {
+		t.Errorf("two Accept lines, the second JSON: %q", got.body)
+	}
+}
+
 // HEAD is answered wherever GET is, with GET's status and headers and no
 // body.
 func TestHeadAnswersAsGetWithoutBody(t *testing.T) {
