@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
 
 	"github.com/concurrencydb/concurrencydb/persist"
 )
@@ -404,14 +405,18 @@ func parseLongDouble(b []byte) (v *big.Float, inf bool, err error) {
 	if len(b) == 0 || len(b) > 5000 || b[0] == ' ' || b[len(b)-1] == ' ' || bytes.IndexByte(b, '_') >= 0 {
 		return nil, false, errNotFloat // NB: Go's syntax allows 1_000
 	}
-	f, perr := strconv.ParseFloat(string(b), 64)
+	s := string(b)
+	if h := strings.TrimLeft(s, "+-"); len(h) > 2 && (h[:2] == "0x" || h[:2] == "0X") && !strings.ContainsAny(h, "pP") {
+		s += "p0" // strtold takes 0x10 without a binary exponent; Go does not
+	}
+	f, perr := strconv.ParseFloat(s, 64)
 	if perr != nil && !errors.Is(perr, strconv.ErrRange) || math.IsNaN(f) {
 		return nil, false, errNotFloat // the syntax, checked by Go's parser
 	}
 	if perr == nil && math.IsInf(f, 0) {
 		return nil, true, nil // "inf", "infinity" as such
 	}
-	v, ok := new(big.Float).SetPrec(longDoublePrec).SetMode(big.ToNearestEven).SetString(string(b))
+	v, ok := new(big.Float).SetPrec(longDoublePrec).SetMode(big.ToNearestEven).SetString(s)
 	if !ok || v.IsInf() {
 		return nil, false, errNotFloat
 	}

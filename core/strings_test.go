@@ -169,6 +169,9 @@ func TestIncrByFloatMatchesRedisDigitForDigit(t *testing.T) {
 		{"", "1e-30", "0", ""},  // "%.17Lf" rounds it away
 		{"", "-1e-20", "0", ""}, // not "-0"
 		{"", "0x1p3", "8", ""},
+		{"0x10", "1", "17", ""}, // strtold's hex without an exponent
+		{"", "-0x1.8", "-1.5", ""},
+		{"", "0x", "", "value is not a valid float"},
 		{"", "+1.5", "1.5", ""},
 		{"", ".5", "0.5", ""},
 		{"", "5.", "5", ""},

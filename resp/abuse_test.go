@@ -73,8 +73,6 @@ func TestMalformedAndOversizedFramesAnswerProtocolError_R6(t *testing.T) {
 		{"argument count above max", "*2000000\r\n", "-ERR Protocol error: invalid multibulk length"},
 		{"endless count line", "*" + strings.Repeat("9", 100), "-ERR Protocol error: invalid multibulk length"},
 		{"endless length line", "*1\r\n$" + strings.Repeat("1", 100), "-ERR Protocol error: invalid bulk length"},
-		{"negative count", "*-3\r\n$3\r\nSET\r\n", "-ERR Protocol error: invalid multibulk length"},
-		{"zero count", "*0\r\n", "-ERR Protocol error: invalid multibulk length"},
 		{"non-numeric count", "*x\r\n$3\r\nSET\r\n", "-ERR Protocol error: invalid multibulk length"},
 		{"negative bulk length", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$-5\r\nvalue\r\n", "-ERR Protocol error: invalid bulk length"},
 		{"non-numeric bulk length", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$abc\r\nv\r\n", "-ERR Protocol error: invalid bulk length"},
@@ -103,8 +101,42 @@ func TestMalformedAndOversizedFramesAnswerProtocolError_R6(t *testing.T) {
 	}
 }
 
-// An inline command with unbalanced quotes is refused by redcon itself:
-// it answers a protocol error and drops what it read with it.
+// Inline (telnet-style) commands split as Redis's sdssplitargs does, and
+// "*0"/"*-1" frames are ignored as Redis ignores them; a line starting
+// with '$' is an inline command (redcon read it as a Tile38 frame and
+// answered nothing).
+func TestInlineCommandsAndEmptyFramesAsRedis(t *testing.T) {
+	e := newEnv(t)
+	r := e.raw()
+	r.send("SET a \"\\x41\\n\\t\\\"q\\z\"\r\nSET b b\"c d\"\r\nSET  c   'it\\'s'\r\n*0\r\n*-1\r\n\r\n$4\r\nPING\r\n")
+	want := "+OK\r\n+OK\r\n+OK\r\n-ERR unknown command '$4', with args beginning with: \r\n+PONG\r\n"
+	if got := r.readN(5); got != want {
+		t.Fatalf("replies = %q, want %q", got, want)
+	}
+	for k, v := range map[string]string{"a": "A\n\t\"qz", "b": "bc d", "c": "it's"} {
+		if got, _, _ := e.store.Get(bg, "0", k); string(got) != v {
+			t.Errorf("inline SET %s stored %q, want %q", k, got, v)
+		}
+	}
+	r.send("*1\r\n$4\r\nPING\r\n")
+	if got := r.readN(1); got != "+PONG\r\n" {
+		t.Fatalf("a frame after the inline commands: %q", got)
+	}
+	// A closing quote that does not end its argument is unbalanced.
+	for _, line := range []string{"SET k \"v\"x\r\n", "SET k 'v'x\r\n", "SET k 'v\r\n"} {
+		r := e.raw()
+		r.send(line)
+		if got := r.expectClosed(); !strings.HasPrefix(got, "-ERR Protocol error: unbalanced quotes") {
+			t.Errorf("%q: reply = %q", line, got)
+		}
+	}
+	if _, found, _ := e.store.Get(bg, "0", "k"); found {
+		t.Fatal("a refused inline command stored its key")
+	}
+}
+
+// An inline command with unbalanced quotes answers a protocol error and
+// closes the connection, dropping what was read with it, as Redis does.
 func TestUnbalancedQuotesAnswerProtocolError(t *testing.T) {
 	e := newEnv(t)
 	r := e.raw()
@@ -408,6 +440,20 @@ func FuzzFrameGuard(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// splitArgs never panics and never reads past its line, whatever the
+// quotes and escapes (the seeds run with go test; -fuzz explores more).
+func FuzzSplitArgs(f *testing.F) {
+	for _, s := range []string{`SET a "\x41\n"`, `a "b`, `'it\'s'`, `"\x4"`, `"\`, `'\`, "a\x00b", `b"c"`, `"a"b`, ``, `   `} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		args, err := splitArgs([]byte(s))
+		if err == nil && len(s) > 0 && len(args) == 0 && strings.TrimLeft(s, " \t\n\v\f\r") != "" && s[len(s)-len(strings.TrimLeft(s, " \t\n\v\f\r"))] != 0 {
+			t.Fatalf("%q split into no arguments", s)
 		}
 	})
 }

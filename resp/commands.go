@@ -155,14 +155,19 @@ func (x *call) commandDocs(c *command) {
 	x.bulkString(sp.Group)
 }
 
+// allCommandInfo is COMMAND's reply: every command's info.
+func (x *call) allCommandInfo() {
+	cmds := x.s.sortedCommands()
+	x.array(len(cmds))
+	for _, c := range cmds {
+		x.commandInfo(c)
+	}
+}
+
 func cmdCommand(x *call) {
 	s := x.s
 	if len(x.args) == 1 {
-		cmds := s.sortedCommands()
-		x.array(len(cmds))
-		for _, c := range cmds {
-			x.commandInfo(c)
-		}
+		x.allCommandInfo()
 		return
 	}
 	switch {
@@ -176,8 +181,8 @@ func cmdCommand(x *call) {
 		}
 	case x.is(1, "INFO"):
 		names := x.args[2:]
-		if len(names) == 0 {
-			cmdCommand(&call{s: x.s, c: x.c, args: x.args[:1], name: x.name, out: x.out})
+		if len(names) == 0 { // every command, as COMMAND
+			x.allCommandInfo()
 			return
 		}
 		x.array(len(names))
@@ -185,7 +190,7 @@ func cmdCommand(x *call) {
 			if c := s.lookup(n); c != nil {
 				x.commandInfo(c)
 			} else {
-				x.nullArray()
+				x.null() // Redis's null bulk
 			}
 		}
 	case x.is(1, "DOCS"):

@@ -112,6 +112,16 @@ func TestCommandRepliesComeFromTheTable(t *testing.T) {
 		t.Fatalf("COMMAND DOCS seq.next = %#v", docs)
 	}
 	wantErr(t, c.Do(bg, "COMMAND", "BOGUS").Err(), "ERR unknown subcommand")
+	// COMMAND INFO without names is COMMAND (it answered nothing at all,
+	// so every later reply on the connection was the previous one's).
+	all, err := c.Do(bg, "COMMAND", "INFO").Slice()
+	must(t, err)
+	if len(all) != len(core.Commands()) {
+		t.Fatalf("COMMAND INFO lists %d commands, want %d", len(all), len(core.Commands()))
+	}
+	if v := c.Ping(bg).Val(); v != "PONG" {
+		t.Fatalf("PING after COMMAND INFO = %q", v)
+	}
 }
 
 // resp is a thin front-end (STYLE 8): it never imports persist or Pebble;

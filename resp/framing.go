@@ -27,8 +27,9 @@ var errNoCR = errors.New("header line without CR")
 // proto-max-bulk-len. Malformed framing (a non-numeric or negative length,
 // a missing '$' or CRLF) is refused here too, with redcon's texts, so that
 // the commands before it are answered first, as in Redis (redcon would
-// drop them with the whole read). Only inline commands are left to redcon
-// beyond their length (it answers unbalanced quotes itself).
+// drop them with the whole read). Inline commands are bounded here by
+// their length only; inline.go splits them (and answers unbalanced
+// quotes), and "*0" or "*-1" passes, to be ignored as Redis ignores it.
 type frameGuard struct {
 	maxBulk   int64 // bytes of one bulk argument
 	maxCount  int64 // arguments of one command
@@ -153,7 +154,11 @@ func (g *frameGuard) scan(b []byte) (int, *protocolError) {
 			n, err = strconv.ParseInt(string(g.num[:len(g.num)-1]), 10, 64)
 		}
 		if g.state == gCount {
-			if err != nil || n <= 0 {
+			if err == nil && n <= 0 {
+				g.state = gFrame // "*0", "*-1": Redis ignores them, and so does parse
+				continue
+			}
+			if err != nil {
 				return start, &protocolError{"ERR Protocol error: invalid multibulk length"}
 			}
 			if n > g.maxCount {

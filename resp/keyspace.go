@@ -2,6 +2,7 @@ package resp
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/concurrencydb/concurrencydb/core"
@@ -169,7 +170,7 @@ func cmdScan(x *call) {
 			}
 			opts.Count = int(min(n, 100000))
 		case x.is(i, "TYPE"):
-			opts.Type = string(x.args[i+1])
+			opts.Type = strings.ToLower(string(x.args[i+1])) // as Redis: any case
 		default:
 			x.syntaxErr()
 			return

@@ -184,6 +184,10 @@ func TestKeysScanRenameRandomKeyAndFlush(t *testing.T) {
 	if !slices.Equal(ks, []string{"seq"}) {
 		t.Fatalf("SCAN TYPE sequence = %v", ks)
 	}
+	// TYPE in any case, as Redis.
+	if keys, _ := c.Do(bg, "SCAN", "0", "TYPE", "STRING", "COUNT", "1000").Slice(); len(keys) != 2 || len(keys[1].([]any)) == 0 {
+		t.Fatalf("SCAN TYPE STRING = %v", keys)
+	}
 	wantErr(t, c.Do(bg, "SCAN", "12345678").Err(), "ERR invalid cursor")
 	wantErr(t, c.Do(bg, "SCAN", "x").Err(), "ERR invalid cursor")
 	wantErr(t, c.Do(bg, "SCAN", "0", "COUNT", "0").Err(), "ERR syntax error")

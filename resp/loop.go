@@ -294,18 +294,38 @@ func (s *Server) parse(c *client, gc gnet.Conn, buf []byte) (used int) {
 			s.throttle(c, gc)
 			return used
 		}
-		complete, args, _, left, err := redcon.ReadNextCommand(buf[used:], c.args[:0])
-		if err != nil {
-			// redcon's own refusal (an inline line with unbalanced quotes).
-			s.appendReply(c, redcon.AppendError(nil, "ERR "+err.Error()))
-			c.quit = true
-			return len(buf)
+		var args [][]byte
+		if b := buf[used:]; b[0] != '*' || emptyMultibulk(b) {
+			// An inline command (inline.go), or "*0"/"*-1", which Redis
+			// ignores: neither goes to redcon.
+			var n int
+			var complete bool
+			var err error
+			if args, n, complete, err = nextInline(b); err != nil {
+				s.appendReply(c, redcon.AppendError(nil, "ERR "+err.Error()))
+				c.quit = true
+				return len(buf)
+			}
+			if !complete {
+				return used
+			}
+			used += n
+			if b[0] == '*' {
+				continue
+			}
+		} else {
+			complete, a, _, left, err := redcon.ReadNextCommand(b, c.args[:0])
+			if err != nil { // the guard refuses malformed frames first
+				s.appendReply(c, redcon.AppendError(nil, "ERR "+err.Error()))
+				c.quit = true
+				return len(buf)
+			}
+			if !complete || len(buf)-len(left) == used {
+				return used
+			}
+			used = len(buf) - len(left)
+			args, c.args = a, a[:0]
 		}
-		if !complete || len(buf)-len(left) == used {
-			return used
-		}
-		used = len(buf) - len(left)
-		c.args = args[:0]
 		if len(args) == 0 {
 			continue
 		}

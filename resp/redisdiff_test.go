@@ -34,6 +34,8 @@ func TestRepliesMatchARealRedisServer(t *testing.T) {
 		{"INCRBYFLOAT", "k", "inf"}, {"INCRBYFLOAT", "k", "nan"}, {"INCRBYFLOAT", "k", "1e5000"},
 		{"INCRBYFLOAT", "k", "1e-5000"}, {"INCRBYFLOAT", "k", "1_0"}, {"INCRBYFLOAT", "k", " 1"},
 		{"INCRBYFLOAT", "k", "abc"}, {"SET", "l", "abc"}, {"INCRBYFLOAT", "l", "1"},
+		{"SET", "hx", "0x10"}, {"INCRBYFLOAT", "hx", "1"}, {"INCRBYFLOAT", "hx", "-0x1.8"}, {"INCRBYFLOAT", "hx", "0x"},
+		{"INCRBYFLOAT", "hx", "0xg"}, {"INCRBYFLOAT", "hx", "0x1p"},
 		// SET: a repeated option is no error, contradicting ones are.
 		{"SET", "s", "a", "NX", "NX"}, {"SET", "s", "b", "XX", "xx", "GET", "GET"},
 		{"SET", "s", "c", "EX", "100", "EX", "20"}, {"TTL", "s"},
@@ -55,6 +57,13 @@ func TestRepliesMatchARealRedisServer(t *testing.T) {
 		{"CLIENT", "ID", "x"}, {"CLIENT", "GETNAME", "x"}, {"CLIENT", "NOSUCH"}, {"CLIENT", "SETNAME", "a b"},
 		{"COMMAND", "COUNT", "x"}, {"COMMAND", "NOSUCH"}, {"PING", "a", "b"}, {"ECHO"},
 		{"DBSIZE", "x"}, {"TIME", "x"}, {"NOSUCHCOMMAND", "x"},
+		{"NOSUCH", strings.Repeat("a", 100), strings.Repeat("b", 100), "c"}, {"NOSUCH", strings.Repeat("a", 300)},
+		{"COMMAND", "INFO", "nosuch"}, // the commands' own info differs (no key specs)
+		// GETEX: a repeated option, as SET's.
+		{"SET", "gx", "v"}, {"GETEX", "gx", "EX", "10", "EX", "20"}, {"TTL", "gx"},
+		{"GETEX", "gx", "PERSIST", "PERSIST"}, {"TTL", "gx"}, {"GETEX", "gx", "EX", "10", "PERSIST"},
+		{"GETEX", "gx", "PXAT", "100", "pxat", "1"}, {"EXISTS", "gx"},
+		{"SET", "ty", "v"}, {"SCAN", "0", "MATCH", "ty", "TYPE", "String", "COUNT", "1000"},
 	} {
 		want, got := reply(rc.Do(bg, cmd...)), reply(c.Do(bg, cmd...))
 		if fmt.Sprint(cmd[0]) == "HELLO" && !strings.HasPrefix(want, "error") && !strings.HasPrefix(got, "error") {
@@ -64,6 +73,44 @@ func TestRepliesMatchARealRedisServer(t *testing.T) {
 			t.Errorf("%q:\n  redis-server: %s\n  this server:  %s", cmd, want, got)
 		}
 	}
+}
+
+// Raw protocol input, side by side: inline commands (quotes, escapes, a
+// '$' line) and empty frames, each followed by what reads the result.
+func TestRawProtocolMatchesARealRedisServer(t *testing.T) {
+	rc := startRedisServer(t)
+	e := newEnv(t)
+	for _, c := range []struct {
+		in      string
+		replies int
+	}{
+		{"SET a \"\\x41\\n\\t\\\"q\\z\"\r\nGET a\r\n", 2},
+		{"SET b b\"c d\"\r\nGET b\r\n", 2},
+		{"SET  c   'it\\'s'  \r\nGET c\r\n", 2},
+		{"*0\r\n*-1\r\n\r\n   \r\nPING\r\n", 1},
+		{"$4\r\nPING\r\n", 2},
+		{"*-3\r\n$3\r\nSET\r\n", 2},
+		{"SET d \"\\xZZ\\x4\"\r\nGET d\r\n", 2},
+		{"ECHO \"\"\r\nECHO ''\r\n", 2},
+	} {
+		theirs := &rawConn{t: t, nc: dial(t, rc.Options().Addr)}
+		ours := &rawConn{t: t, nc: dial(t, e.addr)}
+		theirs.send(c.in)
+		ours.send(c.in)
+		if want, got := theirs.readN(c.replies), ours.readN(c.replies); got != want {
+			t.Errorf("%q:\n  redis-server: %q\n  this server:  %q", c.in, want, got)
+		}
+	}
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
 }
 
 // reply is a command's reply or error as text.

@@ -318,12 +318,15 @@ func unknownCommand(args [][]byte) string {
 	b := []byte("ERR unknown command '")
 	b = append(b, truncate(args[0], 128)...)
 	b = append(b, "', with args beginning with: "...)
+	// As Redis: arguments are added while the list is under 128 bytes,
+	// each cut to what is left of them.
+	list := len(b)
 	for _, a := range args[1:] {
-		if len(b) > 256 {
+		if len(b)-list >= 128 {
 			break
 		}
 		b = append(b, '\'')
-		b = append(b, truncate(a, 128)...)
+		b = append(b, truncate(a, 128-(len(b)-1-list))...)
 		b = append(b, "' "...)
 	}
 	return string(b)

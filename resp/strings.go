@@ -48,14 +48,8 @@ func (x *call) parseSet() (opts core.SetOptions, get bool, ok bool) {
 	// wins: SET k v EX 10 EX 20 expires in 20 s); only options that
 	// contradict each other (NX XX, EX PX, KEEPTTL EX) are a syntax error.
 	hasCond := false
-	var expOpt []byte // the expiry option given (EX, PX, EXAT, PXAT, KEEPTTL)
-	sameExp := func(i int) bool {
-		if expOpt != nil && !bytes.EqualFold(expOpt, x.args[i]) {
-			return false
-		}
-		expOpt = x.args[i]
-		return true
-	}
+	var expOpt oneOption // EX, PX, EXAT, PXAT or KEEPTTL
+	sameExp := func(i int) bool { return expOpt.same(x.args[i]) }
 	opts.Expiry.Mode = core.ExpiryClear
 	for i := 3; i < len(x.args); i++ {
 		if isExp, ok := x.expiryOption(i, &opts.Expiry); isExp {
@@ -188,19 +182,31 @@ func cmdGetDel(x *call) {
 	x.value(v, found, err)
 }
 
+// oneOption is the one option of a kind a command takes (SET's and
+// GETEX's expiry): as in Redis, it may be repeated, the last argument
+// winning, but not mixed with another of its kind.
+type oneOption struct{ name []byte }
+
+func (o *oneOption) same(word []byte) bool {
+	if o.name != nil && !bytes.EqualFold(o.name, word) {
+		return false
+	}
+	o.name = word
+	return true
+}
+
 func cmdGetEx(x *call) {
 	exp := core.Expiry{Mode: core.ExpiryKeep}
-	set := false
+	var opt oneOption // EX, PX, EXAT, PXAT or PERSIST
 	for i := 2; i < len(x.args); i++ {
 		isExp, ok := x.expiryOption(i, &exp)
 		switch {
 		case isExp && !ok:
 			return
-		case isExp && !set:
-			set = true
+		case isExp && opt.same(x.args[i]):
 			i++
-		case x.is(i, "PERSIST") && !set:
-			exp, set = core.Expiry{Mode: core.ExpiryClear}, true
+		case x.is(i, "PERSIST") && opt.same(x.args[i]):
+			exp = core.Expiry{Mode: core.ExpiryClear}
 		default:
 			x.syntaxErr()
 			return

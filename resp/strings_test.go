@@ -186,6 +186,15 @@ func TestStringCommandsFollowRedis(t *testing.T) {
 		t.Fatalf("GETEX PERSIST TTL = %v", ttl)
 	}
 	wantErr(t, c.Do(bg, "GETEX", "gx", "EX", "1", "PERSIST").Err(), "ERR syntax error")
+	// As Redis (and SET): a repeated option, the last argument winning.
+	must(t, c.Do(bg, "GETEX", "gx", "EX", "100", "ex", "20").Err())
+	if ttl := c.TTL(bg, "gx").Val(); ttl != 20*time.Second {
+		t.Fatalf("GETEX EX 100 EX 20: TTL %v", ttl)
+	}
+	must(t, c.Do(bg, "GETEX", "gx", "PERSIST", "PERSIST").Err())
+	if ttl := c.TTL(bg, "gx").Val(); ttl != -1 {
+		t.Fatalf("GETEX PERSIST PERSIST TTL = %v", ttl)
+	}
 	// MSET / MGET / MSETNX
 	must(t, c.MSet(bg, "m1", "a", "m2", "b").Err())
 	vals := c.MGet(bg, "m1", "nope", "m2").Val()
