@@ -123,11 +123,12 @@ func (x *call) authenticate(user, token []byte) bool {
 		return false
 	}
 	x.c.authed, x.c.limitedTo = true, acc
+	x.c.mu.Lock()
+	x.c.mu.limited = acc
 	if acc != "" {
-		x.c.mu.Lock()
 		x.c.mu.account = acc
-		x.c.mu.Unlock()
 	}
+	x.c.mu.Unlock()
 	return true
 }
 
@@ -221,7 +222,14 @@ func cmdClient(x *call) {
 		x.s.mu.Lock()
 		clients := make([]*client, 0, len(x.s.mu.clients))
 		for _, cl := range x.s.mu.clients {
-			clients = append(clients, cl)
+			// An account token sees its account's connections only: the
+			// others' names, addresses and commands are theirs.
+			cl.mu.Lock()
+			same := cl.mu.limited == x.c.limitedTo
+			cl.mu.Unlock()
+			if x.c.limitedTo == "" || same {
+				clients = append(clients, cl)
+			}
 		}
 		x.s.mu.Unlock()
 		var b strings.Builder

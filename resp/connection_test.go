@@ -50,7 +50,7 @@ func TestConnectionCommands(t *testing.T) {
 	wantErr(t, c.Do(bg, "CLIENT", "BOGUS").Err(), "ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.")
 	// INFO
 	all := c.Info(bg).Val()
-	for _, want := range []string{"# Server", "redis_version:", "# Clients", "connected_clients:", "# Memory", "used_memory:", "# Persistence", "loading:0", "# Stats", "total_commands_processed:", "record_ring_hits:", "record_disk_reads:", "# Keyspace"} {
+	for _, want := range []string{"# Server", "redis_version:", "concurrencydb_mode:durable", "# Clients", "connected_clients:", "# Memory", "used_memory:", "# Persistence", "loading:0", "# Stats", "total_commands_processed:", "record_ring_hits:", "record_disk_reads:", "# Keyspace"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("INFO lacks %q", want)
 		}
@@ -70,6 +70,11 @@ func TestConnectionCommands(t *testing.T) {
 		t.Fatalf("CONFIG GET appendfsync = %v", cfg)
 	}
 	wantErr(t, c.ConfigSet(bg, "save", "").Err(), "ERR CONFIG SET is not supported")
+	// With storage.fsync off, nothing claims durability.
+	nosync := newEnv(t, withCore(func(c *core.Config) { c.NoSync = true })).client()
+	if info := nosync.Info(bg, "server", "persistence").Val(); !strings.Contains(info, "concurrencydb_mode:not-durable") || !strings.Contains(info, "aof_enabled:0") {
+		t.Fatalf("INFO with fsync off:\n%s", info)
+	}
 	// TIME
 	now, err := c.Time(bg).Result()
 	must(t, err)
@@ -187,6 +192,26 @@ func TestAuthGlobalAndPerAccountTokens(t *testing.T) {
 	wantErr(t, acme.Do(bg, "SELECT", "other").Err(), "NOPERM")
 	wantErr(t, acme.Do(bg, "MLOCK", "{other}:m", "1", "0").Err(), "NOPERM")
 	wantErr(t, acme.FlushAll(bg).Err(), "NOPERM")
+	// Other accounts' connections and server-wide activity are not shown
+	// to an account token: CLIENT LIST lists its account's connections,
+	// INFO leaves out the sections that count every account.
+	beta := e.client(func(o *redis.Options) { o.Password = "root"; o.PoolSize = 1 })
+	must(t, beta.Do(bg, "CLIENT", "SETNAME", "beta-payments-worker").Err())
+	if list := acme.ClientList(bg).Val(); strings.Contains(list, "beta-payments-worker") || !strings.Contains(list, "db=acme") {
+		t.Fatalf("CLIENT LIST for an account token:\n%s", list)
+	}
+	if list := root.ClientList(bg).Val(); !strings.Contains(list, "beta-payments-worker") {
+		t.Fatalf("CLIENT LIST for the global token lacks a connection:\n%s", list)
+	}
+	info := acme.Info(bg, "all").Val()
+	for _, sec := range []string{"# Clients", "# Stats", "# Commandstats", "# Errorstats"} {
+		if strings.Contains(info, sec) {
+			t.Errorf("INFO for an account token shows %s", sec)
+		}
+	}
+	if !strings.Contains(info, "# Server") || !strings.Contains(root.Info(bg, "all").Val(), "# Stats") {
+		t.Errorf("INFO lost its other sections:\n%s", info)
+	}
 	// A wrong password fails the go-redis connection.
 	bad := e.client(func(o *redis.Options) { o.Password = "nope" })
 	wantErr(t, bad.Ping(bg).Err(), "WRONGPASS")

@@ -19,6 +19,11 @@ var infoSections = []string{"server", "clients", "memory", "persistence", "stats
 // allSections adds the sections Redis prints only for INFO ALL or by name.
 var allSections = []string{"server", "clients", "memory", "persistence", "stats", "commandstats", "errorstats", "keyspace"}
 
+// serverWide are the INFO sections that count every account's activity:
+// an account token does not see them (as HTTP's /metrics needs the global
+// token).
+var serverWide = map[string]bool{"clients": true, "stats": true, "commandstats": true, "errorstats": true}
+
 func cmdInfo(x *call) {
 	want := map[string]bool{}
 	for _, a := range x.args[1:] {
@@ -43,7 +48,7 @@ func cmdInfo(x *call) {
 	}
 	var b strings.Builder
 	for _, sec := range allSections {
-		if !want[sec] {
+		if !want[sec] || x.c.limitedTo != "" && serverWide[sec] {
 			continue
 		}
 		if b.Len() > 0 {
@@ -64,7 +69,11 @@ func (x *call) infoSection(b *strings.Builder, sec string) error {
 	case "server":
 		b.WriteString("# Server\r\n")
 		line("redis_version", redisVersion)
-		line("concurrencydb_mode", "durable")
+		mode := "durable"
+		if st.Config().NoSync {
+			mode = "not-durable" // storage.fsync: false
+		}
+		line("concurrencydb_mode", mode)
 		line("redis_mode", "standalone")
 		line("os", runtime.GOOS+" "+runtime.GOARCH)
 		line("arch_bits", strconv.IntSize)

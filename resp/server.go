@@ -193,6 +193,7 @@ type client struct {
 		gc      gnet.Conn // nil until the loop opened it
 		name    string
 		account string
+		limited string // limitedTo, for CLIENT LIST on other connections
 		libName string
 		libVer  string
 		lastCmd string

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/concurrencydb/concurrencydb/core"
 )
 
 // fileConfig mirrors config.yml. Every field has a default here, so an
@@ -103,9 +105,22 @@ func loadConfig(path string) (fileConfig, error) {
 	if len(root.Content) == 0 {
 		return c, nil // empty file: all defaults
 	}
+	// NB: YAML reads "addr:" with nothing after it as null, which the
+	// decoder skips, so the default would stay where the file seems to
+	// say "empty" ("" disables a listener).
+	if f := nullField(root.Content[0], ""); f != "" {
+		return c, &configError{f, `has no value: write "" for an empty one, or remove the line for the default`}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	err = dec.Decode(&c)
+	if err == nil {
+		var more yaml.Node
+		if dec.Decode(&more) != io.EOF { // a second document would be ignored
+			return c, &configError{path, "holds more than one YAML document (---)"}
+		}
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
 		field := path
 		if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
@@ -122,6 +137,27 @@ var lineRE = regexp.MustCompile(`line (\d+):`)
 
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// nullField returns the dotted path of the first field without a value.
+func nullField(n *yaml.Node, prefix string) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		path := k.Value
+		if prefix != "" {
+			path = prefix + "." + k.Value
+		}
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			return path
+		}
+		if f := nullField(v, path); f != "" {
+			return f
+		}
+	}
+	return ""
 }
 
 // fieldAtLine returns the dotted path of the mapping key on line, so an
@@ -151,13 +187,22 @@ func (c *fileConfig) validate() error {
 	if c.DataDir == "" {
 		return &configError{"data_dir", "must not be empty"}
 	}
-	for _, a := range []struct{ field, addr string }{{"http.addr", c.HTTP.Addr}, {"resp.addr", c.RESP.Addr}} {
+	seen := map[string]string{} // address → field
+	for _, a := range []struct{ field, addr string }{{"http.addr", c.HTTP.Addr}, {"resp.addr", c.RESP.Addr}, {"debug.addr", c.Debug.Addr}} {
 		if a.addr == "" {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+		_, port, err := net.SplitHostPort(a.addr)
+		if err != nil {
 			return &configError{a.field, fmt.Sprintf("%q is not host:port", a.addr)}
 		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return &configError{a.field, fmt.Sprintf("%q: the port must be a number from 0 to 65535", a.addr)}
+		}
+		if other, ok := seen[a.addr]; ok && !strings.HasSuffix(a.addr, ":0") {
+			return &configError{a.field, fmt.Sprintf("%q is %s's address too", a.addr, other)}
+		}
+		seen[a.addr] = a.field
 	}
 	if c.HTTP.Addr == "" && c.RESP.Addr == "" {
 		return &configError{"http.addr", "http.addr and resp.addr are both empty: nothing to serve"}
@@ -174,16 +219,27 @@ func (c *fileConfig) validate() error {
 	if c.RESP.MaxArgs < 1 {
 		return &configError{"resp.max_args", "must be at least 1"}
 	}
-	if c.DefaultAccount == "" || len(c.DefaultAccount) > 255 {
-		return &configError{"default_account", "must be 1 to 255 bytes"}
+	if err := core.CheckAccount(c.DefaultAccount); err != nil {
+		return &configError{"default_account", err.Error()}
 	}
+	if err := checkToken(c.Auth.Token); err != nil && c.Auth.Token != "" {
+		return &configError{"auth.token", err.Error()}
+	}
+	// NB: a token names one account: two accounts with one token would
+	// each get it at random (map order), and an account token equal to
+	// the global one would grant every account.
+	owner := map[string]string{c.Auth.Token: "auth.token"}
 	for acc, tok := range c.Auth.Accounts {
-		if acc == "" || len(acc) > 255 {
-			return &configError{"auth.accounts", fmt.Sprintf("account %q must be 1 to 255 bytes", acc)}
+		if err := core.CheckAccount(acc); err != nil {
+			return &configError{"auth.accounts", fmt.Sprintf("account %q: %v", acc, err)}
 		}
-		if tok == "" {
-			return &configError{"auth.accounts." + acc, "token must not be empty"}
+		if err := checkToken(tok); err != nil {
+			return &configError{"auth.accounts." + acc, err.Error()}
 		}
+		if other, ok := owner[tok]; ok {
+			return &configError{"auth.accounts." + acc, "its token is " + other + "'s too: every token must be different"}
+		}
+		owner[tok] = "auth.accounts." + acc
 	}
 	if c.MaxValueBytes < 1 || c.MaxValueBytes > 512<<20 {
 		return &configError{"max_value_bytes", "must be 1 to 536870912"}
@@ -209,11 +265,6 @@ func (c *fileConfig) validate() error {
 	if c.Storage.MemtableBytes < 1<<20 || c.Storage.MemtableBytes > 1<<30 {
 		return &configError{"storage.memtable_bytes", "must be 1048576 to 1073741824"}
 	}
-	if c.Debug.Addr != "" {
-		if _, _, err := net.SplitHostPort(c.Debug.Addr); err != nil {
-			return &configError{"debug.addr", fmt.Sprintf("%q is not host:port", c.Debug.Addr)}
-		}
-	}
 	if math.IsNaN(c.Log.SlowMs) || c.Log.SlowMs < 0 || c.Log.SlowMs > 3600e3 {
 		return &configError{"log.slow_ms", "must be 0 (off) to 3600000 milliseconds"}
 	}
@@ -221,8 +272,23 @@ func (c *fileConfig) validate() error {
 }
 
 func positiveSeconds(field string, s float64) error {
-	if math.IsNaN(s) || s <= 0 || s > 10*365*86400 {
-		return &configError{field, "must be a number of seconds above 0 and at most ten years"}
+	if math.IsNaN(s) || s < 0.001 || s > 10*365*86400 {
+		return &configError{field, "must be a number of seconds from 0.001 to ten years"}
+	}
+	return nil
+}
+
+// checkToken refuses a token an HTTP client cannot send as it is: one
+// that is empty or holds spaces or control characters (Authorization:
+// Bearer trims and splits on them, so such a token worked over RESP only).
+func checkToken(tok string) error {
+	if tok == "" {
+		return errors.New("token must not be empty")
+	}
+	for _, r := range tok {
+		if r <= ' ' || r == 0x7f {
+			return errors.New("token must not contain spaces or control characters")
+		}
 	}
 	return nil
 }

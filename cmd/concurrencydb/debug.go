@@ -7,15 +7,11 @@ import (
 	"net/http/pprof"
 )
 
-// startDebug serves pprof on addr when configured (opt-in: profiles expose
-// internals, so keep it on loopback). It returns its stop.
-func startDebug(addr string, log *slog.Logger) (func(), error) {
-	if addr == "" {
-		return func() {}, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
+// startDebug serves pprof on ln when configured (nil: off; opt-in:
+// profiles expose internals, so keep it on loopback). It returns its stop.
+func startDebug(ln net.Listener, log *slog.Logger) func() {
+	if ln == nil {
+		return func() {}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -26,5 +22,5 @@ func startDebug(addr string, log *slog.Logger) (func(), error) {
 	srv := &http.Server{Handler: mux}
 	log.Info("debug (pprof) listening", "addr", ln.Addr().String())
 	go srv.Serve(ln)
-	return func() { srv.Close() }, nil
+	return func() { srv.Close() }
 }

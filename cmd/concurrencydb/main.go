@@ -56,6 +56,15 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	var empty error
+	fs.Visit(func(f *flag.Flag) {
+		if f.Value.String() == "" && empty == nil {
+			empty = fmt.Errorf("-%s is empty (\"off\" disables a listener)", f.Name)
+		}
+	})
+	if empty != nil {
+		return options{}, empty
+	}
 	path := *configPath
 	if path == "" {
 		if _, err := os.Stat("config.yml"); err == nil {
@@ -81,7 +90,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			*o.dst = o.flag
 		}
 	}
-	if tok, ok := os.LookupEnv("CONCURRENCYDB_TOKEN"); ok {
+	// NB: an empty variable is no token: a deployment that passes an
+	// unset secret must not switch auth off.
+	if tok := os.Getenv("CONCURRENCYDB_TOKEN"); tok != "" {
 		cfg.Auth.Token = tok
 	}
 	if err := cfg.validate(); err != nil {
@@ -125,15 +136,24 @@ const shutdownTimeout = 10 * time.Second
 // shutdownTimeout), the store commits what is pending (the final sync),
 // Pebble closes.
 func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// Listeners first: an address that cannot be bound (in use, an unknown
+	// host) fails the start before the data directory is created or
+	// opened. Each server closes its own when it stops; this closes those
+	// of a start that fails before (a second Close is harmless).
+	lns, err := listen(cfg)
+	if err != nil {
 		return err
+	}
+	defer lns.close()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
 	}
 	db, err := persist.Open(cfg.DataDir, persist.Options{
 		CacheBytes:    cfg.Storage.BlockCacheBytes,
 		MemTableBytes: uint64(cfg.Storage.MemtableBytes),
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("data_dir: %w", err)
 	}
 	dbOpen := true
 	closeDB := func() {
@@ -168,14 +188,13 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		log.Warn("storage.fsync is false: writes are acknowledged before they are on disk")
 	}
 	auth := core.Auth{Token: cfg.Auth.Token, Accounts: cfg.Auth.Accounts}
+	if cfg.Auth.Token == "" && len(cfg.Auth.Accounts) > 0 && cfg.HTTP.Addr != "" {
+		log.Warn("auth.accounts without auth.token: GET /metrics needs the global token, so nothing can scrape it")
+	}
 
 	errc := make(chan error, 2)
 	var httpSrv *httpapi.Server
-	if cfg.HTTP.Addr != "" {
-		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
-		if err != nil {
-			return fmt.Errorf("http listener: %w", err)
-		}
+	if ln := lns.http; ln != nil {
 		httpSrv = httpapi.NewServer(store, httpapi.Config{
 			Auth:      auth,
 			Metrics:   m.Handler(),
@@ -187,16 +206,9 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		log.Info("http listening", "addr", ln.Addr().String())
 		go func() { errc <- httpSrv.Serve(ln) }()
 	}
-	stopRESP, respClients, err := startRESP(cfg, store, auth, log, errc, m, slow)
-	if err != nil {
-		return err
-	}
+	stopRESP, respClients := startRESP(cfg, lns.resp, store, auth, log, errc, m, slow)
 	m.Attach(store, respClients)
-	stopDebug, err := startDebug(cfg.Debug.Addr, log)
-	if err != nil {
-		return fmt.Errorf("debug listener: %w", err)
-	}
-	defer stopDebug()
+	defer startDebug(lns.debug, log)()
 	log.Info("concurrencydb ready", "data", cfg.DataDir, "fsync", cfg.Storage.Fsync)
 
 	var serveErr error
@@ -245,6 +257,37 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// listeners are the sockets serve binds before it touches the data
+// directory; nil when off.
+type listeners struct{ http, resp, debug net.Listener }
+
+func listen(cfg fileConfig) (listeners, error) {
+	var lns listeners
+	for _, l := range []struct {
+		field, addr string
+		ln          *net.Listener
+	}{{"http.addr", cfg.HTTP.Addr, &lns.http}, {"resp.addr", cfg.RESP.Addr, &lns.resp}, {"debug.addr", cfg.Debug.Addr, &lns.debug}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			lns.close()
+			return listeners{}, fmt.Errorf("%s: %w", l.field, err)
+		}
+		*l.ln = ln
+	}
+	return lns, nil
+}
+
+func (lns listeners) close() {
+	for _, ln := range []net.Listener{lns.http, lns.resp, lns.debug} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
 }
 
 // stallLimit is how long a commit may wait inside Pebble once Pebble's

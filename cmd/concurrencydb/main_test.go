@@ -50,11 +50,26 @@ func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
 		{"no event loop", []string{"-config", write("g.yml", "resp:\n  event_loops: 0\n")}, "resp.event_loops"},
 		{"tiny record ring", []string{"-config", write("h.yml", "storage:\n  ring_bytes: 1000\n")}, "storage.ring_bytes"},
 		{"no http connection", []string{"-config", write("i.yml", "http:\n  max_conns: 0\n")}, "http.max_conns"},
+		// Found by review: each of these used to start.
+		{"empty yaml value", []string{"-config", write("j.yml", "http:\n  addr:\n")}, "http.addr"},
+		{"second yaml document", []string{"-config", write("k.yml", "log:\n  slow_ms: 5\n---\nstorage: {fsnyc: false}\n")}, "more than one YAML document"},
+		{"shared account token", []string{"-config", write("l.yml", "auth:\n  accounts: {alpha: dup, beta: dup}\n")}, "auth.accounts."},
+		{"account token is the global one", []string{"-config", write("m.yml", "auth:\n  token: t0k\n  accounts: {alpha: t0k}\n")}, "auth.accounts.alpha"},
+		{"token with spaces", []string{"-config", write("n.yml", "auth:\n  token: \" spaced \"\n")}, "auth.token"},
+		{"account with braces", []string{"-config", write("o.yml", "default_account: \"a{b}\"\n")}, "default_account"},
+		{"account with a space", []string{"-config", write("p.yml", "auth:\n  accounts: {\"a b\": tok}\n")}, "auth.accounts"},
+		{"port out of range", []string{"-http", "127.0.0.1:99999"}, "http.addr"},
+		{"named port", []string{"-resp", "127.0.0.1:http2"}, "resp.addr"},
+		{"two listeners on one address", []string{"-http", "127.0.0.1:7001", "-resp", "127.0.0.1:7001"}, "resp.addr"},
+		{"duration below a millisecond", []string{"-config", write("q.yml", "limits:\n  max_duration: 0.0000000001\n")}, "limits.max_duration"},
+		{"empty -data", []string{"-data", ""}, "-data"},
+		{"empty -http", []string{"-http", ""}, "-http"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			code := run(append(tc.args, "-data", data), &stderr)
+			args := append([]string{"-data", data}, tc.args...) // a -data of tc's wins
+			code := run(args, &stderr)
 			if code != 2 {
 				t.Fatalf("exit code %d, want 2; stderr: %s", code, stderr.String())
 			}
@@ -82,6 +97,42 @@ func TestFlagsAndEnvOverrideConfig(t *testing.T) {
 	c := o.cfg
 	if c.DataDir != "/from/flag" || c.HTTP.Addr != "127.0.0.1:3" || c.RESP.Addr != "" || c.Auth.Token != "env" {
 		t.Fatalf("overrides not applied: %+v", c)
+	}
+}
+
+// An address that cannot be bound fails the start before the data
+// directory is created (the listeners are bound first), and an empty
+// CONCURRENCYDB_TOKEN does not replace the file's token (a deployment
+// passing an unset secret would run without auth).
+func TestAnUnbindableAddressTouchesNoDataAndAnEmptyEnvTokenIsNone(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	for _, args := range [][]string{
+		{"-http", busy.Addr().String(), "-resp", "off"},
+		{"-http", "off", "-resp", busy.Addr().String()},
+		{"-http", "no.such.host.invalid:1", "-resp", "off"},
+	} {
+		var stderr bytes.Buffer
+		if code := run(append(args, "-data", data), &stderr); code != 1 {
+			t.Fatalf("%v: exit code %d, want 1; stderr: %s", args, code, stderr.String())
+		}
+		if _, err := os.Stat(data); !os.IsNotExist(err) {
+			t.Fatalf("%v: the data directory was created before the listener failed: %s", args, stderr.String())
+		}
+	}
+	p := filepath.Join(t.TempDir(), "c.yml")
+	os.WriteFile(p, []byte("auth:\n  token: file\n"), 0o644)
+	t.Setenv("CONCURRENCYDB_TOKEN", "")
+	o, err := parse([]string{"-config", p}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.cfg.Auth.Token != "file" {
+		t.Fatalf("an empty CONCURRENCYDB_TOKEN made the token %q", o.cfg.Auth.Token)
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -12,15 +11,11 @@ import (
 	"github.com/concurrencydb/concurrencydb/resp"
 )
 
-// startRESP starts the RESP listener when configured. It returns its
+// startRESP serves RESP on ln when configured (nil: off). It returns its
 // graceful stop and its open-connection count (nil when RESP is off).
-func startRESP(cfg fileConfig, store *core.Store, auth core.Auth, log *slog.Logger, errc chan<- error, m *metrics.Metrics, slow time.Duration) (func(context.Context), func() int, error) {
-	if cfg.RESP.Addr == "" {
-		return func(context.Context) {}, nil, nil
-	}
-	ln, err := net.Listen("tcp", cfg.RESP.Addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("resp listener: %w", err)
+func startRESP(cfg fileConfig, ln net.Listener, store *core.Store, auth core.Auth, log *slog.Logger, errc chan<- error, m *metrics.Metrics, slow time.Duration) (func(context.Context), func() int) {
+	if ln == nil {
+		return func(context.Context) {}, nil
 	}
 	srv := resp.NewServer(store, resp.Config{
 		Auth:           auth,
@@ -39,5 +34,5 @@ func startRESP(cfg fileConfig, store *core.Store, auth core.Auth, log *slog.Logg
 			log.Warn("resp shutdown", "err", err)
 		}
 	}
-	return stop, srv.Clients, nil
+	return stop, srv.Clients
 }
