@@ -108,7 +108,7 @@ func loadConfig(path string) (fileConfig, error) {
 	// NB: YAML reads "addr:" with nothing after it as null, which the
 	// decoder skips, so the default would stay where the file seems to
 	// say "empty" ("" disables a listener).
-	if f := nullField(root.Content[0], ""); f != "" {
+	if f := nullField(root.Content[0]); f != "" {
 		return c, &configError{f, `has no value: write "" for an empty one, or remove the line for the default`}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
@@ -124,7 +124,7 @@ func loadConfig(path string) (fileConfig, error) {
 		field := path
 		if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			if f := fieldAtLine(root.Content[0], "", line); f != "" {
+			if f := fieldAtLine(root.Content[0], line); f != "" {
 				field = f
 			}
 		}
@@ -140,29 +140,19 @@ func oneLine(err error) string {
 }
 
 // nullField returns the dotted path of the first field without a value.
-func nullField(n *yaml.Node, prefix string) string {
-	if n.Kind != yaml.MappingNode {
-		return ""
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		path := k.Value
-		if prefix != "" {
-			path = prefix + "." + k.Value
-		}
-		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			return path
-		}
-		if f := nullField(v, path); f != "" {
-			return f
-		}
-	}
-	return ""
+func nullField(n *yaml.Node) string {
+	return findField(n, "", func(k, v *yaml.Node) bool { return v.Kind == yaml.ScalarNode && v.Tag == "!!null" })
 }
 
 // fieldAtLine returns the dotted path of the mapping key on line, so an
 // error names the field rather than only a line number.
-func fieldAtLine(n *yaml.Node, prefix string, line int) string {
+func fieldAtLine(n *yaml.Node, line int) string {
+	return findField(n, "", func(k, _ *yaml.Node) bool { return k.Line == line })
+}
+
+// findField returns the dotted path of the first field (depth first) of
+// the mapping n for which is holds, or "".
+func findField(n *yaml.Node, prefix string, is func(k, v *yaml.Node) bool) string {
 	if n.Kind != yaml.MappingNode {
 		return ""
 	}
@@ -172,10 +162,10 @@ func fieldAtLine(n *yaml.Node, prefix string, line int) string {
 		if prefix != "" {
 			path = prefix + "." + k.Value
 		}
-		if k.Line == line {
+		if is(k, v) {
 			return path
 		}
-		if f := fieldAtLine(v, path, line); f != "" {
+		if f := findField(v, path, is); f != "" {
 			return f
 		}
 	}
