@@ -46,9 +46,12 @@
 //     closes (QUIT, an error) gets its written replies first.
 //   - R8: Shutdown (shutdown.go) stops accepting, lets every command
 //     already running finish and its reply be written, then closes each
-//     connection; a command not yet run — read after Shutdown began, or
+//     connection; commands not yet run — read after Shutdown began, or
 //     waiting behind a blocked MLOCK or a throttled connection's replies —
-//     gets an error reply, never silence.
+//     get one error reply ("server is shutting down") for all of them
+//     before the connection closes, never silence. NB: one, not one each:
+//     a closing connection keeps none of its input (R6), so the commands
+//     in it are not counted; a client reads the error, then EOF.
 //     Label values reported to Config.Observe come from the command table
 //     or a reply's error prefix, never from client text (metrics X1).
 package resp
