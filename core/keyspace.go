@@ -397,7 +397,7 @@ func (s *Store) Scan(ctx context.Context, acc string, opts ScanOptions) (ids []s
 				return true
 			}
 			_, id, _ := persist.SplitDataKey(k)
-			if (opts.Type == "" || opts.Type == TypeName(rec.Type)) && (opts.Match == "" || MatchGlob(opts.Match, id)) {
+			if (opts.Type == "" || opts.Type == TypeName(rec.Type)) && (opts.Match == "" || opts.Match == "*" || MatchGlob(opts.Match, id)) {
 				ids = append(ids, id)
 			}
 			seen++
@@ -427,7 +427,7 @@ func (s *Store) Keys(ctx context.Context, acc, pattern string) ([]string, error)
 		_, err := t.scan(start, end, nil, func(k []byte, rec *persist.Record) bool {
 			if recLive(rec, t.now) {
 				_, id, _ := persist.SplitDataKey(k)
-				if MatchGlob(pattern, id) {
+				if pattern == "*" || MatchGlob(pattern, id) { // "*": all, "" too
 					ids = append(ids, id)
 				}
 			}
@@ -616,6 +616,11 @@ func (s *Store) Rename(ctx context.Context, acc, src, dst string, nx bool) (bool
 // MatchGlob reports whether s matches the Redis glob pattern p: * any run,
 // ? one byte, [abc] [^a] [a-z] classes, \ escapes the next byte.
 func MatchGlob(p, s string) bool {
+	if s == "" {
+		// As Redis's stringmatchlen: no pattern but "" matches the empty
+		// key (KEYS * and SCAN without MATCH list it: they do not match).
+		return p == ""
+	}
 	pi, si := 0, 0
 	starP, starS := -1, 0
 	for si < len(s) {
@@ -672,7 +677,7 @@ func matchOne(p string, i int, c byte) (int, bool) {
 			case p[j] == '\\' && j+1 < len(p):
 				match = match || p[j+1] == c
 				j += 2
-			case j+2 < len(p) && p[j+1] == '-' && p[j+2] != ']':
+			case j+2 < len(p) && p[j+1] == '-': // as Redis, [a-] is the range ]..a
 				lo, hi := p[j], p[j+2]
 				if lo > hi {
 					lo, hi = hi, lo

@@ -50,7 +50,7 @@ func TestMatchGlobFollowsRedis(t *testing.T) {
 		p, s string
 		want bool
 	}{
-		{"*", "", true}, {"*", "abc", true}, {"a*", "abc", true}, {"a*", "bac", false},
+		{"*", "abc", true}, {"a*", "abc", true}, {"a*", "bac", false},
 		{"*c", "abc", true}, {"a*c", "abbbc", true}, {"a*c", "abcd", false},
 		{"h?llo", "hello", true}, {"h?llo", "hllo", false},
 		{"h[ae]llo", "hallo", true}, {"h[ae]llo", "hillo", false},
@@ -59,6 +59,9 @@ func TestMatchGlobFollowsRedis(t *testing.T) {
 		{`h\*llo`, "h*llo", true}, {`h\*llo`, "hallo", false}, {`[\]]`, "]", true},
 		{"**a**", "xxa", true}, {"user:*:name", "user:1:name", true}, {"user:*:name", "user:1:age", false},
 		{"", "", true}, {"", "a", false}, {"a", "", false},
+		// As Redis's stringmatchlen (KEYS * lists "" by a shortcut).
+		{"*", "", false}, {"**", "", false}, {"a*", "a", true}, {"a**", "a", true},
+		{"[a-]", "]", true}, {"[a-]", "a", true}, {"[a-]", "-", false}, {"h[a-]llo", "h-llo", false},
 	} {
 		if got := MatchGlob(tc.p, tc.s); got != tc.want {
 			t.Errorf("MatchGlob(%q, %q) = %v, want %v", tc.p, tc.s, got, tc.want)

@@ -43,24 +43,7 @@ func cmdType(x *call) {
 
 // cmdExpire serves EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT.
 func cmdExpire(x *call) {
-	n, ok := x.intArg(2)
-	if !ok {
-		return
-	}
-	unit, mode := int64(1000), core.ExpiryIn
-	switch x.name {
-	case "pexpire":
-		unit = 1
-	case "expireat":
-		mode = core.ExpiryAt
-	case "pexpireat":
-		unit, mode = 1, core.ExpiryAt
-	}
-	ms, ok := toMs(n, unit)
-	if !ok {
-		x.err(core.ErrInvalidExpire)
-		return
-	}
+	// NB: the options first, then the amount, as Redis reads them.
 	cond := core.ExpireAlways
 	for i := 3; i < len(x.args); i++ {
 		switch {
@@ -84,6 +67,24 @@ func cmdExpire(x *call) {
 		return
 	case cond&core.ExpireIfGreater != 0 && cond&core.ExpireIfLess != 0:
 		x.errorText("ERR GT and LT options at the same time are not compatible")
+		return
+	}
+	n, ok := x.intArg(2)
+	if !ok {
+		return
+	}
+	unit, mode := int64(1000), core.ExpiryIn
+	switch x.name {
+	case "pexpire":
+		unit = 1
+	case "expireat":
+		mode = core.ExpiryAt
+	case "pexpireat":
+		unit, mode = 1, core.ExpiryAt
+	}
+	ms, ok := toMs(n, unit)
+	if !ok {
+		x.err(core.ErrInvalidExpire)
 		return
 	}
 	acc, id, ok := x.key(1)

@@ -148,6 +148,15 @@ func TestKeysScanRenameRandomKeyAndFlush(t *testing.T) {
 	if !slices.Equal(keys, []string{"user:1", "user:2"}) {
 		t.Fatalf("KEYS user:* = %v", keys)
 	}
+	// The empty key: KEYS * lists it, no other pattern matches it (Redis).
+	must(t, c.Set(bg, "", "e", 0).Err())
+	if keys := c.Keys(bg, "*").Val(); !slices.Contains(keys, "") {
+		t.Fatalf("KEYS * lacks the empty key: %q", keys)
+	}
+	if keys := c.Keys(bg, "**").Val(); slices.Contains(keys, "") {
+		t.Fatalf("KEYS ** lists the empty key: %q", keys)
+	}
+	must(t, c.Del(bg, "").Err())
 	if keys := c.Keys(bg, `h\?llo`).Val(); !slices.Equal(keys, []string{"h?llo"}) {
 		t.Fatalf(`KEYS h\?llo = %v`, keys)
 	}

@@ -7,39 +7,40 @@ import (
 
 // The string commands: parse, call core (core/strings.go), encode.
 
-// expiryOption parses the expiry option at args[i] (EX, PX, EXAT, PXAT with
-// its amount at i+1) into x; it reports whether args[i] was one, and
-// writes the error reply when its amount is bad (ok false).
-func (x *call) expiryOption(i int, exp *core.Expiry) (isExpiry, ok bool) {
-	var unit int64
-	var mode core.ExpiryMode
+// expiryOption reports whether args[i] is an expiry option (EX, PX, EXAT,
+// PXAT) with an amount after it. NB: as Redis, the options are parsed
+// first and the amount after them, so a syntax error wins over a bad
+// number (SET k v PX EX x is a syntax error).
+func (x *call) expiryOption(i int) bool {
+	if i+1 >= len(x.args) {
+		return false
+	}
+	return x.is(i, "EX") || x.is(i, "PX") || x.is(i, "EXAT") || x.is(i, "PXAT")
+}
+
+// expiryValue reads the argument of the expiry option at args[i] into exp;
+// false after answering its error.
+func (x *call) expiryValue(i int, exp *core.Expiry) bool {
+	unit, mode := int64(1000), core.ExpiryIn
 	switch {
-	case x.is(i, "EX"):
-		unit, mode = 1000, core.ExpiryIn
 	case x.is(i, "PX"):
-		unit, mode = 1, core.ExpiryIn
+		unit = 1
 	case x.is(i, "EXAT"):
-		unit, mode = 1000, core.ExpiryAt
+		mode = core.ExpiryAt
 	case x.is(i, "PXAT"):
 		unit, mode = 1, core.ExpiryAt
-	default:
-		return false, true
-	}
-	if i+1 >= len(x.args) {
-		x.syntaxErr()
-		return true, false
 	}
 	n, ok := x.intArg(i + 1)
 	if !ok {
-		return true, false
+		return false
 	}
 	ms, ok := toMs(n, unit)
 	if !ok || n <= 0 {
 		x.err(core.ErrInvalidExpire)
-		return true, false
+		return false
 	}
 	*exp = core.Expiry{Mode: mode, Ms: ms}
-	return true, true
+	return true
 }
 
 // parseSet parses SET's options from args[3:].
@@ -50,16 +51,15 @@ func (x *call) parseSet() (opts core.SetOptions, get bool, ok bool) {
 	hasCond := false
 	var expOpt oneOption // EX, PX, EXAT, PXAT or KEEPTTL
 	sameExp := func(i int) bool { return expOpt.same(x.args[i]) }
+	expAt := -1 // the expiry option whose amount counts (the last)
 	opts.Expiry.Mode = core.ExpiryClear
 	for i := 3; i < len(x.args); i++ {
-		if isExp, ok := x.expiryOption(i, &opts.Expiry); isExp {
-			if !ok {
-				return opts, false, false
-			}
+		if x.expiryOption(i) {
 			if !sameExp(i) {
 				x.syntaxErr()
 				return opts, false, false
 			}
+			expAt = i
 			i++
 			continue
 		}
@@ -90,6 +90,9 @@ func (x *call) parseSet() (opts core.SetOptions, get bool, ok bool) {
 			return opts, false, false
 		}
 		opts.Cond, hasCond = cond, true
+	}
+	if expAt >= 0 && !x.expiryValue(expAt, &opts.Expiry) {
+		return opts, false, false
 	}
 	return opts, get, true
 }
@@ -198,12 +201,11 @@ func (o *oneOption) same(word []byte) bool {
 func cmdGetEx(x *call) {
 	exp := core.Expiry{Mode: core.ExpiryKeep}
 	var opt oneOption // EX, PX, EXAT, PXAT or PERSIST
+	expAt := -1
 	for i := 2; i < len(x.args); i++ {
-		isExp, ok := x.expiryOption(i, &exp)
 		switch {
-		case isExp && !ok:
-			return
-		case isExp && opt.same(x.args[i]):
+		case x.expiryOption(i) && opt.same(x.args[i]):
+			expAt = i
 			i++
 		case x.is(i, "PERSIST") && opt.same(x.args[i]):
 			exp = core.Expiry{Mode: core.ExpiryClear}
@@ -214,6 +216,14 @@ func cmdGetEx(x *call) {
 	}
 	acc, id, ok := x.key(1)
 	if !ok {
+		return
+	}
+	if mark := len(x.out); expAt >= 0 && !x.expiryValue(expAt, &exp) {
+		// As Redis: an absent key answers nil before its amount is read.
+		if n, err := x.store().Exists(x.ctx(), acc, []string{id}); err == nil && n == 0 {
+			x.out = x.out[:mark]
+			x.null()
+		}
 		return
 	}
 	v, found, err := x.store().GetEx(x.ctx(), acc, id, exp)

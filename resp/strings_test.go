@@ -107,6 +107,14 @@ func TestSetOptionsFollowRedis(t *testing.T) {
 	wantErr(t, c.Do(bg, "SET", "rep", "d", "EX", "1", "KEEPTTL").Err(), "ERR syntax error")
 	wantErr(t, c.Do(bg, "SET", "rep", "d", "XX", "NX").Err(), "ERR syntax error")
 	wantErr(t, c.Do(bg, "SET", "rep", "d", "IFEQ", "b", "IFEQ", "b").Err(), "ERR syntax error")
+	// As Redis, options are read before amounts: a syntax error wins.
+	wantErr(t, c.Do(bg, "SET", "rep", "d", "PX", "EX", "x").Err(), "ERR syntax error")
+	wantErr(t, c.Do(bg, "SET", "rep", "d", "PXAT", "0", "GET", "KEEPTTL").Err(), "ERR syntax error")
+	wantErr(t, c.Do(bg, "EXPIRE", "rep", "x", "NX", "XX").Err(), "ERR NX and XX, GT or LT")
+	if err := c.Do(bg, "GETEX", "absent", "EX", "abc").Err(); err != redis.Nil {
+		t.Fatalf("GETEX of an absent key with a bad amount: %v, want nil as Redis", err)
+	}
+	wantErr(t, c.Do(bg, "GETEX", "rep", "EX", "abc").Err(), "ERR value is not an integer")
 	if v := c.Get(bg, "rep").Val(); v != "b" {
 		t.Fatalf("refused SETs changed the value to %q", v)
 	}
