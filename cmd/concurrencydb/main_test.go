@@ -114,7 +114,6 @@ func TestAnUnbindableAddressTouchesNoDataAndAnEmptyEnvTokenIsNone(t *testing.T) 
 	for _, args := range [][]string{
 		{"-http", busy.Addr().String(), "-resp", "off"},
 		{"-http", "off", "-resp", busy.Addr().String()},
-		{"-http", "no.such.host.invalid:1", "-resp", "off"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(append(args, "-data", data), &stderr); code != 1 {
