@@ -105,14 +105,14 @@ func Commands() []CommandSpec {
 		{"STRLEN", 2, rof, 1, 1, 1, "string", "2.2.0", "key", "The length of the value.", ""},
 		{"GETRANGE", 4, ro, 1, 1, 1, "string", "2.4.0", "key start end", "A substring of the value.", ""},
 		{"SETRANGE", 4, rw, 1, 1, 1, "string", "2.2.0", "key offset value", "Overwrites part of the value; answers the new length.", ""},
-		{"INCR", 2, rwf, 1, 1, 1, "string", "1.0.0", "key", "Adds 1. On a sequence: advances it.", "POST /db/{acc}/counter/{id}"},
-		{"INCRBY", 3, rwf, 1, 1, 1, "string", "1.0.0", "key increment", "Adds increment. On a sequence: advances it (negative: WRONGTYPE).", "POST /db/{acc}/counter/{id}"},
+		{"INCR", 2, rwf, 1, 1, 1, "string", "1.0.0", "key", "Adds 1. On a sequence: advances it (over HTTP, POST /sequence does; POST /counter refuses a sequence).", "POST /db/{acc}/counter/{id}"},
+		{"INCRBY", 3, rwf, 1, 1, 1, "string", "1.0.0", "key increment", "Adds increment. On a sequence: advances it (negative: WRONGTYPE; over HTTP, POST /sequence?count= does).", "POST /db/{acc}/counter/{id}"},
 		{"DECR", 2, rwf, 1, 1, 1, "string", "1.0.0", "key", "Subtracts 1 (WRONGTYPE on a sequence).", "POST /db/{acc}/counter/{id}"},
 		{"DECRBY", 3, rwf, 1, 1, 1, "string", "1.0.0", "key decrement", "Subtracts decrement (WRONGTYPE on a sequence).", "POST /db/{acc}/counter/{id}"},
 		{"INCRBYFLOAT", 3, rwf, 1, 1, 1, "string", "2.6.0", "key increment", "Adds a float.", ""},
 		{"DELEX", -2, rwf, 1, 1, 1, "string", "8.4.0", "key [IFEQ match | IFNE match]", "Deletes the key if its value matches: the owner releases its lock without Lua.", ""},
 		// keyspace
-		{"DEL", -2, rw, 1, -1, 1, "generic", "1.0.0", "key [key ...]", "Deletes keys of one account (a sequence is reset); answers how many existed.", "DELETE /db/{acc}/kv/{id}"},
+		{"DEL", -2, rw, 1, -1, 1, "generic", "1.0.0", "key [key ...]", "Deletes keys of one account (a sequence is reset; over HTTP, DELETE /sequence does, DELETE /kv refuses one); answers how many existed.", "DELETE /db/{acc}/kv/{id}"},
 		{"UNLINK", -2, rwf, 1, -1, 1, "generic", "4.0.0", "key [key ...]", "DEL.", ""},
 		{"EXISTS", -2, rof, 1, -1, 1, "generic", "1.0.0", "key [key ...]", "Counts the keys that exist.", ""},
 		{"TYPE", 2, rof, 1, 1, 1, "generic", "1.0.0", "key", "string, sequence or none.", ""},
@@ -148,6 +148,6 @@ func Commands() []CommandSpec {
 		// extension: in-memory mutexes
 		{"MLOCK", 4, CmdWrite | CmdBlocking, 1, 1, 1, "mutex", "ext", "name seconds wait", "Blocks until the mutex is granted (answers its handle) or wait seconds pass (nil); first come, first served.", "POST /db/{acc}/mlock/{id}"},
 		{"MUNLOCK", 3, rwf, 1, 1, 1, "mutex", "ext", "name handle", "Releases the mutex: OK, or NOTHELD.", "POST /db/{acc}/munlock/{id}"},
-		{"MLOCK.EXTEND", 4, rwf, 1, 1, 1, "mutex", "ext", "name handle seconds", "Gives the holder another seconds from now: OK, or NOTHELD.", ""},
+		{"MLOCK.EXTEND", 4, rwf, 1, 1, 1, "mutex", "ext", "name handle seconds", "Gives the holder another seconds from now: OK, or NOTHELD.", "POST /db/{acc}/mlock/{id}"},
 	}
 }

@@ -372,8 +372,8 @@ func (s *Store) IncrBy(ctx context.Context, acc, id string, delta int64) (int64,
 // ParseFloat parses a float argument or value as Redis does: no spaces,
 // no NaN.
 func ParseFloat(b []byte) (float64, bool) {
-	if len(b) == 0 || len(b) > 5000 || b[0] == ' ' || b[len(b)-1] == ' ' {
-		return 0, false
+	if len(b) == 0 || len(b) > 5000 || b[0] == ' ' || b[len(b)-1] == ' ' || bytes.ContainsAny(b, "_xX") {
+		return 0, false // NB: Go's syntax takes 1_0 and 0x1p3; a duration is decimal
 	}
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil || math.IsNaN(f) {

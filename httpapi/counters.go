@@ -3,7 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/concurrencydb/concurrencydb/core"
 )
@@ -12,8 +11,10 @@ func (a *API) ctrAdd(w http.ResponseWriter, r *http.Request, acc, id string) err
 	delta := int64(1)
 	if q := queryOf(r); q.Has("add") {
 		s := q.Get("add")
-		var err error
-		if delta, err = strconv.ParseInt(s, 10, 64); err != nil {
+		var ok bool
+		// NB: Redis's integer syntax, as CTR.ADD/INCRBY read it: no sign
+		// but '-', no leading zeros.
+		if delta, ok = core.ParseInt([]byte(s)); !ok {
 			return fmt.Errorf("%w: add must be a signed 64-bit integer, got %q", core.ErrInvalid, s)
 		}
 	}

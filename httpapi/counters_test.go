@@ -41,7 +41,8 @@ func TestCounterMalformedAddIs400AndChangesNothing(t *testing.T) {
 	s := newServer(t)
 	const p = "/db/acme/counter/c"
 	s.post(t, p+"?add=7").wantText(t, "7\n")
-	for _, a := range []string{"abc", "1.5", "", "9223372036854775808", "-9223372036854775809", "1e3", "0x10", "%201"} {
+	// Redis's integer syntax, as CTR.ADD reads it: no +, no leading zero.
+	for _, a := range []string{"abc", "1.5", "", "9223372036854775808", "-9223372036854775809", "1e3", "0x10", "%201", "%2B5", "05", "-0", "1&add=2"} {
 		t.Run("add="+a, func(t *testing.T) {
 			s.post(t, p+"?add="+a).wantError(t, http.StatusBadRequest, "invalid")
 		})

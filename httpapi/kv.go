@@ -49,14 +49,17 @@ func precondition(r *http.Request) (core.Precondition, error) {
 		// comparison (RFC 9110 13.1.1), an unquoted one is not a tag, and
 		// a list ("1", "2") is not supported; none of them may write as if
 		// it were "N", so each is refused as invalid.
-		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(m, `"`), `"`), 10, 64)
-		if err != nil || len(m) < 3 || m[0] != '"' || m[len(m)-1] != '"' {
+		n, ok := int64(0), false
+		if len(m) >= 3 && m[0] == '"' && m[len(m)-1] == '"' {
+			n, ok = core.ParseInt([]byte(m[1 : len(m)-1])) // "099" is not "99"
+		}
+		if !ok || n < 0 {
 			return core.Precondition{}, fmt.Errorf(`%w: If-Match must be * or one strong entity tag as the ETag header gives it ("N"), got %q`, core.ErrInvalid, m)
 		}
 		if n == 0 { // no ETag is "0"; ?ver=0 means "absent", If-Match never does
 			return core.Precondition{}, fmt.Errorf(`%w: If-Match: "0" matches no version; create-only is If-None-Match: * (or ?ver=0)`, core.ErrInvalid)
 		}
-		return core.Precondition{Cond: core.CondVersion, Version: n}, nil
+		return core.Precondition{Cond: core.CondVersion, Version: uint64(n)}, nil
 	}
 	return core.Precondition{}, nil
 }

@@ -178,6 +178,14 @@ func TestKVMalformedPreconditionIs400AndChangesNothing(t *testing.T) {
 		{"If-Match empty tag", "", hdr{"If-Match", `""`}},
 		// No ETag is "0": If-Match: "0" is not ?ver=0 (create-only).
 		{"If-Match zero", "", hdr{"If-Match", `"0"`}},
+		{"If-Match zero-padded", "", hdr{"If-Match", fmt.Sprintf(`"0%d"`, v)}}, // not the ETag as given
+		// Numbers read as RESP reads them, and never one of two.
+		{"ver zero-padded", fmt.Sprintf("?ver=0%d", v), nil},
+		{"ver with +", fmt.Sprintf("?ver=%%2B%d", v), nil},
+		{"ver past int64", "?ver=9223372036854775808", nil},
+		{"ver twice", fmt.Sprintf("?ver=%d&ver=0", v), nil},
+		{"ver twice, escaped", fmt.Sprintf("?ver=%d&v%%65r=0", v), nil},
+		{"ttl twice", "?ttl=1&ttl=", nil},
 		// One condition per request: If-Match is not dropped for the other.
 		{"If-Match and If-None-Match", "", hdr{"If-Match", fmt.Sprintf(`"%d"`, v), "If-None-Match", "*"}},
 		{"If-None-Match a version", "", hdr{"If-None-Match", `"3"`}},

@@ -120,7 +120,7 @@ func TestLockAndMutexDurationsOutOfRangeAre400(t *testing.T) {
 		"/mlock/m?dur=1&wait=1e300", "/mlock/m?dur=1&wait=",
 		"/lock/l?owner=o&dur=0", "/lock/l?owner=o&dur=-1", "/lock/l?owner=o&dur=NaN",
 		"/lock/l?owner=o&dur=inf", "/lock/l?owner=o&dur=1e300", "/lock/l?owner=o&dur=86401",
-		"/lock/l?owner=o&dur=0x10", "/lock/l?owner=o",
+		"/lock/l?owner=o&dur=0x10", "/lock/l?owner=o", "/lock/l?owner=o&dur=1_0", "/lock/l?owner=o&dur=0x1p3",
 	} {
 		r := s.do(t, "POST", "/db/acme"+q, nil, nil)
 		var body map[string]string

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -299,13 +300,51 @@ func target(r *http.Request) (acc, id string, err error) {
 // maxFastParams pairs) has nothing to reject.
 func checkQuery(r *http.Request) error {
 	raw := r.URL.RawQuery
-	if !strings.ContainsAny(raw, "%+;") && strings.Count(raw, "&") < maxFastParams {
+	if n := strings.Count(raw, "&"); !strings.ContainsAny(raw, "%+;") && n < maxFastParams {
+		// The common case: names need no unescaping; a few compared
+		// pairwise, more through a map.
+		var seen map[string]bool
+		names := make([]string, 0, 8)
+		for rest := raw; rest != ""; {
+			var kv string
+			kv, rest, _ = strings.Cut(rest, "&")
+			name, _, _ := strings.Cut(kv, "=")
+			if kv == "" {
+				continue
+			}
+			if n >= 8 {
+				if seen == nil {
+					seen = make(map[string]bool, n+1)
+				}
+				if seen[name] {
+					return repeatedParam(name)
+				}
+				seen[name] = true
+				continue
+			}
+			if slices.Contains(names, name) {
+				return repeatedParam(name)
+			}
+			names = append(names, name)
+		}
 		return nil
 	}
-	if _, err := url.ParseQuery(raw); err != nil {
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
 		return fmt.Errorf("%w: malformed query: %v", core.ErrInvalid, err)
 	}
+	for name, vs := range vals {
+		if len(vs) > 1 {
+			return repeatedParam(name)
+		}
+	}
 	return nil
+}
+
+// repeatedParam is the error for a parameter given twice: reading one of
+// them would drop the other (?ver=5&ver=0), as RESP refuses VER twice.
+func repeatedParam(name string) error {
+	return fmt.Errorf("%w: parameter %s is given more than once", core.ErrInvalid, name)
 }
 
 // maxFastParams is well under url.ParseQuery's parameter limit.
@@ -378,11 +417,13 @@ func uintParam(q query, name string) (uint64, bool, error) {
 	if s == "" {
 		return 0, false, nil
 	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
+	// NB: Redis's integer syntax, as the RESP commands read the same
+	// numbers (no '+', no leading zeros, at most 2^63-1).
+	n, ok := core.ParseInt([]byte(s))
+	if !ok || n < 0 {
 		return 0, false, fmt.Errorf("%w: %s must be a non-negative integer, got %q", core.ErrInvalid, name, s)
 	}
-	return n, true, nil
+	return uint64(n), true, nil
 }
 
 // wantsJSON reports whether the client asked for JSON results (H4).
