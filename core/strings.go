@@ -369,8 +369,8 @@ func (s *Store) IncrBy(ctx context.Context, acc, id string, delta int64) (int64,
 	return v, nil
 }
 
-// ParseFloat parses a float argument or value as Redis does: no spaces,
-// no NaN.
+// ParseFloat parses a decimal float (durations): no spaces, no NaN, and,
+// unlike Go's syntax, no underscores or hex.
 func ParseFloat(b []byte) (float64, bool) {
 	if len(b) == 0 || len(b) > 5000 || b[0] == ' ' || b[len(b)-1] == ' ' || bytes.ContainsAny(b, "_xX") {
 		return 0, false // NB: Go's syntax takes 1_0 and 0x1p3; a duration is decimal

@@ -639,10 +639,12 @@ func headerEnd(b []byte) int {
 func (p *parser) chunked(c *conn, b []byte, max int64) ([]byte, int, bool, error) {
 	end, err := scanChunks(b, &c.chunkAt, &c.chunkSum, max)
 	// NB: 6 bytes a byte: a body of max bytes sent in 1-byte chunks
-	// ("1\r\nx\r\n") is valid and must pass; only framing beyond that
-	// (chunk extensions) is refused, before it is buffered further.
-	if err == nil && end < 0 && int64(len(b)) > 6*max+64<<10 {
-		err = fmt.Errorf("%w: the chunk framing of the body is larger than 6 bytes per byte of a %d-byte body (chunk extensions?)", core.ErrTooLarge, max)
+	// ("1\r\nx\r\n") is valid and must pass, up to 64 MiB of framing
+	// (a connection's buffer is bounded by the body's size plus that);
+	// framing beyond (chunk extensions, or tiny chunks of a huge body) is
+	// refused before it is buffered further.
+	if err == nil && end < 0 && int64(len(b)) > max+min(5*max, 64<<20)+64<<10 {
+		err = fmt.Errorf("%w: the chunk framing of the body is out of proportion to a %d-byte body (chunk extensions, or chunks too small?)", core.ErrTooLarge, max)
 	}
 	if err != nil || end < 0 {
 		return nil, 0, false, err

@@ -13,22 +13,26 @@ import (
 	"github.com/concurrencydb/concurrencydb/core"
 )
 
-// precondition reads ?ver=N, If-Match: "N" | * and If-None-Match: *.
-// ver wins over the headers; ver=0 means "only if absent".
+// precondition reads ?ver=N, If-Match: "N" | * or If-None-Match: *, one
+// of them; ver=0 means "only if absent".
 func precondition(r *http.Request) (core.Precondition, error) {
 	ver, ok, err := uintParam(queryOf(r), "ver")
 	if err != nil {
 		return core.Precondition{}, err
 	}
+	_, hasINM := r.Header["If-None-Match"]
+	_, hasIM := r.Header["If-Match"]
 	if ok {
+		if hasINM || hasIM { // one condition per request, never one dropped
+			return core.Precondition{}, fmt.Errorf("%w: send ?ver or If-Match/If-None-Match, not both", core.ErrInvalid)
+		}
 		return core.Precondition{Cond: core.CondVersion, Version: ver}, nil
 	}
 	// NB: a header that is present counts, even empty or repeated: each
 	// of these is refused rather than read as absent, which would make
 	// the write unconditional. Both headers at once are refused too (one
 	// condition per request; RFC 9110 would evaluate If-Match first).
-	inm, hasINM := r.Header["If-None-Match"]
-	im, hasIM := r.Header["If-Match"]
+	inm, im := r.Header["If-None-Match"], r.Header["If-Match"]
 	switch {
 	case hasINM && hasIM:
 		return core.Precondition{}, fmt.Errorf("%w: send If-Match or If-None-Match, not both", core.ErrInvalid)

@@ -188,6 +188,8 @@ func TestKVMalformedPreconditionIs400AndChangesNothing(t *testing.T) {
 		{"ttl twice", "?ttl=1&ttl=", nil},
 		// One condition per request: If-Match is not dropped for the other.
 		{"If-Match and If-None-Match", "", hdr{"If-Match", fmt.Sprintf(`"%d"`, v), "If-None-Match", "*"}},
+		{"ver and If-None-Match", fmt.Sprintf("?ver=%d", v), hdr{"If-None-Match", "*"}},
+		{"ver and a malformed If-Match", fmt.Sprintf("?ver=%d", v), hdr{"If-Match", "garbage"}},
 		{"If-None-Match a version", "", hdr{"If-None-Match", `"3"`}},
 	} {
 		for _, m := range []string{"POST", "PUT", "DELETE"} {

@@ -337,7 +337,11 @@ func (db *DB) Stalled(d time.Duration) error {
 	if since == 0 {
 		return nil
 	}
-	if held := time.Duration(monoNow() - max(since, db.wal.bg.at.Load())); held > d {
+	at := db.wal.bg.at.Load()
+	if at == 0 {
+		return nil // the failure is being recorded: it has just come
+	}
+	if held := time.Duration(monoNow() - max(since, at)); held > d {
 		return fmt.Errorf("persist: a write has waited %v for Pebble since its storage failed: %w", held.Round(time.Millisecond), err)
 	}
 	return nil

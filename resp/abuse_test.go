@@ -81,6 +81,12 @@ func TestMalformedAndOversizedFramesAnswerProtocolError_R6(t *testing.T) {
 		{"missing CR", "*3\n$3\nSET\n", "-ERR Protocol error: invalid multibulk length"},
 		{"inline line above 64 KiB", "SET k " + strings.Repeat("v", 70<<10), "-ERR Protocol error: too big inline request"},
 		{"CRLF missing after a bulk", "*2\r\n$3\r\nGET\r\n$1\r\nkXY", "-ERR Protocol error: invalid bulk length"},
+		// Redis's integer syntax (string2ll) for counts and lengths.
+		{"zero-padded zero count", "*00\r\n", "-ERR Protocol error: invalid multibulk length"},
+		{"minus zero count", "*-0\r\n", "-ERR Protocol error: invalid multibulk length"},
+		{"plus count", "*+1\r\n$4\r\nPING\r\n", "-ERR Protocol error: invalid multibulk length"},
+		{"zero-padded length", "*1\r\n$04\r\nPING\r\n", "-ERR Protocol error: invalid bulk length"},
+		{"NUL in an inline command", "SET k a\x00b\r\n", "-ERR Protocol error: a NUL byte"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.raw()

@@ -271,5 +271,25 @@ func (c *client) info() string {
 		cmd = "NULL"
 	}
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=N db=%s sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s",
-		c.id, c.addr, c.laddr, c.mu.name, int64(now.Sub(c.created).Seconds()), idle, c.mu.account, cmd, c.mu.libName, c.mu.libVer)
+		c.id, c.addr, c.laddr, c.mu.name, int64(now.Sub(c.created).Seconds()), idle, escapeWord(c.mu.account), cmd, c.mu.libName, c.mu.libVer)
 }
+
+// escapeWord percent-encodes the bytes of an account name that would end
+// or forge a field where CLIENT LIST and INFO print it as a word: spaces,
+// control characters, and '%' itself, so that the encoding is unambiguous.
+func escapeWord(s string) string {
+	if !strings.ContainsFunc(s, needsEscape) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; needsEscape(rune(c)) {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func needsEscape(r rune) bool { return r <= ' ' || r == 0x7f || r == '%' }

@@ -204,13 +204,24 @@ func TestAuthGlobalAndPerAccountTokens(t *testing.T) {
 		t.Fatalf("CLIENT LIST for the global token lacks a connection:\n%s", list)
 	}
 	info := acme.Info(bg, "all").Val()
-	for _, sec := range []string{"# Clients", "# Stats", "# Commandstats", "# Errorstats"} {
+	for _, sec := range []string{"# Clients", "# Stats", "# Commandstats", "# Errorstats", "group_commit_writes", "disk_usage_bytes"} {
 		if strings.Contains(info, sec) {
 			t.Errorf("INFO for an account token shows %s", sec)
 		}
 	}
 	if !strings.Contains(info, "# Server") || !strings.Contains(root.Info(bg, "all").Val(), "# Stats") {
 		t.Errorf("INFO lost its other sections:\n%s", info)
+	}
+	// An account name is printed escaped: it cannot forge a field or a
+	// line of CLIENT LIST or INFO keyspace.
+	forger := e.client(func(o *redis.Options) { o.Password = "root"; o.PoolSize = 1 })
+	must(t, forger.Do(bg, "SELECT", "x flags=N db=admin\nid=1 name=forged").Err())
+	must(t, forger.Set(bg, "k", "v", 0).Err())
+	if list := root.ClientList(bg).Val(); strings.Contains(list, "\nid=1 name=forged") || !strings.Contains(list, "db=x%20flags=N%20db=admin%0Aid=1%20name=forged ") {
+		t.Fatalf("CLIENT LIST with a forging account name:\n%s", list)
+	}
+	if ks := root.Info(bg, "keyspace").Val(); !strings.Contains(ks, "dbx%20flags=N%20db=admin%0Aid=1%20name=forged:keys=1") {
+		t.Fatalf("INFO keyspace with a forging account name:\n%s", ks)
 	}
 	// A wrong password fails the go-redis connection.
 	bad := e.client(func(o *redis.Options) { o.Password = "nope" })

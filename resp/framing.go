@@ -3,10 +3,14 @@ package resp
 import (
 	"errors"
 	"fmt"
-	"strconv"
+
+	"github.com/concurrencydb/concurrencydb/core"
 )
 
-var errNoCR = errors.New("header line without CR")
+var (
+	errNoCR   = errors.New("header line without CR")
+	errNotInt = errors.New("not an integer")
+)
 
 // frameGuard follows the RESP framing of the bytes a connection reads,
 // before redcon sees them, and refuses a frame whose declared sizes are out
@@ -151,7 +155,13 @@ func (g *frameGuard) scan(b []byte) (int, *protocolError) {
 		var n int64
 		var err error = errNoCR
 		if len(g.num) > 0 && g.num[len(g.num)-1] == '\r' {
-			n, err = strconv.ParseInt(string(g.num[:len(g.num)-1]), 10, 64)
+			// NB: Redis's string2ll: "*01", "*+1", "*-0" are malformed.
+			var ok bool
+			if n, ok = core.ParseInt(g.num[:len(g.num)-1]); !ok {
+				err = errNotInt
+			} else {
+				err = nil
+			}
 		}
 		if g.state == gCount {
 			if err == nil && n <= 0 {

@@ -21,7 +21,7 @@ var allSections = []string{"server", "clients", "memory", "persistence", "stats"
 
 // serverWide are the INFO sections that count every account's activity:
 // an account token does not see them (as HTTP's /metrics needs the global
-// token).
+// token), nor the commit counters of persistence.
 var serverWide = map[string]bool{"clients": true, "stats": true, "commandstats": true, "errorstats": true}
 
 func cmdInfo(x *call) {
@@ -111,6 +111,9 @@ func (x *call) infoSection(b *strings.Builder, sec string) error {
 		line("aof_rewrite_in_progress", 0)
 		line("aof_last_write_status", writeStatus(st))
 		line("fsync_always", boolInt(!cfg.NoSync))
+		if x.c.limitedTo != "" {
+			break // the rest counts every account's writes (serverWide)
+		}
 		commits, writes, nanos := sts.Commits.Load(), sts.Writes.Load(), sts.CommitNanos.Load()
 		line("group_commits", commits)
 		line("group_commit_writes", writes)
@@ -147,7 +150,7 @@ func (x *call) infoSection(b *strings.Builder, sec string) error {
 				continue // an account token sees its own account only
 			}
 			// One line per account, in Redis's dbN shape: db<account>.
-			fmt.Fprintf(b, "db%s:keys=%d,expires=%d,avg_ttl=0\r\n", a.Account, a.Keys, a.Expires)
+			fmt.Fprintf(b, "db%s:keys=%d,expires=%d,avg_ttl=0\r\n", escapeWord(a.Account), a.Keys, a.Expires)
 		}
 	}
 	return nil

@@ -3,7 +3,8 @@ package resp
 import (
 	"bytes"
 	"errors"
-	"strconv"
+
+	"github.com/concurrencydb/concurrencydb/core"
 )
 
 // Inline (telnet-style) commands are split here, as Redis's
@@ -13,7 +14,10 @@ import (
 // quotes as written, and refuses a quote inside an unquoted token (b"c"),
 // where Redis reads "A", a newline and bc.
 
-var errUnbalancedQuotes = errors.New("Protocol error: unbalanced quotes in request")
+var (
+	errUnbalancedQuotes = errors.New("Protocol error: unbalanced quotes in request")
+	errInlineNUL        = errors.New("Protocol error: a NUL byte in an inline request")
+)
 
 // emptyMultibulk reports whether b starts with a whole "*N\r\n" line with
 // N <= 0 (the frame guard has checked its number).
@@ -25,8 +29,8 @@ func emptyMultibulk(b []byte) bool {
 	if nl < 0 {
 		return false
 	}
-	n, err := strconv.ParseInt(string(bytes.TrimSuffix(b[1:nl], []byte("\r"))), 10, 64)
-	return err == nil && n <= 0
+	n, ok := core.ParseInt(bytes.TrimSuffix(b[1:nl], []byte("\r")))
+	return ok && n <= 0
 }
 
 // nextInline reads the inline command at the head of b: its arguments (new
@@ -41,6 +45,12 @@ func nextInline(b []byte) (args [][]byte, n int, complete bool, err error) {
 	if len(line) > 0 && line[len(line)-1] == '\r' {
 		line = line[:len(line)-1]
 	}
+	if bytes.IndexByte(line, 0) >= 0 {
+		// NB: Redis looks for the newline with strchr, which stops at the
+		// NUL, and answers nothing until 64 KiB have come; cutting the
+		// command there would run another one than was sent.
+		return nil, nl + 1, true, errInlineNUL
+	}
 	args, err = splitArgs(line)
 	return args, nl + 1, true, err
 }
@@ -48,7 +58,7 @@ func nextInline(b []byte) (args [][]byte, n int, complete bool, err error) {
 // splitArgs is Redis's sdssplitargs: arguments separated by spaces,
 // "double quotes" with the escapes \xHH \n \r \t \b \a (and \<c> for c),
 // 'single quotes' with \' only; a closing quote must end its argument. A
-// NUL ends the line, as it ends Redis's C string.
+// NUL is refused (nextInline): Redis's own inline reader cannot take one.
 func splitArgs(line []byte) ([][]byte, error) {
 	var args [][]byte
 	p := 0

@@ -104,6 +104,7 @@ func TestRawProtocolMatchesARealRedisServer(t *testing.T) {
 		{"*-3\r\n$3\r\nSET\r\n", 2},
 		{"SET d \"\\xZZ\\x4\"\r\nGET d\r\n", 2},
 		{"ECHO \"\"\r\nECHO ''\r\n", 2},
+		{"*00\r\n", 1}, {"*-0\r\n", 1}, {"*+1\r\n$4\r\nPING\r\n", 1}, {"*1\r\n$04\r\nPING\r\n", 1},
 	} {
 		theirs := &rawConn{t: t, nc: dial(t, rc.Options().Addr)}
 		ours := &rawConn{t: t, nc: dial(t, e.addr)}

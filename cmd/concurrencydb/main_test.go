@@ -57,7 +57,6 @@ func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
 		{"account token is the global one", []string{"-config", write("m.yml", "auth:\n  token: t0k\n  accounts: {alpha: t0k}\n")}, "auth.accounts.alpha"},
 		{"token with spaces", []string{"-config", write("n.yml", "auth:\n  token: \" spaced \"\n")}, "auth.token"},
 		{"account with braces", []string{"-config", write("o.yml", "default_account: \"a{b}\"\n")}, "default_account"},
-		{"account with a space", []string{"-config", write("p.yml", "auth:\n  accounts: {\"a b\": tok}\n")}, "auth.accounts"},
 		{"port out of range", []string{"-http", "127.0.0.1:99999"}, "http.addr"},
 		{"named port", []string{"-resp", "127.0.0.1:http2"}, "resp.addr"},
 		{"two listeners on one address", []string{"-http", "127.0.0.1:7001", "-resp", "127.0.0.1:7001"}, "resp.addr"},
