@@ -22,10 +22,18 @@ func ParseInt(v []byte) (int64, bool) {
 	if len(digits) == 0 || (digits[0] == '0' && len(v) > 1) {
 		return 0, false
 	}
+	var n int64
 	for _, c := range digits {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
+		n = n*10 + int64(c-'0') // cannot overflow in 18 digits
+	}
+	if len(digits) <= 18 { // the common case, without strconv (the RESP frame guard reads every length here)
+		if v[0] == '-' {
+			n = -n
+		}
+		return n, true
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	return n, err == nil

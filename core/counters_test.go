@@ -177,3 +177,18 @@ func TestCounterKeepsTTL_T1(t *testing.T) {
 		t.Fatalf("re-created counter has expiry %d (%v), want none", kv.ExpireAt, err)
 	}
 }
+
+// ParseInt is Redis's string2ll: no sign but '-', no leading zeros, no -0,
+// int64 range; the short-number path and strconv's agree at the edges.
+func TestParseIntFollowsRedisString2ll(t *testing.T) {
+	for s, want := range map[string]int64{"0": 0, "-1": -1, "9223372036854775807": 9223372036854775807, "-9223372036854775808": -9223372036854775808, "999999999999999999": 999999999999999999, "-999999999999999999": -999999999999999999, "123": 123} {
+		if n, ok := ParseInt([]byte(s)); !ok || n != want {
+			t.Errorf("%s: %d %v", s, n, ok)
+		}
+	}
+	for _, s := range []string{"", "-", "-0", "01", "+1", "9223372036854775808", "-9223372036854775809", "1a", "99999999999999999999"} {
+		if _, ok := ParseInt([]byte(s)); ok {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}
