@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -633,5 +634,39 @@ func TestHealthyReportsAStorageThatCannotFlush_P6(t *testing.T) {
 	}
 	if err := s.Healthy(); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Healthy() = %v once the storage cannot flush, want ErrUnavailable", err)
+	}
+}
+
+// A write of several keys one of which cannot be read (a bad sector under
+// its table) answers the error and changes none of them: it used to delete
+// or set the keys before the unreadable one and still answer the error.
+func TestAMultiKeyWriteWithAnUnreadableKeyChangesNothing(t *testing.T) {
+	fs := faultfs.New(vfs.NewMem())
+	ts := openStore(t, fs, "db", Config{})
+	val := bytes.Repeat([]byte("v"), 1024)
+	const n = 2000 // many table blocks: the last key's is not read with the first's
+	for i := range n {
+		if _, err := ts.Set(ksbg, "a", fmt.Sprintf("k%05d", i), val, SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.close()
+	ts = openStore(t, fs, "db", Config{}) // an empty cache; the keys are in tables
+	first, last := fmt.Sprintf("k%05d", 0), fmt.Sprintf("k%05d", n-1)
+	if _, found, err := ts.Get(ksbg, "a", first); err != nil || !found {
+		t.Fatalf("Get %s: %v %v", first, found, err)
+	}
+	fs.FailTableReads()
+	if _, err := ts.Del(ksbg, "a", []string{first, last}); err == nil {
+		t.Fatal("DEL of an unreadable key answered no error")
+	}
+	if _, err := ts.MSet(ksbg, "a", []KeyValue{{ID: first, Value: []byte("x")}, {ID: last, Value: []byte("y")}}, false); err == nil {
+		t.Fatal("MSET over an unreadable key answered no error")
+	}
+	fs.Free()
+	for _, id := range []string{first, last} {
+		if v, found, err := ts.Get(ksbg, "a", id); err != nil || !found || !bytes.Equal(v, val) {
+			t.Fatalf("%s after the refused writes: %q %v %v", id, v, found, err)
+		}
 	}
 }

@@ -255,13 +255,23 @@ func (s *Store) run(ctx context.Context, write bool, fn func(t *txn) error) erro
 // one command's disk reads do not stall others. fn may still get any key.
 func (s *Store) runKeys(ctx context.Context, write bool, ks [][]byte, fn func(t *txn) error) error {
 	s.mu.Lock()
+	var loadErr error
 	for _, k := range ks {
-		s.loadLocked(k)
+		if err := s.loadLocked(k); err != nil && loadErr == nil {
+			loadErr = err
+		}
 	}
 	if write {
 		if err := s.writableLocked(); err != nil {
 			s.mu.Unlock()
 			return err
+		}
+		// NB: before fn, not at the key: a write of several keys (DEL,
+		// MSET, RENAME) that met an unreadable one part-way would have
+		// changed the keys before it and still answered an error.
+		if loadErr != nil {
+			s.mu.Unlock()
+			return loadErr
 		}
 	} else if s.mu.closed {
 		s.mu.Unlock()
@@ -346,7 +356,8 @@ func (t *txn) get(k []byte) (*entry, error) {
 
 // loadLocked caches k's committed record, reading Pebble with the apply
 // lock released; it returns with the lock held again. On a read error it
-// caches nothing (get then reads under the lock and reports the error).
+// caches nothing and returns the error: a write then refuses to run
+// (runKeys); a read meets it again in get, under the lock.
 //
 // The record read is current unless k was written while the lock was
 // released: such a write puts k in mem, where it stays while pending, so
@@ -355,12 +366,12 @@ func (t *txn) get(k []byte) (*entry, error) {
 // above the durable gen at the start of the read, so "nothing evicted with
 // a gen above it" rules that out. Otherwise the read is simply not
 // installed (get then reads under the lock).
-func (s *Store) loadLocked(k []byte) {
+func (s *Store) loadLocked(k []byte) error {
 	if _, ok := s.mu.mem[string(k)]; ok || s.mu.closed {
-		return
+		return nil
 	}
 	if _, ok := s.fromRingLocked(k); ok {
-		return
+		return nil
 	}
 	start := s.mu.durable
 	s.reads.RLock() // Close waits for this read before the DB can close
@@ -370,12 +381,13 @@ func (s *Store) loadLocked(k []byte) {
 	s.reads.RUnlock()
 	s.mu.Lock()
 	if _, ok := s.mu.mem[string(k)]; ok || err != nil || s.mu.evictedGen > start {
-		return
+		return err
 	}
 	if s.mu.memBytes >= s.cfg.CacheBytes {
 		s.evictLocked()
 	}
 	s.storeLocked(k, &entry{rec: rec, exists: found, gen: s.mu.durable})
+	return nil
 }
 
 // fromRingLocked installs k's record from the record ring in mem, when

@@ -38,6 +38,7 @@ type FS struct {
 	createFull atomic.Bool // FillNewFiles
 	tablesFull atomic.Bool // FillNewTables
 	tableSyncs atomic.Bool // OnlyTableSyncs
+	tableReads atomic.Bool // FailTableReads
 	creates    atomic.Int64
 
 	mu struct {
@@ -75,6 +76,10 @@ func (fs *FS) ReleaseSyncs() {
 // Pebble's tables (*.sst) only, from now on: Pebble's flushes cannot
 // finish while the write-ahead log and the MANIFEST sync as usual.
 func (fs *FS) OnlyTableSyncs() { fs.tableSyncs.Store(true) }
+
+// FailTableReads makes every read of a Pebble table (*.sst) from now on
+// fail with EIO (a bad sector), until Free.
+func (fs *FS) FailTableReads() { fs.tableReads.Store(true) }
 
 // FailSyncs makes every sync from now on return ErrInjectedSync (a dying
 // disk, or fsync reporting EIO). Syncs held at that moment are let go at
@@ -120,6 +125,7 @@ func (fs *FS) Free() {
 	fs.full.Store(false)
 	fs.createFull.Store(false)
 	fs.tablesFull.Store(false)
+	fs.tableReads.Store(false)
 }
 
 func (fs *FS) sync(table bool) error {
@@ -198,6 +204,13 @@ type file struct {
 	vfs.File
 	fs    *FS
 	table bool // a Pebble table (OnlyTableSyncs)
+}
+
+func (f *file) ReadAt(p []byte, off int64) (int, error) {
+	if f.table && f.fs.tableReads.Load() {
+		return 0, syscall.EIO
+	}
+	return f.File.ReadAt(p, off)
 }
 
 func (f *file) Write(p []byte) (int, error) {
