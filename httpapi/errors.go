@@ -54,7 +54,7 @@ func writeError(w http.ResponseWriter, err error) {
 	body := map[string]any{"error": row.code, "message": err.Error()}
 	var le *core.LockedError
 	if errors.As(err, &le) {
-		body["owner"] = le.Owner
+		putOwner(body, le.Owner)
 		body["remaining_ms"] = le.RemainingMs
 	}
 	var ve *core.VersionError

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/concurrencydb/concurrencydb/core"
 )
@@ -27,7 +29,21 @@ func owner(r *http.Request) (string, error) {
 }
 
 func lockJSON(li core.LockInfo) map[string]any {
-	return map[string]any{"owner": li.Owner, "token": li.Token, "remaining_ms": li.RemainingMs}
+	body := map[string]any{"token": li.Token, "remaining_ms": li.RemainingMs}
+	putOwner(body, li.Owner)
+	return body
+}
+
+// putOwner sets a lock's owner in a JSON body: as is when it is UTF-8,
+// else in base64 with "owner_encoding": "base64" (as kv values), so that
+// an owner SET over RESP with any bytes reads back exactly.
+func putOwner(body map[string]any, owner string) {
+	if utf8.ValidString(owner) {
+		body["owner"] = owner
+		return
+	}
+	body["owner"] = base64.StdEncoding.EncodeToString([]byte(owner))
+	body["owner_encoding"] = "base64"
 }
 
 func (a *API) lockAcquire(w http.ResponseWriter, r *http.Request, acc, id string) error {

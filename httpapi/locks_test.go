@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"context"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -201,6 +203,30 @@ func TestLockReleaseOfASequenceIsWrongType(t *testing.T) {
 	s.del(t, p+"?owner=me").wantError(t, http.StatusConflict, "wrongtype")
 	s.del(t, p).wantError(t, http.StatusConflict, "wrongtype")
 	s.post(t, "/db/acme/sequence/seq").wantText(t, "8\n")
+}
+
+// An owner that is not UTF-8 (SET over RESP with any bytes) reads back
+// exactly over HTTP: in base64, flagged, in GET /lock and in a 409.
+func TestANonUTF8LockOwnerReadsBackInBase64(t *testing.T) {
+	s := newServer(t)
+	owner := "o\xffx"
+	if _, err := s.store.Set(context.Background(), "acme", "bin", []byte(owner), core.SetOptions{Expiry: core.Expiry{Mode: core.ExpiryIn, Ms: 60000}}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"owner": base64.StdEncoding.EncodeToString([]byte(owner)), "owner_encoding": "base64"}
+	got := s.get(t, "/db/acme/lock/bin").want(t, http.StatusOK).json(t)
+	conflict := s.post(t, "/db/acme/lock/bin?owner=me&dur=10").wantError(t, http.StatusConflict, "locked")
+	for _, body := range []map[string]any{got, conflict} {
+		for k, v := range want {
+			if body[k] != v {
+				t.Errorf("%s = %v, want %v (body %v)", k, body[k], v, body)
+			}
+		}
+	}
+	s.post(t, "/db/acme/lock/utf?owner=plain&dur=10").want(t, http.StatusOK)
+	if body := s.get(t, "/db/acme/lock/utf").want(t, http.StatusOK).json(t); body["owner"] != "plain" || body["owner_encoding"] != nil {
+		t.Errorf("a UTF-8 owner: %v", body)
+	}
 }
 
 func itoa(n uint64) string { return unum(n).String() }
