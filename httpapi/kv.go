@@ -20,8 +20,8 @@ func precondition(r *http.Request) (core.Precondition, error) {
 	if err != nil {
 		return core.Precondition{}, err
 	}
-	_, hasINM := r.Header["If-None-Match"]
-	_, hasIM := r.Header["If-Match"]
+	inm, hasINM := r.Header["If-None-Match"]
+	im, hasIM := r.Header["If-Match"]
 	if ok {
 		if hasINM || hasIM { // one condition per request, never one dropped
 			return core.Precondition{}, fmt.Errorf("%w: send ?ver or If-Match/If-None-Match, not both", core.ErrInvalid)
@@ -32,7 +32,6 @@ func precondition(r *http.Request) (core.Precondition, error) {
 	// of these is refused rather than read as absent, which would make
 	// the write unconditional. Both headers at once are refused too (one
 	// condition per request; RFC 9110 would evaluate If-Match first).
-	inm, im := r.Header["If-None-Match"], r.Header["If-Match"]
 	switch {
 	case hasINM && hasIM:
 		return core.Precondition{}, fmt.Errorf("%w: send If-Match or If-None-Match, not both", core.ErrInvalid)

@@ -63,9 +63,9 @@ func newRouter(store *core.Store, cfg Config) (*chi.Mux, *API) {
 	r.MethodNotAllowed(a.methodNotAllowed)
 	// NB: HEAD is served wherever GET is, with GET's status and headers
 	// (Content-Length included) and no body (the transport drops it).
-	for p, h := range map[string]http.HandlerFunc{"/healthz": a.healthz, "/metrics": a.metrics} {
-		r.Get(p, h)
-		r.Head(p, h)
+	for _, rt := range a.topRoutes() {
+		r.Get(rt.pattern, rt.h)
+		r.Head(rt.pattern, rt.h)
 	}
 	// Every route is registered twice: on r itself with its full path,
 	// which serves every request that names a route and its method in one
@@ -93,6 +93,17 @@ func newRouter(store *core.Store, cfg Config) (*chi.Mux, *API) {
 	return r, a
 }
 
+// topRoute is an endpoint outside /db/ (no account, no id).
+type topRoute struct {
+	method, pattern string
+	h               http.HandlerFunc
+}
+
+// topRoutes is the table of the endpoints outside /db/.
+func (a *API) topRoutes() []topRoute {
+	return []topRoute{{"GET", "/healthz", a.healthz}, {"GET", "/metrics", a.metrics}}
+}
+
 // withHead is the methods a route of method m is served for: HEAD too
 // for a GET.
 func withHead(m string) []string {
@@ -105,8 +116,10 @@ func withHead(m string) []string {
 // allowed is the Allow header of a 405 for path (RFC 9110 15.5.6): the
 // methods served on it, from the route table.
 func (a *API) allowed(path string) string {
-	if path == "/healthz" || path == "/metrics" {
-		return "GET, HEAD"
+	for _, rt := range a.topRoutes() {
+		if path == rt.pattern {
+			return strings.Join(withHead(rt.method), ", ")
+		}
 	}
 	rest, ok := strings.CutPrefix(path, "/db/")
 	if !ok {
@@ -192,7 +205,10 @@ func Routes() []Route {
 	for _, rt := range (&API{}).routes() {
 		out = append(out, Route{rt.method, "/db/{acc}" + rt.pattern})
 	}
-	return append(out, Route{"GET", "/healthz"}, Route{"GET", "/metrics"})
+	for _, rt := range (&API{}).topRoutes() {
+		out = append(out, Route{rt.method, rt.pattern})
+	}
+	return out
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {

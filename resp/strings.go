@@ -21,6 +21,18 @@ func (x *call) expiryOption(i int) bool {
 // expiryValue reads the argument of the expiry option at args[i] into exp;
 // false after answering its error.
 func (x *call) expiryValue(i int, exp *core.Expiry) bool {
+	e, err := x.parseExpiry(i)
+	if err != nil {
+		x.err(err)
+		return false
+	}
+	*exp = e
+	return true
+}
+
+// parseExpiry reads the expiry option at args[i] and its amount:
+// ErrNotInteger or ErrInvalidExpire when the amount is bad.
+func (x *call) parseExpiry(i int) (core.Expiry, error) {
 	unit, mode := int64(1000), core.ExpiryIn
 	switch {
 	case x.is(i, "PX"):
@@ -30,17 +42,15 @@ func (x *call) expiryValue(i int, exp *core.Expiry) bool {
 	case x.is(i, "PXAT"):
 		unit, mode = 1, core.ExpiryAt
 	}
-	n, ok := x.intArg(i + 1)
+	n, ok := core.ParseInt(x.args[i+1])
 	if !ok {
-		return false
+		return core.Expiry{}, core.ErrNotInteger
 	}
 	ms, ok := toMs(n, unit)
 	if !ok || n <= 0 {
-		x.err(core.ErrInvalidExpire)
-		return false
+		return core.Expiry{}, core.ErrInvalidExpire
 	}
-	*exp = core.Expiry{Mode: mode, Ms: ms}
-	return true
+	return core.Expiry{Mode: mode, Ms: ms}, nil
 }
 
 // parseSet parses SET's options from args[3:].
@@ -218,13 +228,17 @@ func cmdGetEx(x *call) {
 	if !ok {
 		return
 	}
-	if mark := len(x.out); expAt >= 0 && !x.expiryValue(expAt, &exp) {
-		// As Redis: an absent key answers nil before its amount is read.
-		if n, err := x.store().Exists(x.ctx(), acc, []string{id}); err == nil && n == 0 {
-			x.out = x.out[:mark]
-			x.null()
+	if expAt >= 0 {
+		var err error
+		if exp, err = x.parseExpiry(expAt); err != nil {
+			// As Redis: an absent key answers nil before its amount is read.
+			if n, xerr := x.store().Exists(x.ctx(), acc, []string{id}); xerr == nil && n == 0 {
+				x.null()
+			} else {
+				x.err(err)
+			}
+			return
 		}
-		return
 	}
 	v, found, err := x.store().GetEx(x.ctx(), acc, id, exp)
 	x.value(v, found, err)
