@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,6 +20,10 @@ import (
 
 // ErrLocked is returned by Open when another process holds the data directory (P5).
 var ErrLocked = errors.New("data directory is in use by another process")
+
+// ErrNotStore is returned by Open for a directory that holds files but no
+// store (P8).
+var ErrNotStore = errors.New("directory is not empty and holds no concurrencydb store")
 
 // Options configure Open. The zero value is the production default.
 type Options struct {
@@ -56,6 +61,9 @@ func Open(dir string, o Options) (*DB, error) {
 	}
 	if o.FS == nil {
 		o.FS = vfs.Default
+	}
+	if err := checkDir(o.FS, dir); err != nil {
+		return nil, err
 	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
@@ -135,6 +143,40 @@ func Open(dir string, o Options) (*DB, error) {
 		return fail(err)
 	}
 	return db, nil
+}
+
+// checkDir refuses a directory that has files of its own but no store in
+// it (P8): a data_dir pointed at the wrong place by mistake (a home
+// directory, another program's data) would otherwise get Pebble's and the
+// log's files written among them. A store is recognised by Pebble's
+// manifest; a directory holding only files that a store's first start
+// creates (one that crashed before the manifest was written) or a
+// filesystem's lost+found counts as empty. Once a store is there, other
+// files beside it are left alone and do not matter.
+func checkDir(fs vfs.FS, dir string) error {
+	names, err := fs.List(dir)
+	if err != nil {
+		return nil // a missing directory is created by Pebble; other errors surface there
+	}
+	var foreign []string
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, "MANIFEST-"), strings.HasPrefix(n, "marker.manifest."), n == "CURRENT":
+			return nil
+		case n == "LOCK", n == "lost+found", strings.HasPrefix(n, "OPTIONS-"), strings.HasPrefix(n, "marker."),
+			strings.HasSuffix(n, ".sst"), strings.HasSuffix(n, ".log"), n == walPrepName:
+		default:
+			foreign = append(foreign, n)
+		}
+	}
+	if len(foreign) == 0 {
+		return nil
+	}
+	slices.Sort(foreign)
+	if len(foreign) > 3 {
+		foreign = append(foreign[:3], "…")
+	}
+	return fmt.Errorf("%w: %s holds %s; give an empty or a new directory", ErrNotStore, dir, strings.Join(foreign, ", "))
 }
 
 // isLockErr recognises the flock failure Pebble returns when another

@@ -2,6 +2,9 @@ package persist
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -159,4 +162,72 @@ func TestScanAndScanExpired(t *testing.T) {
 	}); err != nil || strings.Join(exp, ",") != "a" {
 		t.Fatalf("ScanExpired limit 1 = (%v, %v), want a", exp, err)
 	}
+}
+
+// TestOpenRefusesADirectoryThatIsNotAStore_P8.
+func TestOpenRefusesADirectoryThatIsNotAStore_P8(t *testing.T) {
+	write := func(t *testing.T, dir, name string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(t *testing.T, dir string) []string {
+		t.Helper()
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	t.Run("foreign files", func(t *testing.T) {
+		dir := t.TempDir()
+		write(t, dir, "notes.txt")
+		if err := os.Mkdir(filepath.Join(dir, "photos"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		db, err := Open(dir, Options{})
+		if !errors.Is(err, ErrNotStore) {
+			if err == nil {
+				db.Close()
+			}
+			t.Fatalf("Open = %v, want ErrNotStore", err)
+		}
+		if !strings.Contains(err.Error(), "notes.txt, photos") {
+			t.Errorf("error %q does not name what is there", err)
+		}
+		if got := list(t, dir); !slices.Equal(got, []string{"notes.txt", "photos"}) {
+			t.Errorf("directory after the refused Open: %v, want it untouched", got)
+		}
+	})
+	t.Run("lost+found and a first start's leftovers", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.Mkdir(filepath.Join(dir, "lost+found"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		write(t, dir, "LOCK") // the first file Pebble creates
+		openT(t, nil, dir).Close()
+	})
+	t.Run("a store with other files beside it", func(t *testing.T) {
+		dir := t.TempDir()
+		db := openT(t, nil, dir)
+		b := db.NewBatch()
+		b.PutRecord(DataKey("acc", "k"), &Record{Type: TypeString, Create: 1, Mod: 1, Value: []byte("v")})
+		if err := db.Commit(b, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		write(t, dir, "README")
+		db = openT(t, nil, dir)
+		defer db.Close()
+		if r, ok, err := db.GetRecord(DataKey("acc", "k")); err != nil || !ok || string(r.Value) != "v" {
+			t.Fatalf("GetRecord after reopen = %v %v %v", r, ok, err)
+		}
+	})
 }

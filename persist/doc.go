@@ -41,4 +41,10 @@
 //     10 s after the failure instead, leaving the log as it was. Pebble's
 //     stop threshold is raised so that one failed flush does not reach it
 //     (db.go).
+//   - P8: Open refuses, before writing anything, a directory that holds
+//     files but no store (ErrNotStore): a data_dir pointed at the wrong
+//     place would otherwise get the store's files written among someone
+//     else's. A store is recognised by Pebble's manifest; files a store's
+//     first start creates before its manifest, and lost+found, count as
+//     empty; other files beside a store do not matter.
 package persist
