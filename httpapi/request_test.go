@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -280,5 +281,27 @@ func TestQueryAgreesWithURLValues(t *testing.T) {
 				t.Errorf("%q: %q: Get %q Has %v, url.Values %q %v", raw, n, q.Get(n), q.Has(n), want.Get(n), want.Has(n))
 			}
 		}
+	}
+}
+
+// The allowance for chunk framing (6 bytes a body byte: "1\r\nx\r\n") is
+// capped at 64 MiB, so a connection's buffer stays bounded by the body
+// limit plus 64 MiB however large that limit is. With a 16 MiB limit the
+// 6× rule alone would allow 96 MiB: an unfinished body of 1-byte chunks
+// must pass up to 16 + 64 MiB (+ 64 KiB of slack) and be refused past it,
+// although its chunks hold less than the limit.
+func TestChunkFramingAllowanceIsCappedAt64MiB(t *testing.T) {
+	const max = 16 << 20
+	const allowed = max + 64<<20 + 64<<10
+	chunk := []byte("1\r\nx\r\n")
+	b := bytes.Repeat(chunk, allowed/len(chunk)+2) // no last chunk: unfinished
+	var p parser
+	below := b[:allowed/len(chunk)*len(chunk)]
+	if _, _, done, err := p.chunked(&conn{}, below, max); err != nil || done {
+		t.Fatalf("%d bytes of framing (the cap) = done %v, %v; want waiting for more", len(below), done, err)
+	}
+	_, _, _, err := p.chunked(&conn{}, b, max)
+	if !errors.Is(err, core.ErrTooLarge) || !strings.Contains(err.Error(), "chunk framing") {
+		t.Fatalf("%d bytes of framing (past the cap) = %v, want the framing refused as too large", len(b), err)
 	}
 }
