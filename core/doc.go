@@ -38,7 +38,9 @@
 //     goes through the cache, and every committed entry the cache evicts
 //     is put into the ring (G1 makes it the key's answer from then on), so
 //     a record read back from the ring is current (fromRingLocked). It is
-//     only touched under the apply lock.
+//     only touched under the apply lock. The ring's own invariants, G1–G3
+//     (a lookup returns a key's latest put or misses; a drop misses until
+//     the next put; no Go pointers, fixed size), are stated in ring.go.
 //   - M1: a mutex is granted to waiters first come, first served; a waiter
 //     whose context ends leaves the queue and never holds the mutex.
 //   - M2: a mutex is held by at most one handle; it is released by unlock,

@@ -663,6 +663,9 @@ func TestAMultiKeyWriteWithAnUnreadableKeyChangesNothing(t *testing.T) {
 	if _, err := ts.MSet(ksbg, "a", []KeyValue{{ID: first, Value: []byte("x")}, {ID: last, Value: []byte("y")}}, false); err == nil {
 		t.Fatal("MSET over an unreadable key answered no error")
 	}
+	if _, err := ts.Rename(ksbg, "a", first, last, false); err == nil {
+		t.Fatal("RENAME onto an unreadable key answered no error")
+	}
 	fs.Free()
 	for _, id := range []string{first, last} {
 		if v, found, err := ts.Get(ksbg, "a", id); err != nil || !found || !bytes.Equal(v, val) {

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -185,6 +186,58 @@ func TestMutexCancelledWaiterIsNeverGranted_M1(t *testing.T) {
 
 // TestMutexExpiryGrantsNextWaiter_M2: when the holder's duration passes,
 // the next waiter is granted at once and the old handle no longer holds.
+// A waiter whose context ends in the same instant as it is granted the
+// mutex passes it on to the next waiter (M1): its client is gone, and
+// would otherwise hold the mutex for its whole duration. The instant is
+// made by cancelling and handing over under the table's lock, so the
+// waiter sees both at once; its select then takes either, and the
+// cancelled outcome must arise in some of the rounds.
+func TestMutexWaiterCancelledAsItIsGrantedPassesItOn_M1(t *testing.T) {
+	ctx := ctxT(t)
+	s, _ := newStore(t)
+	mt := &s.mutexes
+	granted, cancelled := 0, 0
+	for i := range 100 {
+		name := fmt.Sprint("m", i)
+		mustMutex(t, s, name, time.Hour)
+		cctx, cancel := context.WithCancel(ctx)
+		gone := lockAsync(cctx, s, name, time.Hour, time.Hour)
+		waitForWaiters(t, s, 1)
+		next := lockAsync(ctx, s, name, time.Hour, time.Hour)
+		waitForWaiters(t, s, 2)
+
+		k := mutexKey{"a", name}
+		mt.mu.Lock()
+		cancel()
+		mt.handOffLocked(k, mt.mu.m[k]) // the holder leaves; gone is granted
+		mt.mu.Unlock()
+
+		r := recv(t, gone)
+		if r.err == nil { // the grant won: gone holds it, as a waiter would
+			granted++
+			if err := s.MutexUnlock("a", name, r.v.(uint64)); err != nil {
+				t.Fatal(err)
+			}
+		} else if errors.Is(r.err, context.Canceled) {
+			cancelled++
+		} else {
+			t.Fatalf("round %d: waiter cancelled as it was granted = %v", i, r.err)
+		}
+		n := recv(t, next) // with the mutex passed on, next gets it
+		if n.err != nil {
+			t.Fatalf("round %d: the waiter behind = %v", i, n.err)
+		}
+		if err := s.MutexUnlock("a", name, n.v.(uint64)); err != nil {
+			t.Fatal(err)
+		}
+		assertFree(t, s, name)
+	}
+	t.Logf("%d rounds granted, %d cancelled", granted, cancelled)
+	if cancelled == 0 {
+		t.Fatal("no round ended with the waiter cancelled after its grant: the test did not reach the case")
+	}
+}
+
 func TestMutexExpiryGrantsNextWaiter_M2(t *testing.T) {
 	ctx := ctxT(t)
 	s, clock := newStore(t)

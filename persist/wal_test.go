@@ -388,11 +388,16 @@ func holdTablesT(t *testing.T, mem vfs.FS) (*DB, func()) {
 }
 
 // While a checkpoint flush cannot finish, the log neither recycles nor
-// deletes the files it covers (W3): a crash then keeps every write.
+// deletes the files it covers (W3): a crash then keeps every write. NB:
+// enough writes for many files' worth: a log that did not wait for the
+// flush would rotate on, keep the covered files as spares and, once no
+// prepared file is ready, reuse one (over writes that are in no table),
+// or delete it past maxSpares; 60 writes had not got that far.
 func TestNoLogFileIsReusedWhileItsCheckpointFlushIsStuck_W3(t *testing.T) {
 	mem := vfs.NewCrashableMem()
 	db, _ := holdTablesT(t, mem)
-	for i := 1; i <= 60; i++ {
+	const n = 400 // ~40 files of 600 bytes
+	for i := 1; i <= n; i++ {
 		putT(t, db, fmt.Sprintf("u%d", i), i, true)
 	}
 	c, err := Open("db", Options{FS: mem.CrashClone(vfs.CrashCloneCfg{}), WALFileBytes: 600})
@@ -400,7 +405,7 @@ func TestNoLogFileIsReusedWhileItsCheckpointFlushIsStuck_W3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for i := 1; i <= 60; i++ {
+	for i := 1; i <= n; i++ {
 		if got := getT(t, c, fmt.Sprintf("u%d", i)); got != strconv.Itoa(i) {
 			t.Fatalf("crash during a stuck checkpoint flush: u%d = %s, want %d", i, got, i)
 		}
