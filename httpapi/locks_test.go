@@ -245,3 +245,39 @@ func TestMalformedQueryIs400NotAnAbsentParameter(t *testing.T) {
 	s.do(t, "PUT", "/db/acme/kv/k?ver=99&"+strings.Repeat("x&", 10001), []byte("v2"), nil).wantError(t, http.StatusBadRequest, "invalid")
 	s.get(t, "/db/acme/kv/k").wantValue(t, "v1")
 }
+
+// A query parameter the endpoint does not take is 400 and changes nothing:
+// read as absent, a misspelt ?Owner=bob would force-release alice's lock,
+// ?Handle= force-unlock a mutex, ?TTL=5 store a value that never expires,
+// ?ad=5 add 1 (found by a review).
+func TestUnknownQueryParameterIs400AndChangesNothing(t *testing.T) {
+	s := newServer(t)
+	s.post(t, "/db/acme/lock/l?owner=alice&dur=60").want(t, http.StatusOK)
+	for _, q := range []string{"Owner=bob", "ownr=bob", "owner_id=bob", "owner=alice&force=1", "=bob", "flag"} {
+		r := s.do(t, "DELETE", "/db/acme/lock/l?"+q, nil, nil)
+		r.wantError(t, http.StatusBadRequest, "invalid")
+		if !strings.Contains(string(r.body), "unknown query parameter") {
+			t.Errorf("DELETE ?%s: %s, want the unknown parameter named", q, r.body)
+		}
+	}
+	if got := s.get(t, "/db/acme/lock/l"); got.status != http.StatusOK || !strings.Contains(string(got.body), `"alice"`) {
+		t.Fatalf("alice's lock after misspelt releases: %d %s", got.status, got.body)
+	}
+
+	h := s.mlock(t, "/db/acme/mlock/m", "dur=60")
+	s.post(t, "/db/acme/munlock/m?Handle=1").wantError(t, http.StatusBadRequest, "invalid")
+	s.post(t, "/db/acme/mlock/m?dur=60&wait=0").wantError(t, http.StatusConflict, "timeout")
+	s.post(t, "/db/acme/munlock/m?handle="+h).want(t, http.StatusNoContent)
+
+	s.do(t, "PUT", "/db/acme/kv/k?TTL=5", []byte("v"), nil).wantError(t, http.StatusBadRequest, "invalid")
+	s.get(t, "/db/acme/kv/k").wantError(t, http.StatusNotFound, "not_found")
+	s.post(t, "/db/acme/counter/c?add=2").want(t, http.StatusOK)
+	s.post(t, "/db/acme/counter/c?ad=5").wantError(t, http.StatusBadRequest, "invalid")
+	s.post(t, "/db/acme/counter/c?ttl=5").wantError(t, http.StatusBadRequest, "invalid")
+	s.get(t, "/db/acme/counter/c").wantText(t, "2\n")
+	s.post(t, "/db/acme/sequence/q?cnt=100").wantError(t, http.StatusBadRequest, "invalid")
+	s.get(t, "/db/acme/kv/k?ver=1").wantError(t, http.StatusBadRequest, "invalid") // GET has no conditions
+	// %-escaped names are read decoded, as url.ParseQuery reads them.
+	s.post(t, "/db/acme/counter/c?a%64d=3").want(t, http.StatusOK)
+	s.get(t, "/db/acme/counter/c").wantText(t, "5\n")
+}

@@ -182,6 +182,31 @@ var kvWriteSpec = routeSpec{
 	headers:  map[string][]string{"200": {"ETag", "X-Version"}},
 }
 
+// The query parameters openapi.yaml documents for a route are exactly those
+// its row in the route table takes; any other is refused 400.
+func TestOpenAPIQueryParametersAreThoseTheRoutesTake(t *testing.T) {
+	doc := loadOpenAPI(t)
+	ops := doc.operations(t)
+	for _, rt := range httpapi.Routes() {
+		key := rt.Method + " " + rt.Pattern
+		op := ops[key]
+		if op == nil {
+			t.Errorf("%s is not documented", key)
+			continue
+		}
+		var documented []string
+		for _, p := range doc.params(t, key, op) {
+			if name, ok := strings.CutPrefix(p, "query:"); ok {
+				documented = append(documented, name)
+			}
+		}
+		takes := slices.Sorted(slices.Values(rt.Query))
+		if !slices.Equal(documented, takes) {
+			t.Errorf("%s: openapi.yaml documents query parameters %v, the route takes %v", key, documented, takes)
+		}
+	}
+}
+
 func TestOpenAPIOperationsListTheIssuesStatusesParametersAndHeaders(t *testing.T) {
 	doc := loadOpenAPI(t)
 	ops := doc.operations(t)

@@ -45,6 +45,7 @@ type API struct {
 // Route is one documented endpoint; the openapi.yaml test checks them.
 type Route struct {
 	Method, Pattern string
+	Query           []string // the query parameters it takes
 }
 
 // New returns the handler serving every route of the HTTP API.
@@ -77,7 +78,7 @@ func newRouter(store *core.Store, cfg Config) (*chi.Mux, *API) {
 	dbRoute := func(r chi.Router, prefix string, wrap func(http.Handler) http.Handler) {
 		for _, rt := range a.routes() {
 			for _, m := range withHead(rt.method) {
-				r.Method(m, prefix+rt.pattern, wrap(rt.h))
+				r.Method(m, prefix+rt.pattern, wrap(served{rt.h, rt.query}))
 				// An empty id is malformed (400), not an unknown path.
 				if strings.HasSuffix(rt.pattern, "/{id}") {
 					r.Method(m, prefix+strings.TrimSuffix(rt.pattern, "{id}"), wrap(http.HandlerFunc(emptyID)))
@@ -138,6 +139,7 @@ func (a *API) allowed(path string) string {
 
 type route struct {
 	method, pattern string
+	query           []string // the query parameters h reads; any other is 400
 	h               endpoint
 }
 
@@ -146,13 +148,19 @@ type route struct {
 // the error to answer (before writing anything).
 type endpoint func(w http.ResponseWriter, r *http.Request, acc, id string) error
 
-func (e endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// served is a route's endpoint with the query parameters it takes.
+type served struct {
+	e     endpoint
+	query []string
+}
+
+func (s served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	acc, id, err := target(r)
 	if err == nil {
-		err = checkQuery(r)
+		err = checkQuery(r, s.query)
 	}
 	if err == nil {
-		err = e(w, r, acc, id)
+		err = s.e(w, r, acc, id)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -162,21 +170,21 @@ func (e endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // routes is the table of /db/{acc} endpoints, one row per method and path.
 func (a *API) routes() []route {
 	return []route{
-		{"POST", "/sequence/{id}", a.seqNext},
-		{"GET", "/sequence/{id}", a.seqGet},
-		{"DELETE", "/sequence/{id}", a.seqReset},
-		{"POST", "/counter/{id}", a.ctrAdd},
-		{"GET", "/counter/{id}", a.ctrGet},
-		{"DELETE", "/counter/{id}", a.ctrDelete},
-		{"POST", "/kv/{id}", a.kvSet},
-		{"PUT", "/kv/{id}", a.kvSet},
-		{"GET", "/kv/{id}", a.kvGet},
-		{"DELETE", "/kv/{id}", a.kvDelete},
-		{"POST", "/lock/{id}", a.lockAcquire},
-		{"GET", "/lock/{id}", a.lockGet},
-		{"DELETE", "/lock/{id}", a.lockRelease},
-		{"POST", "/mlock/{id}", a.mutexLock},
-		{"POST", "/munlock/{id}", a.mutexUnlock},
+		{"POST", "/sequence/{id}", []string{"count"}, a.seqNext},
+		{"GET", "/sequence/{id}", nil, a.seqGet},
+		{"DELETE", "/sequence/{id}", nil, a.seqReset},
+		{"POST", "/counter/{id}", []string{"add"}, a.ctrAdd},
+		{"GET", "/counter/{id}", nil, a.ctrGet},
+		{"DELETE", "/counter/{id}", nil, a.ctrDelete},
+		{"POST", "/kv/{id}", []string{"ttl", "ver"}, a.kvSet},
+		{"PUT", "/kv/{id}", []string{"ttl", "ver"}, a.kvSet},
+		{"GET", "/kv/{id}", nil, a.kvGet},
+		{"DELETE", "/kv/{id}", []string{"ver"}, a.kvDelete},
+		{"POST", "/lock/{id}", []string{"dur", "owner", "id"}, a.lockAcquire},
+		{"GET", "/lock/{id}", nil, a.lockGet},
+		{"DELETE", "/lock/{id}", []string{"owner", "id"}, a.lockRelease},
+		{"POST", "/mlock/{id}", []string{"dur", "handle", "wait"}, a.mutexLock},
+		{"POST", "/munlock/{id}", []string{"handle"}, a.mutexUnlock},
 	}
 }
 
@@ -203,10 +211,10 @@ func waitingRoutes() map[string]bool {
 func Routes() []Route {
 	var out []Route
 	for _, rt := range (&API{}).routes() {
-		out = append(out, Route{rt.method, "/db/{acc}" + rt.pattern})
+		out = append(out, Route{rt.method, "/db/{acc}" + rt.pattern, rt.query})
 	}
 	for _, rt := range (&API{}).topRoutes() {
-		out = append(out, Route{rt.method, rt.pattern})
+		out = append(out, Route{rt.method, rt.pattern, nil})
 	}
 	return out
 }
@@ -313,8 +321,11 @@ func target(r *http.Request) (acc, id string, err error) {
 // as if the rejected pairs were absent: a stray ';' must not turn
 // ?owner=bob into a force release, nor a 10,001st parameter drop ?ver=.
 // What queryOf's fast path reads (no '%', '+' or ';', fewer than
-// maxFastParams pairs) has nothing to reject.
-func checkQuery(r *http.Request) error {
+// maxFastParams pairs) has nothing to reject. A parameter the endpoint
+// does not take (not in known) is refused too, for the same reason: a
+// misspelt ?Owner=bob or ?TTL=5 read as absent would force-release a lock
+// or store a value that never expires.
+func checkQuery(r *http.Request, known []string) error {
 	raw := r.URL.RawQuery
 	if n := strings.Count(raw, "&"); !strings.ContainsAny(raw, "%+;") && n < maxFastParams {
 		// The common case: names need no unescaping; a few compared
@@ -327,6 +338,9 @@ func checkQuery(r *http.Request) error {
 			name, _, _ := strings.Cut(kv, "=")
 			if kv == "" {
 				continue
+			}
+			if !slices.Contains(known, name) {
+				return unknownParam(name, known)
 			}
 			if n >= 8 {
 				if seen == nil {
@@ -350,11 +364,26 @@ func checkQuery(r *http.Request) error {
 		return fmt.Errorf("%w: malformed query: %v", core.ErrInvalid, err)
 	}
 	for name, vs := range vals {
+		if !slices.Contains(known, name) {
+			return unknownParam(name, known)
+		}
 		if len(vs) > 1 {
 			return repeatedParam(name)
 		}
 	}
 	return nil
+}
+
+// unknownParam is the error for a parameter the endpoint does not take.
+func unknownParam(name string, known []string) error {
+	takes := "no query parameters"
+	if len(known) > 0 {
+		takes = "only " + strings.Join(known, ", ")
+	}
+	if len(name) > 64 {
+		name = name[:64] + "…"
+	}
+	return fmt.Errorf("%w: unknown query parameter %q: this endpoint takes %s", core.ErrInvalid, name, takes)
 }
 
 // repeatedParam is the error for a parameter given twice: reading one of
