@@ -188,16 +188,18 @@ func (s *Store) Expire(ctx context.Context, acc, id string, x Expiry, cond Expir
 		return false, invalidf("expire needs a relative or absolute deadline")
 	}
 	max := s.cfg.MaxDuration.Milliseconds()
-	if x.Mode == ExpiryIn && x.Ms > max {
-		return false, invalidf("ttl must be at most %v", s.cfg.MaxDuration)
-	}
 	done := false
 	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
+		// NB: an absent key answers 0 before the amount is held against
+		// max_duration, as Redis answers 0 for it whatever the amount.
 		if !e.live(t.now) {
 			return nil
 		}
 		if e.rec.Type == persist.TypeSequence {
 			return ErrWrongType
+		}
+		if x.Mode == ExpiryIn && x.Ms > max { // before now+Ms can overflow
+			return invalidf("ttl must be at most %v", s.cfg.MaxDuration)
 		}
 		at := x.Ms
 		if x.Mode == ExpiryIn {

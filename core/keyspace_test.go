@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -244,6 +245,16 @@ func TestExpireConditionsAndPastDeadlines_T1_D4(t *testing.T) {
 	ksSet(t, s, "a", "k", "v")
 	if _, err := s.Expire(ksbg, "a", "k", in((25 * time.Hour).Milliseconds()), ExpireAlways); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Expire over MaxDuration: %v", err)
+	}
+	if _, err := s.Expire(ksbg, "a", "k", in(math.MaxInt64), ExpireAlways); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Expire by the largest amount: %v", err) // now+amount must not wrap round to a past deadline
+	}
+	if n, _ := s.Exists(ksbg, "a", []string{"k"}); n != 1 {
+		t.Fatal("a refused Expire deleted the key")
+	}
+	// As Redis: an absent key answers 0 whatever the amount.
+	if done, err := s.Expire(ksbg, "a", "absent", in((25 * time.Hour).Milliseconds()), ExpireAlways); err != nil || done {
+		t.Fatalf("Expire of an absent key over MaxDuration = %v, %v; want false, nil", done, err)
 	}
 	_, err = s.SeqNext(ksbg, "a", "seq", 1)
 	ksMust(t, err)

@@ -1,9 +1,11 @@
 package resp
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/concurrencydb/concurrencydb/core"
 )
@@ -83,7 +85,9 @@ func cmdExpire(x *call) {
 		unit, mode = 1, core.ExpiryAt
 	}
 	ms, ok := toMs(n, unit)
-	if !ok {
+	// As Redis: a relative amount that would overflow once now is added is
+	// invalid, even for an absent key (which any other amount answers 0).
+	if !ok || mode == core.ExpiryIn && ms > math.MaxInt64-time.Now().UnixMilli() {
 		x.err(core.ErrInvalidExpire)
 		return
 	}

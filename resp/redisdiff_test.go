@@ -59,6 +59,12 @@ func TestRepliesMatchARealRedisServer(t *testing.T) {
 		{"EXPIRE", "s", "50", "XX", "GT"}, {"TTL", "s"}, {"EXPIRE", "s", "60", "xx", "LT"}, {"TTL", "s"},
 		{"SET", "p", "v"}, {"EXPIRE", "p", "5", "XX", "LT"}, {"EXPIRE", "p", "5", "LT"}, {"TTL", "p"},
 		{"SET", "p2", "v"}, {"EXPIRE", "p2", "5", "GT"}, {"EXPIRE", "p2", "5", "NX", "NX"}, {"TTL", "p2"},
+		// An absent key answers 0 whatever the amount (ours is capped at
+		// limits.max_duration, 24 h, for a key that exists).
+		{"EXPIRE", "absent", "86401"}, {"PEXPIRE", "absent", "9223372036854775807"},
+		{"EXPIRE", "s", "9223372036854775"}, {"PEXPIRE", "s", "9223372036854775807"},
+		{"SET", "s", "v", "PX", "9223372036854775807"}, {"SET", "s", "v", "EX", "9223372036854775"},
+		{"GETEX", "s", "PX", "9223372036854775807"}, {"TTL", "s"},
 		// AUTH with no password configured: the default user takes any.
 		{"AUTH", "x"}, {"AUTH", "default", "x"}, {"AUTH", "bob", "x"},
 		{"HELLO", "2", "AUTH", "default", "x"},

@@ -2,6 +2,9 @@ package resp
 
 import (
 	"bytes"
+	"math"
+	"time"
+
 	"github.com/concurrencydb/concurrencydb/core"
 )
 
@@ -47,7 +50,8 @@ func (x *call) parseExpiry(i int) (core.Expiry, error) {
 		return core.Expiry{}, core.ErrNotInteger
 	}
 	ms, ok := toMs(n, unit)
-	if !ok || n <= 0 {
+	if !ok || n <= 0 || mode == core.ExpiryIn && ms > math.MaxInt64-time.Now().UnixMilli() {
+		// As Redis: also an amount that overflows once now is added.
 		return core.Expiry{}, core.ErrInvalidExpire
 	}
 	return core.Expiry{Mode: mode, Ms: ms}, nil
