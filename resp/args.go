@@ -95,10 +95,17 @@ func (x *call) is(i int, word string) bool {
 	return i < len(x.args) && bytes.EqualFold(x.args[i], []byte(word))
 }
 
-// toMs converts an EX/EXPIRE amount to milliseconds; ok false on overflow.
-func toMs(n int64, unit int64) (int64, bool) {
+// toMs converts an expiry amount in units of unit ms to milliseconds; ok
+// false, as Redis ("invalid expire time"), when it overflows, or for a
+// relative amount (mode core.ExpiryIn) when it would once the current
+// time is added.
+func toMs(n, unit int64, mode core.ExpiryMode) (int64, bool) {
 	if n > math.MaxInt64/unit || n < math.MinInt64/unit {
 		return 0, false
 	}
-	return n * unit, true
+	ms := n * unit
+	if mode == core.ExpiryIn && ms > math.MaxInt64-time.Now().UnixMilli() {
+		return 0, false
+	}
+	return ms, true
 }

@@ -1,11 +1,9 @@
 package resp
 
 import (
-	"math"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/concurrencydb/concurrencydb/core"
 )
@@ -84,10 +82,10 @@ func cmdExpire(x *call) {
 	case "pexpireat":
 		unit, mode = 1, core.ExpiryAt
 	}
-	ms, ok := toMs(n, unit)
-	// As Redis: a relative amount that would overflow once now is added is
-	// invalid, even for an absent key (which any other amount answers 0).
-	if !ok || mode == core.ExpiryIn && ms > math.MaxInt64-time.Now().UnixMilli() {
+	// NB: an amount toMs refuses is invalid even for an absent key, which
+	// any other amount answers 0, as in Redis.
+	ms, ok := toMs(n, unit, mode)
+	if !ok {
 		x.err(core.ErrInvalidExpire)
 		return
 	}

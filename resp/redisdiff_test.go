@@ -65,6 +65,7 @@ func TestRepliesMatchARealRedisServer(t *testing.T) {
 		{"EXPIRE", "s", "9223372036854775"}, {"PEXPIRE", "s", "9223372036854775807"},
 		{"SET", "s", "v", "PX", "9223372036854775807"}, {"SET", "s", "v", "EX", "9223372036854775"},
 		{"GETEX", "s", "PX", "9223372036854775807"}, {"TTL", "s"},
+		{"SETEX", "s", "9223372036854775", "v"}, {"PSETEX", "s", "9223372036854775807", "v"}, {"TTL", "s"},
 		// AUTH with no password configured: the default user takes any.
 		{"AUTH", "x"}, {"AUTH", "default", "x"}, {"AUTH", "bob", "x"},
 		{"HELLO", "2", "AUTH", "default", "x"},

@@ -2,8 +2,6 @@ package resp
 
 import (
 	"bytes"
-	"math"
-	"time"
 
 	"github.com/concurrencydb/concurrencydb/core"
 )
@@ -49,9 +47,8 @@ func (x *call) parseExpiry(i int) (core.Expiry, error) {
 	if !ok {
 		return core.Expiry{}, core.ErrNotInteger
 	}
-	ms, ok := toMs(n, unit)
-	if !ok || n <= 0 || mode == core.ExpiryIn && ms > math.MaxInt64-time.Now().UnixMilli() {
-		// As Redis: also an amount that overflows once now is added.
+	ms, ok := toMs(n, unit, mode)
+	if !ok || n <= 0 {
 		return core.Expiry{}, core.ErrInvalidExpire
 	}
 	return core.Expiry{Mode: mode, Ms: ms}, nil
@@ -156,7 +153,7 @@ func (x *call) setEx(unit int64) {
 	if !ok {
 		return
 	}
-	ms, ok := toMs(n, unit)
+	ms, ok := toMs(n, unit, core.ExpiryIn)
 	if !ok || n <= 0 {
 		x.err(core.ErrInvalidExpire)
 		return
