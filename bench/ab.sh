@@ -85,7 +85,9 @@ rps() { # port pid: "requests/s server-CPU-µs-per-request" of one run
   c0=$(cpu "$2")
   out=$(redis-benchmark -p "$1" -c 50 -n "$N" -r 100000 --csv "${ARGS[@]}" 2>/dev/null |
     grep -v '^"test"' | grep '^"' | tail -1 | awk -F, '{ gsub(/"/, "", $2); print $2 }')
-  echo "$out $(( ($(cpu "$2") - c0) * TICK_US * 100 / N ))"
+  # NB: a failed run (no CSV line) must not shift the CPU figure into
+  # the rate: it reads as FAIL.
+  echo "${out:-FAIL} $(( ($(cpu "$2") - c0) * TICK_US * 100 / N ))"
 }
 # wrk scripts as run.sh's: random ids 0..99999, seeded per thread.
 lua_head='local n = 0
@@ -107,12 +109,17 @@ httprps() { # port pid: "requests/s server-CPU-µs-per-request" of one wrk run
   c0=$(cpu "$2")
   out=$(wrk -t2 -c50 -d"${HTTP_SECS:-5}s" -s "$TMP/http.lua" "http://127.0.0.1:$1" 2>&1)
   n=$(awk '/requests in/ { print $1 }' <<<"$out")
-  echo "$(awk '/Requests\/sec/ { print $2 }' <<<"$out") $(( ($(cpu "$2") - c0) * TICK_US * 100 / ${n:-1} ))"
+  local r
+  r=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
+  # NB: wrk counts error responses as requests: a run with any fails.
+  grep -qE 'Non-2xx|Socket errors' <<<"$out" && r=FAIL
+  echo "${r:-FAIL} $(( ($(cpu "$2") - c0) * TICK_US * 100 / ${n:-1} ))"
 }
-if [ "${HTTP:-}" = get ]; then # the keys GET reads
-  printf '%s%s\n' "$lua_head" 'local body = string.rep("v", 100)
-request = function() return wrk.format("POST", "/db/b/kv/kv" .. id(), nil, body) end' >"$TMP/fill.lua"
-  for p in "${ports[3]}" "${ports[4]}"; do wrk -t2 -c50 -d3s -s "$TMP/fill.lua" "http://127.0.0.1:$p" >/dev/null 2>&1; done
+if [ "${HTTP:-}" = get ]; then # every key GET reads, as run.sh does (a 404 fails the run)
+  (cd "$REPO" && go build -o "$TMP/memload" ./bench/memload) || exit 1
+  for p in "${ports[3]}" "${ports[4]}"; do
+    "$TMP/memload" -http "127.0.0.1:$p" -acc b -keys 100000 -size 100 -prefix kv -conns 32 >/dev/null || exit 1
+  done
 fi
 fill() { # port prefix
   redis-benchmark -p "$1" -c 50 -P 16 -n 300000 -r 100000 -q SET "$2:__rand_int__" 1 >/dev/null 2>&1
@@ -134,8 +141,14 @@ for ((i = 1; i <= ROUNDS; i++)); do
     read -r b bc < <(rps "${ports[1]}" "${PIDS[1]}")
   fi
   read -r r rc < <(rps "${ports[2]}" "${PIDS[2]}")
-  awk -v a="$a" -v b="$b" -v r="$r" -v ac="$ac" -v bc="$bc" -v rc="$rc" 'BEGIN { if (r > 0) printf "A %.0f  B %.0f  Redis %.0f  A/R %.2f  B/R %.2f  CPU µs/req A %.2f B %.2f Redis %.2f\n", a, b, r, a / r, b / r, ac / 100, bc / 100, rc / 100 }'
+  if ! [[ $a =~ ^[0-9.]+$ && $b =~ ^[0-9.]+$ && $r =~ ^[0-9.]+$ ]] || [ "${r%%.*}" = 0 ]; then
+    echo "round $i failed (A: ${a:-none}, B: ${b:-none}, Redis: ${r:-none}): left out of the medians" >&2
+    continue
+  fi
+  awk -v a="$a" -v b="$b" -v r="$r" -v ac="$ac" -v bc="$bc" -v rc="$rc" 'BEGIN { printf "A %.0f  B %.0f  Redis %.0f  A/R %.2f  B/R %.2f  CPU µs/req A %.2f B %.2f Redis %.2f\n", a, b, r, a / r, b / r, ac / 100, bc / 100, rc / 100 }'
 done | tee "$TMP/rounds"
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-echo "median A/R $(awk '{ print $8 }' "$TMP/rounds" | median)  B/R $(awk '{ print $10 }' "$TMP/rounds" | median)  CPU µs/req A $(awk '{ print $14 }' "$TMP/rounds" | median) B $(awk '{ print $16 }' "$TMP/rounds" | median)"
+[ -s "$TMP/rounds" ] || { echo "ab.sh: every round failed" >&2; exit 1; }
+# median of a column; the mean of the two middle values for an even count
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "median of $(wc -l <"$TMP/rounds") rounds: A/R $(awk '{ print $8 }' "$TMP/rounds" | median)  B/R $(awk '{ print $10 }' "$TMP/rounds" | median)  CPU µs/req A $(awk '{ print $14 }' "$TMP/rounds" | median) B $(awk '{ print $16 }' "$TMP/rounds" | median)"
 }

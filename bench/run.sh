@@ -44,14 +44,21 @@ if ((${#missing[@]})); then
   $SUDO apt-get update >&2 && $SUDO apt-get install -y redis-server redis-tools wrk >&2 ||
     die "could not install redis-server redis-tools wrk"
 fi
-command -v curl >/dev/null || { SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo; $SUDO apt-get install -y curl >&2 || die "curl is needed"; }
+command -v curl >/dev/null || { SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo; { $SUDO apt-get update && $SUDO apt-get install -y curl; } >&2 || die "curl is needed"; }
 command -v go >/dev/null || die "go is needed to build concurrencydb"
+# The servers run with the repository's config.yml as it is: a token from
+# the environment would answer every HTTP load 401.
+unset CONCURRENCYDB_TOKEN
 
 # ---- temp dir, cleanup ------------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cdb-bench.XXXXXX") || die "mktemp failed"
 PIDS=()
-stop_pid() { # pid: TERM, wait up to 10 s, then KILL
-  local pid=$1 i
+stop_pid() { # pid: TERM, wait up to 10 s, then KILL; it leaves PIDS
+  local pid=$1 i p keep=()
+  # NB: cleanup must not signal it again minutes later: the number may
+  # belong to another process by then.
+  for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
   kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null
   for ((i = 0; i < 100; i++)); do
@@ -98,6 +105,10 @@ say "building concurrencydb and the bench helpers"
 # The config is read again when the memory test starts fresh servers; keep
 # the one that matches the binary just built.
 cp "$REPO/config.yml" "$TMP/config.yml" || die "no config.yml"
+# NB: a local edit to fsync: false would compare a server that does not
+# sync with Redis-always: the report says which it measured.
+fsync_cfg=$(awk '$1 == "fsync:" { print $2 }' "$TMP/config.yml")
+echo "- concurrencydb config: the repository's config.yml, storage.fsync: ${fsync_cfg:-true (default)}$([ "${fsync_cfg:-true}" = true ] || echo ' — NOT DURABLE: not comparable with Redis-always')"
 
 # The disk's own durable-write latency: the floor under every durable figure.
 fsync_line() {
@@ -230,11 +241,13 @@ nfor() {          # load server default_n
 # 100000 is key:000000000000 … key:000000099999), so no GET is a miss.
 say "prefilling 100,000 keys for GET on each server"
 for p in "$always_PORT" "$memory_PORT" $([ "$cdb_RESP_OK" = 1 ] && echo "$cdb_RESP"); do
+  # NB: a GET of a missing key is a normal nil reply: without the prefill
+  # the GET rows would measure misses, so a failed one stops the run.
   "$BIN/memload" -resp "127.0.0.1:$p" -keys 100000 -size 3 -prefix key: -digits 12 >&2 ||
-    say "warning: prefill on port $p failed"
+    die "prefill on port $p failed"
 done
 "$BIN/memload" -http "127.0.0.1:$cdb_HTTP" -acc b -keys 100000 -size 100 -prefix kv -conns 32 >&2 ||
-  say "warning: HTTP kv prefill failed"
+  die "HTTP kv prefill failed"
 
 # rb LOAD SERVER ROUND PORT N0 redis-benchmark-args...: one redis-benchmark
 # run; round 0 only calibrates.
@@ -317,8 +330,12 @@ http_load() {
     return
   fi
   if [ -n "$bad" ]; then
+    # NB: wrk's Requests/sec counts error responses too: a run with any is
+    # no measurement of the load.
     say "  $load cdb: ERRORS: $bad"
     row note "round $round, $load: wrk reported $bad" cdb "$round" "" "" ""
+    row rate "$load" cdb "$round" ERR ERR ERR "INCR 50c"
+    return
   fi
   [ "$cdb_RESP_OK" = 1 ] && c1=$(commits "$cdb_RESP") && w=$(wpf "$c0" "$c1")
   p50=$(to_ms "$p50") p99=$(to_ms "$p99")
@@ -334,15 +351,20 @@ mutex_load() { # ROUND
   declare -A kv=()
   local f
   for f in $out; do [[ $f == *=* ]] && kv[${f%%=*}]=${f#*=}; done
-  local lbl="MLOCK→MUNLOCK, 10 clients, one mutex (${kv[mode]:-?})"
-  if [ -z "${kv[rate]:-}" ]; then
-    say "  mutex FAILED: $(cat "$TMP/mutexbench.err")"
-    row rate "$lbl: handover" cdb "$round" ERR ERR ERR
+  local mode=http
+  [ "$cdb_RESP_OK" = 1 ] && mode=resp # what mutexbench -mode auto picks
+  local lbl="MLOCK→MUNLOCK, 10 clients, one mutex ($mode)"
+  if [ -z "${kv[rate]:-}" ] || [ "${kv[errors]:-1}" != 0 ]; then
+    # NB: a run with errors (a wait that timed out is one) is no
+    # measurement: its wait percentiles leave the failed waits out.
+    say "  mutex FAILED: ${kv[errors]:-?} errors, first: ${kv[first_error]:-} $(cat "$TMP/mutexbench.err")"
+    row note "round $round, mutex contend: ${kv[errors]:-?} errors, first: ${kv[first_error]:-}" cdb "$round" "" "" ""
+    row rate "$lbl: cycles/s, handover unlock→grant" cdb "$round" ERR ERR ERR
+    row rate "$lbl: cycles/s, wait MLOCK→grant" cdb "$round" ERR ERR ERR
     return
   fi
   row rate "$lbl: cycles/s, handover unlock→grant" cdb "$round" "${kv[rate]}" "${kv[handover_p50_ms]}" "${kv[handover_p99_ms]}"
   row rate "$lbl: cycles/s, wait MLOCK→grant" cdb "$round" "${kv[rate]}" "${kv[wait_p50_ms]}" "${kv[wait_p99_ms]}"
-  [ "${kv[errors]:-0}" = 0 ] || row note "round $round, mutex contend: ${kv[errors]} errors, first: ${kv[first_error]:-}" cdb "$round" "" "" ""
 }
 
 start_all=$(date +%s)
@@ -411,8 +433,12 @@ if [ "${SKIP_MEMORY:-0}" != 1 ]; then
     say "  $s: $out"
     secs=$(printf '%s\n' "$out" | tr ' ' '\n' | awk -F= '$1 == "secs" { print $2 }')
     sleep 3
-    rss=$(rss_mb "$pid") disk=$(disk_mb "$dir")
-    say "  $s: VmRSS $before MB before, $rss MB after; data dir $disk MB"
+    rss=$(rss_mb "$pid" 2>/dev/null) disk=$(disk_mb "$dir")
+    say "  $s: VmRSS $before MB before, ${rss:-?} MB after; data dir $disk MB"
+    if [ -z "$rss" ]; then # the server is gone: no figure
+      row note "memory: $s exited before its resident memory was read" "$s" 1 "" "" ""
+      continue
+    fi
     if printf '%s' "$out" | grep -q 'errors=0 sample_bad=0'; then
       row mem memory "$s" 1 "$rss" "$disk" "${secs:-0}"
     else

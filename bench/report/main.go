@@ -173,18 +173,33 @@ func ms(v float64) string {
 	}
 }
 
+// ratio is the median of the per-round ratios a/b, over the rounds where
+// both ran; a round where either failed is counted and said, not dropped
+// silently (the median of the rest could otherwise pass for all of them).
 func ratio(a, b map[int]sample) string {
 	var r []float64
+	skipped := 0
 	for round, s := range a {
 		o, ok := b[round]
 		if s.ok && ok && o.ok && o.rps > 0 {
 			r = append(r, s.rps/o.rps)
+		} else {
+			skipped++
+		}
+	}
+	for round := range b {
+		if _, ok := a[round]; !ok {
+			skipped++
 		}
 	}
 	if len(r) == 0 {
 		return "—"
 	}
-	return fmt.Sprintf("%.2f×", median(r))
+	s := fmt.Sprintf("%.2f×", median(r))
+	if skipped > 0 {
+		s += fmt.Sprintf(" [%d of %d rounds]", len(r), len(r)+skipped)
+	}
+	return s
 }
 
 func num(v float64, present bool) string {
