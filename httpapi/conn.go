@@ -254,7 +254,7 @@ func (s *Server) runOnLoop(c *conn, req *http.Request, body []byte) {
 	req.Body = bodyReader(body) // req has c.reqctx (resetRequest)
 	s.run(w, req)
 	pend := c.pl.Take()
-	closeIt := req.Close || s.draining.Load() || w.panicked
+	closeIt := req.Close || s.draining.Load() || w.panicked || w.closes()
 	head := req.Method == http.MethodHead
 	http10 := !req.ProtoAtLeast(1, 1)
 	c.out = s.appendResponse(c.out, w, head, closeIt, http10)
@@ -369,7 +369,7 @@ func (s *Server) startOffLoop(c *conn, req *http.Request, body []byte) {
 	c.offloop = true
 	c.deadline.Store(0)
 	gc := c.gc
-	closeIt := req.Close || s.draining.Load()
+	closeIt := req.Close
 	head, http10 := req.Method == http.MethodHead, !req.ProtoAtLeast(1, 1)
 	r := req.Clone(c.ctx) // a deep copy: c's request is reused
 	r.Body = bodyReader(body)
@@ -378,14 +378,18 @@ func (s *Server) startOffLoop(c *conn, req *http.Request, body []byte) {
 		defer s.workers.Done()
 		var w respWriter
 		s.run(&w, r)
-		b := s.appendResponse(nil, &w, head, closeIt || w.panicked, http10)
+		// NB: decided once the request has run, not when it started: a
+		// waiter answered because the server is stopping (or drained
+		// meanwhile) must say Connection: close before its socket closes.
+		closeIt := closeIt || w.panicked || w.closes() || s.draining.Load()
+		b := s.appendResponse(nil, &w, head, closeIt, http10)
 		s.outside(func() {
 			_ = gc.AsyncWrite(b, func(gc gnet.Conn, err error) error {
 				c.offloop = false
 				if err != nil || c.gone {
 					return nil
 				}
-				if closeIt || w.panicked || s.draining.Load() {
+				if closeIt || s.draining.Load() {
 					c.closeAfter = true
 					s.closeWhenFlushed(c, gc)
 					return nil
@@ -799,6 +803,12 @@ type respWriter struct {
 	obs      observation
 	held     bool // on the loop: observe reports once durable (afterDurable)
 	panicked bool
+}
+
+// closes reports whether the handler asked for the connection to be closed
+// after its response (Connection: close, which net/http honours too).
+func (w *respWriter) closes() bool {
+	return w.hdr != nil && asciiEqualFold([]byte(w.hdr.Get("Connection")), "close")
 }
 
 func (w *respWriter) reset(deferred bool) {

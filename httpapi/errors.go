@@ -64,5 +64,10 @@ func writeError(w http.ResponseWriter, err error) {
 	if row.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="concurrencydb"`)
 	}
+	if errors.Is(err, core.ErrClosed) {
+		// The server is stopping and closes the connection after this: a
+		// client's (or proxy's) keep-alive pool must not reuse it.
+		w.Header().Set("Connection", "close")
+	}
 	writeJSON(w, row.status, body)
 }

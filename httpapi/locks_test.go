@@ -281,3 +281,29 @@ func TestUnknownQueryParameterIs400AndChangesNothing(t *testing.T) {
 	s.post(t, "/db/acme/counter/c?a%64d=3").want(t, http.StatusOK)
 	s.get(t, "/db/acme/counter/c").wantText(t, "5\n")
 }
+
+// If-Match / If-None-Match on a write that cannot check them (every write
+// but kv's) is 400 and changes nothing: the write must not run without its
+// condition (RFC 9110 13.1.1; found by a review). A GET may ignore them.
+func TestConditionsOnAWriteThatTakesNoneAre400(t *testing.T) {
+	s := newServer(t)
+	s.post(t, "/db/acme/counter/c").want(t, http.StatusOK)
+	s.post(t, "/db/acme/lock/l?owner=alice&dur=60").want(t, http.StatusOK)
+	s.post(t, "/db/acme/sequence/q").want(t, http.StatusOK)
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/db/acme/counter/c"}, {"DELETE", "/db/acme/counter/c"},
+		{"POST", "/db/acme/sequence/q"}, {"DELETE", "/db/acme/sequence/q"},
+		{"DELETE", "/db/acme/lock/l"}, {"POST", "/db/acme/lock/l?owner=bob&dur=5"},
+		{"POST", "/db/acme/mlock/m?dur=5"}, {"POST", "/db/acme/munlock/m"},
+	} {
+		for _, h := range []hdr{{"If-Match", `"1"`}, {"If-None-Match", "*"}} {
+			s.do(t, c.method, c.path, nil, h).wantError(t, http.StatusBadRequest, "invalid")
+		}
+	}
+	s.get(t, "/db/acme/counter/c").wantText(t, "1\n")
+	s.get(t, "/db/acme/sequence/q").wantText(t, "1\n")
+	if got := s.get(t, "/db/acme/lock/l"); got.status != http.StatusOK || !strings.Contains(string(got.body), `"alice"`) {
+		t.Fatalf("alice's lock after conditional releases: %d %s", got.status, got.body)
+	}
+	s.do(t, "GET", "/db/acme/counter/c", nil, hdr{"If-None-Match", `"1"`}).wantText(t, "1\n")
+}

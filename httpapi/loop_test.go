@@ -712,3 +712,34 @@ func TestARequestWhoseResponseWriteFailsIsReportedOnce(t *testing.T) {
 		t.Fatalf("reported %d times (%v), want once", len(statuses), statuses)
 	}
 }
+
+// A request refused because the server is stopping (503 shutting_down) says
+// Connection: close and the connection closes: a keep-alive pool (a proxy's
+// upstream connections) must not send its next request into it. A mutex
+// waiter, answered off the loop when the waiters are stopped before the
+// listeners, used to get the 503 without the header (found by a review
+// behind nginx and haproxy).
+func TestAShutdownRefusalSaysConnectionClose(t *testing.T) {
+	s := newServer(t)
+	s.mlock(t, "/db/acme/mlock/m", "dur=60")
+	c := s.raw(t)
+	c.send(t, "POST /db/acme/mlock/m?dur=10&wait=10 HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, func() bool { return s.store.MutexWaiters() == 1 })
+	s.store.StopWaiters()
+	got := c.read(t, "POST")
+	if got.status != http.StatusServiceUnavailable || !got.close {
+		t.Fatalf("waiter stopped by shutdown = %d, close %v (Connection %q); want 503 with Connection: close", got.status, got.close, got.header.Get("Connection"))
+	}
+	if !c.closed(t) {
+		t.Fatal("the connection stayed open after Connection: close")
+	}
+
+	if err := s.store.Close(); err != nil { // on the loop: any request now
+		t.Fatal(err)
+	}
+	c = s.raw(t)
+	c.send(t, "GET /db/acme/kv/k HTTP/1.1\r\nHost: x\r\n\r\n")
+	if got := c.read(t, "GET"); got.status != http.StatusServiceUnavailable || !got.close {
+		t.Fatalf("GET after the store closed = %d, close %v; want 503 with Connection: close", got.status, got.close)
+	}
+}

@@ -183,7 +183,9 @@ var kvWriteSpec = routeSpec{
 }
 
 // The query parameters openapi.yaml documents for a route are exactly those
-// its row in the route table takes; any other is refused 400.
+// its row in the route table takes (any other is refused 400), and it
+// documents If-Match / If-None-Match exactly where the route takes them
+// (elsewhere a write with one is refused 400).
 func TestOpenAPIQueryParametersAreThoseTheRoutesTake(t *testing.T) {
 	doc := loadOpenAPI(t)
 	ops := doc.operations(t)
@@ -195,10 +197,15 @@ func TestOpenAPIQueryParametersAreThoseTheRoutesTake(t *testing.T) {
 			continue
 		}
 		var documented []string
+		conds := false
 		for _, p := range doc.params(t, key, op) {
 			if name, ok := strings.CutPrefix(p, "query:"); ok {
 				documented = append(documented, name)
 			}
+			conds = conds || p == "header:If-Match" || p == "header:If-None-Match"
+		}
+		if conds != rt.Conds {
+			t.Errorf("%s: openapi.yaml documents If-Match/If-None-Match: %v; the route takes them: %v", key, conds, rt.Conds)
 		}
 		takes := slices.Sorted(slices.Values(rt.Query))
 		if !slices.Equal(documented, takes) {

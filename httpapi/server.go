@@ -46,6 +46,7 @@ type API struct {
 type Route struct {
 	Method, Pattern string
 	Query           []string // the query parameters it takes
+	Conds           bool     // it takes If-Match and If-None-Match
 }
 
 // New returns the handler serving every route of the HTTP API.
@@ -78,7 +79,7 @@ func newRouter(store *core.Store, cfg Config) (*chi.Mux, *API) {
 	dbRoute := func(r chi.Router, prefix string, wrap func(http.Handler) http.Handler) {
 		for _, rt := range a.routes() {
 			for _, m := range withHead(rt.method) {
-				r.Method(m, prefix+rt.pattern, wrap(served{rt.h, rt.query}))
+				r.Method(m, prefix+rt.pattern, wrap(served{rt.h, rt.query, rt.conds}))
 				// An empty id is malformed (400), not an unknown path.
 				if strings.HasSuffix(rt.pattern, "/{id}") {
 					r.Method(m, prefix+strings.TrimSuffix(rt.pattern, "{id}"), wrap(http.HandlerFunc(emptyID)))
@@ -140,6 +141,7 @@ func (a *API) allowed(path string) string {
 type route struct {
 	method, pattern string
 	query           []string // the query parameters h reads; any other is 400
+	conds           bool     // h takes If-Match / If-None-Match (else 400 on a write)
 	h               endpoint
 }
 
@@ -148,16 +150,25 @@ type route struct {
 // the error to answer (before writing anything).
 type endpoint func(w http.ResponseWriter, r *http.Request, acc, id string) error
 
-// served is a route's endpoint with the query parameters it takes.
+// served is a route's endpoint with the query parameters and conditions
+// it takes.
 type served struct {
 	e     endpoint
 	query []string
+	conds bool
 }
 
 func (s served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	acc, id, err := target(r)
 	if err == nil {
 		err = checkQuery(r, s.query)
+	}
+	if err == nil && !s.conds && r.Method != http.MethodGet && r.Method != http.MethodHead &&
+		(r.Header["If-Match"] != nil || r.Header["If-None-Match"] != nil) {
+		// A write that cannot check the condition must not run without it
+		// (RFC 9110 13.1.1). NB: a GET may ignore its conditions: the full
+		// response is always a right answer to a cache revalidating.
+		err = fmt.Errorf("%w: %s %s takes no If-Match or If-None-Match (only kv writes do): the write would be unconditional", core.ErrInvalid, r.Method, r.URL.Path)
 	}
 	if err == nil {
 		err = s.e(w, r, acc, id)
@@ -170,21 +181,21 @@ func (s served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // routes is the table of /db/{acc} endpoints, one row per method and path.
 func (a *API) routes() []route {
 	return []route{
-		{"POST", "/sequence/{id}", []string{"count"}, a.seqNext},
-		{"GET", "/sequence/{id}", nil, a.seqGet},
-		{"DELETE", "/sequence/{id}", nil, a.seqReset},
-		{"POST", "/counter/{id}", []string{"add"}, a.ctrAdd},
-		{"GET", "/counter/{id}", nil, a.ctrGet},
-		{"DELETE", "/counter/{id}", nil, a.ctrDelete},
-		{"POST", "/kv/{id}", []string{"ttl", "ver"}, a.kvSet},
-		{"PUT", "/kv/{id}", []string{"ttl", "ver"}, a.kvSet},
-		{"GET", "/kv/{id}", nil, a.kvGet},
-		{"DELETE", "/kv/{id}", []string{"ver"}, a.kvDelete},
-		{"POST", "/lock/{id}", []string{"dur", "owner", "id"}, a.lockAcquire},
-		{"GET", "/lock/{id}", nil, a.lockGet},
-		{"DELETE", "/lock/{id}", []string{"owner", "id"}, a.lockRelease},
-		{"POST", "/mlock/{id}", []string{"dur", "handle", "wait"}, a.mutexLock},
-		{"POST", "/munlock/{id}", []string{"handle"}, a.mutexUnlock},
+		{"POST", "/sequence/{id}", []string{"count"}, false, a.seqNext},
+		{"GET", "/sequence/{id}", nil, false, a.seqGet},
+		{"DELETE", "/sequence/{id}", nil, false, a.seqReset},
+		{"POST", "/counter/{id}", []string{"add"}, false, a.ctrAdd},
+		{"GET", "/counter/{id}", nil, false, a.ctrGet},
+		{"DELETE", "/counter/{id}", nil, false, a.ctrDelete},
+		{"POST", "/kv/{id}", []string{"ttl", "ver"}, true, a.kvSet},
+		{"PUT", "/kv/{id}", []string{"ttl", "ver"}, true, a.kvSet},
+		{"GET", "/kv/{id}", nil, false, a.kvGet},
+		{"DELETE", "/kv/{id}", []string{"ver"}, true, a.kvDelete},
+		{"POST", "/lock/{id}", []string{"dur", "owner", "id"}, false, a.lockAcquire},
+		{"GET", "/lock/{id}", nil, false, a.lockGet},
+		{"DELETE", "/lock/{id}", []string{"owner", "id"}, false, a.lockRelease},
+		{"POST", "/mlock/{id}", []string{"dur", "handle", "wait"}, false, a.mutexLock},
+		{"POST", "/munlock/{id}", []string{"handle"}, false, a.mutexUnlock},
 	}
 }
 
@@ -211,10 +222,10 @@ func waitingRoutes() map[string]bool {
 func Routes() []Route {
 	var out []Route
 	for _, rt := range (&API{}).routes() {
-		out = append(out, Route{rt.method, "/db/{acc}" + rt.pattern, rt.query})
+		out = append(out, Route{rt.method, "/db/{acc}" + rt.pattern, rt.query, rt.conds})
 	}
 	for _, rt := range (&API{}).topRoutes() {
-		out = append(out, Route{rt.method, rt.pattern, nil})
+		out = append(out, Route{rt.method, rt.pattern, nil, false})
 	}
 	return out
 }
