@@ -38,6 +38,9 @@ ARGS=("$@")
 ROUNDS=${ROUNDS:-7}
 N=${N:-100000}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The servers run with the repository's config.yml as it is: a token from
+# the environment would answer every HTTP load 401.
+unset CONCURRENCYDB_TOKEN
 [ -z "${HTTP:-}" ] || [ $# -gt 0 ] || ARGS=(-t incr)
 for t in redis-server redis-cli redis-benchmark ${HTTP:+wrk}; do
   command -v "$t" >/dev/null || { echo "ab.sh: $t is missing (apt-get install redis-server redis-tools)" >&2; exit 1; }

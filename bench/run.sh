@@ -344,15 +344,16 @@ http_load() {
 }
 
 mutex_load() { # ROUND
-  local round=$1 out
+  local round=$1 out mode=http
+  [ "$cdb_RESP_OK" = 1 ] && mode=resp
+  # NB: the mode is given, not left to -mode auto, whose fallback would
+  # file an HTTP round under the RESP label.
   out=$("$BIN/mutexbench" -resp "127.0.0.1:$cdb_RESP" -http "127.0.0.1:$cdb_HTTP" -test contend \
-    -clients 10 -duration "${MUTEX_SECS}s" 2>"$TMP/mutexbench.err")
+    -mode "$mode" -clients 10 -duration "${MUTEX_SECS}s" 2>"$TMP/mutexbench.err")
   say "  mutex: $out"
   declare -A kv=()
   local f
   for f in $out; do [[ $f == *=* ]] && kv[${f%%=*}]=${f#*=}; done
-  local mode=http
-  [ "$cdb_RESP_OK" = 1 ] && mode=resp # what mutexbench -mode auto picks
   local lbl="MLOCK→MUNLOCK, 10 clients, one mutex ($mode)"
   if [ -z "${kv[rate]:-}" ] || [ "${kv[errors]:-1}" != 0 ]; then
     # NB: a run with errors (a wait that timed out is one) is no

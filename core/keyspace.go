@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -198,12 +199,13 @@ func (s *Store) Expire(ctx context.Context, acc, id string, x Expiry, cond Expir
 		if e.rec.Type == persist.TypeSequence {
 			return ErrWrongType
 		}
-		if x.Mode == ExpiryIn && x.Ms > max { // before now+Ms can overflow
-			return invalidf("ttl must be at most %v", s.cfg.MaxDuration)
-		}
 		at := x.Ms
 		if x.Mode == ExpiryIn {
-			at = t.now + x.Ms
+			if x.Ms > max {
+				at = math.MaxInt64 // refused below; now+Ms could overflow
+			} else {
+				at = t.now + x.Ms
+			}
 		}
 		// NB: a deadline of 0 or before (PEXPIRE k -now) is in the past:
 		// the key goes. 0 must not reach the record, where it means "no
@@ -211,15 +213,17 @@ func (s *Store) Expire(ctx context.Context, acc, id string, x Expiry, cond Expir
 		if at < 1 {
 			at = 1
 		}
-		if at-t.now > max {
-			return invalidf("ttl must be at most %v", s.cfg.MaxDuration)
-		}
+		// NB: the condition first, as Redis: EXPIRE k <too long> NX on a
+		// key with a TTL answers 0, not the max_duration error.
 		cur := e.rec.ExpireAt
 		if cond&ExpireIfNoTTL != 0 && cur != 0 ||
 			cond&ExpireIfTTL != 0 && cur == 0 ||
 			cond&ExpireIfGreater != 0 && (cur == 0 || at <= cur) ||
 			cond&ExpireIfLess != 0 && cur != 0 && at >= cur {
 			return nil
+		}
+		if at-t.now > max {
+			return invalidf("ttl must be at most %v", s.cfg.MaxDuration)
 		}
 		rec := e.rec
 		rec.ExpireAt = at

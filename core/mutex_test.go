@@ -184,14 +184,13 @@ func TestMutexCancelledWaiterIsNeverGranted_M1(t *testing.T) {
 	assertFree(t, s, "m")
 }
 
-// TestMutexExpiryGrantsNextWaiter_M2: when the holder's duration passes,
-// the next waiter is granted at once and the old handle no longer holds.
 // A waiter whose context ends in the same instant as it is granted the
 // mutex passes it on to the next waiter (M1): its client is gone, and
 // would otherwise hold the mutex for its whole duration. The instant is
-// made by cancelling and handing over under the table's lock, so the
-// waiter sees both at once; its select then takes either, and the
-// cancelled outcome must arise in some of the rounds.
+// made by cancelling and handing over under the table's lock: the waiter
+// wakes on the cancel (or, had it not run yet, finds both ready and takes
+// either), then waits for the lock and finds itself granted. In practice
+// every round ends cancelled; the test requires that some do.
 func TestMutexWaiterCancelledAsItIsGrantedPassesItOn_M1(t *testing.T) {
 	ctx := ctxT(t)
 	s, _ := newStore(t)
@@ -238,6 +237,8 @@ func TestMutexWaiterCancelledAsItIsGrantedPassesItOn_M1(t *testing.T) {
 	}
 }
 
+// TestMutexExpiryGrantsNextWaiter_M2: when the holder's duration passes,
+// the next waiter is granted at once and the old handle no longer holds.
 func TestMutexExpiryGrantsNextWaiter_M2(t *testing.T) {
 	ctx := ctxT(t)
 	s, clock := newStore(t)

@@ -160,11 +160,18 @@ type served struct {
 
 func (s served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	acc, id, err := target(r)
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	if err == nil {
-		err = checkQuery(r, s.query)
+		known := s.query
+		if known == nil {
+			known = []string{} // none
+		}
+		if read {
+			known = nil // any: a cache-buster (?_=1) on a read misapplies nothing
+		}
+		err = checkQuery(r, known)
 	}
-	if err == nil && !s.conds && r.Method != http.MethodGet && r.Method != http.MethodHead &&
-		(r.Header["If-Match"] != nil || r.Header["If-None-Match"] != nil) {
+	if err == nil && !s.conds && !read && (r.Header["If-Match"] != nil || r.Header["If-None-Match"] != nil) {
 		// A write that cannot check the condition must not run without it
 		// (RFC 9110 13.1.1). NB: a GET may ignore its conditions: the full
 		// response is always a right answer to a cache revalidating.
@@ -333,9 +340,9 @@ func target(r *http.Request) (acc, id string, err error) {
 // ?owner=bob into a force release, nor a 10,001st parameter drop ?ver=.
 // What queryOf's fast path reads (no '%', '+' or ';', fewer than
 // maxFastParams pairs) has nothing to reject. A parameter the endpoint
-// does not take (not in known) is refused too, for the same reason: a
-// misspelt ?Owner=bob or ?TTL=5 read as absent would force-release a lock
-// or store a value that never expires.
+// does not take (not in known; nil: any) is refused too, for the same
+// reason: a misspelt ?Owner=bob or ?TTL=5 read as absent would
+// force-release a lock or store a value that never expires.
 func checkQuery(r *http.Request, known []string) error {
 	raw := r.URL.RawQuery
 	if n := strings.Count(raw, "&"); !strings.ContainsAny(raw, "%+;") && n < maxFastParams {
@@ -350,7 +357,7 @@ func checkQuery(r *http.Request, known []string) error {
 			if kv == "" {
 				continue
 			}
-			if !slices.Contains(known, name) {
+			if known != nil && !slices.Contains(known, name) {
 				return unknownParam(name, known)
 			}
 			if n >= 8 {
@@ -375,7 +382,7 @@ func checkQuery(r *http.Request, known []string) error {
 		return fmt.Errorf("%w: malformed query: %v", core.ErrInvalid, err)
 	}
 	for name, vs := range vals {
-		if !slices.Contains(known, name) {
+		if known != nil && !slices.Contains(known, name) {
 			return unknownParam(name, known)
 		}
 		if len(vs) > 1 {

@@ -149,10 +149,12 @@ func Open(dir string, o Options) (*DB, error) {
 // it (P8): a data_dir pointed at the wrong place by mistake (a home
 // directory, another program's data) would otherwise get Pebble's and the
 // log's files written among them. A store is recognised by Pebble's
-// manifest; a directory holding only files that a store's first start
-// creates (one that crashed before the manifest was written) or a
-// filesystem's lost+found counts as empty. Once a store is there, other
-// files beside it are left alone and do not matter.
+// manifest. Without one, only LOCK (the one file Pebble creates before its
+// manifest, so a first start that crashed there) and a filesystem's
+// lost+found count as empty: tables, logs or OPTIONS without a manifest
+// are a damaged or partly copied store, which Pebble would open as a new
+// one, deleting its tables, and the log would replay part of it over
+// that. Once a store is there, other files beside it do not matter.
 func checkDir(fs vfs.FS, dir string) error {
 	names, err := fs.List(dir)
 	if err != nil {
@@ -163,8 +165,7 @@ func checkDir(fs vfs.FS, dir string) error {
 		switch {
 		case strings.HasPrefix(n, "MANIFEST-"), strings.HasPrefix(n, "marker.manifest."), n == "CURRENT":
 			return nil
-		case n == "LOCK", n == "lost+found", strings.HasPrefix(n, "OPTIONS-"), strings.HasPrefix(n, "marker."),
-			strings.HasSuffix(n, ".sst"), strings.HasSuffix(n, ".log"), n == walPrepName:
+		case n == "LOCK", n == "lost+found":
 		default:
 			foreign = append(foreign, n)
 		}

@@ -204,6 +204,36 @@ func TestOpenRefusesADirectoryThatIsNotAStore_P8(t *testing.T) {
 			t.Errorf("directory after the refused Open: %v, want it untouched", got)
 		}
 	})
+	t.Run("a store without its manifest", func(t *testing.T) {
+		dir := t.TempDir()
+		db := openT(t, nil, dir)
+		b := db.NewBatch()
+		b.PutRecord(DataKey("acc", "k"), &Record{Type: TypeString, Create: 1, Mod: 1, Value: []byte("v")})
+		if err := db.Commit(b, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range list(t, dir) {
+			if strings.HasPrefix(e, "MANIFEST-") || strings.HasPrefix(e, "marker.manifest.") {
+				if err := os.Remove(filepath.Join(dir, e)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		before := list(t, dir)
+		db, err := Open(dir, Options{})
+		if !errors.Is(err, ErrNotStore) {
+			if err == nil {
+				db.Close()
+			}
+			t.Fatalf("Open of a store without its manifest = %v, want ErrNotStore (not a new store over its files)", err)
+		}
+		if got := list(t, dir); !slices.Equal(got, before) {
+			t.Errorf("directory after the refused Open: %v, want %v", got, before)
+		}
+	})
 	t.Run("lost+found and a first start's leftovers", func(t *testing.T) {
 		dir := t.TempDir()
 		if err := os.Mkdir(filepath.Join(dir, "lost+found"), 0o700); err != nil {

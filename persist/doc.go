@@ -44,7 +44,8 @@
 //   - P8: Open refuses, before writing anything, a directory that holds
 //     files but no store (ErrNotStore): a data_dir pointed at the wrong
 //     place would otherwise get the store's files written among someone
-//     else's. A store is recognised by Pebble's manifest; files a store's
-//     first start creates before its manifest, and lost+found, count as
-//     empty; other files beside a store do not matter.
+//     else's. A store is recognised by Pebble's manifest; without one,
+//     only LOCK (created before it) and lost+found count as empty, so a
+//     store that lost its manifest is refused, not opened as a new one;
+//     other files beside a store do not matter.
 package persist

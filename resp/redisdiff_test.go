@@ -62,6 +62,8 @@ func TestRepliesMatchARealRedisServer(t *testing.T) {
 		// An absent key answers 0 whatever the amount (ours is capped at
 		// limits.max_duration, 24 h, for a key that exists).
 		{"EXPIRE", "absent", "86401"}, {"PEXPIRE", "absent", "9223372036854775807"},
+		// A failed condition answers 0 before the amount is held against it.
+		{"SET", "e", "v", "EX", "100"}, {"EXPIRE", "e", "86401", "NX"}, {"EXPIRE", "e", "86401", "LT"}, {"TTL", "e"},
 		{"EXPIRE", "s", "9223372036854775"}, {"PEXPIRE", "s", "9223372036854775807"},
 		{"SET", "s", "v", "PX", "9223372036854775807"}, {"SET", "s", "v", "EX", "9223372036854775"},
 		{"GETEX", "s", "PX", "9223372036854775807"}, {"TTL", "s"},
