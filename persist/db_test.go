@@ -164,6 +164,23 @@ func TestScanAndScanExpired(t *testing.T) {
 	}
 }
 
+// closedStoreT creates a store in a new directory, writes acc/k = v, closes
+// it and returns the directory.
+func closedStoreT(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	db := openT(t, nil, dir)
+	b := db.NewBatch()
+	b.PutRecord(DataKey("acc", "k"), &Record{Type: TypeString, Create: 1, Mod: 1, Value: []byte("v")})
+	if err := db.Commit(b, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // TestOpenRefusesADirectoryThatIsNotAStore_P8.
 func TestOpenRefusesADirectoryThatIsNotAStore_P8(t *testing.T) {
 	write := func(t *testing.T, dir, name string) {
@@ -205,16 +222,7 @@ func TestOpenRefusesADirectoryThatIsNotAStore_P8(t *testing.T) {
 		}
 	})
 	t.Run("a store without its manifest", func(t *testing.T) {
-		dir := t.TempDir()
-		db := openT(t, nil, dir)
-		b := db.NewBatch()
-		b.PutRecord(DataKey("acc", "k"), &Record{Type: TypeString, Create: 1, Mod: 1, Value: []byte("v")})
-		if err := db.Commit(b, true); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
+		dir := closedStoreT(t) // acc/k = v
 		for _, e := range list(t, dir) {
 			if strings.HasPrefix(e, "MANIFEST-") || strings.HasPrefix(e, "marker.manifest.") {
 				if err := os.Remove(filepath.Join(dir, e)); err != nil {
@@ -243,18 +251,9 @@ func TestOpenRefusesADirectoryThatIsNotAStore_P8(t *testing.T) {
 		openT(t, nil, dir).Close()
 	})
 	t.Run("a store with other files beside it", func(t *testing.T) {
-		dir := t.TempDir()
-		db := openT(t, nil, dir)
-		b := db.NewBatch()
-		b.PutRecord(DataKey("acc", "k"), &Record{Type: TypeString, Create: 1, Mod: 1, Value: []byte("v")})
-		if err := db.Commit(b, true); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
+		dir := closedStoreT(t) // acc/k = v
 		write(t, dir, "README")
-		db = openT(t, nil, dir)
+		db := openT(t, nil, dir)
 		defer db.Close()
 		if r, ok, err := db.GetRecord(DataKey("acc", "k")); err != nil || !ok || string(r.Value) != "v" {
 			t.Fatalf("GetRecord after reopen = %v %v %v", r, ok, err)
