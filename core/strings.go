@@ -89,8 +89,14 @@ func (s *Store) Set(ctx context.Context, acc, id string, value []byte, opts SetO
 			old = e.rec.ExpireAt
 		}
 		at, err := opts.Expiry.resolve(t.now, old, s.cfg.MaxDuration)
-		if err != nil || !ok {
+		// NB: as Redis, a SET whose condition fails answers nil before
+		// its expiry is held against max_duration; a malformed one
+		// (ErrInvalidExpire) is an error either way.
+		if err != nil && (ok || errors.Is(err, ErrInvalidExpire)) {
 			return err
+		}
+		if !ok {
+			return nil
 		}
 		rec := persist.Record{Type: persist.TypeString, Value: value, ExpireAt: at}
 		if live {

@@ -64,6 +64,7 @@ func TestRepliesMatchARealRedisServer(t *testing.T) {
 		{"EXPIRE", "absent", "86401"}, {"PEXPIRE", "absent", "9223372036854775807"},
 		// A failed condition answers 0 before the amount is held against it.
 		{"SET", "e", "v", "EX", "100"}, {"EXPIRE", "e", "86401", "NX"}, {"EXPIRE", "e", "86401", "LT"}, {"TTL", "e"},
+		{"SET", "e", "w", "NX", "EX", "86401"}, {"SET", "absent", "v", "XX", "EX", "86401"}, {"GET", "e"}, {"EXISTS", "absent"},
 		{"EXPIRE", "s", "9223372036854775"}, {"PEXPIRE", "s", "9223372036854775807"},
 		{"SET", "s", "v", "PX", "9223372036854775807"}, {"SET", "s", "v", "EX", "9223372036854775"},
 		{"GETEX", "s", "PX", "9223372036854775807"}, {"TTL", "s"},
