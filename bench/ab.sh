@@ -80,10 +80,13 @@ cpu() { # pid: its user + system CPU time so far, in clock ticks
   awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
-rps() { # port pid: "requests/s server-CPU-µs-per-request" of one run
+churn() { # resp-port: CHURN × 100,000 other keys, before a measured run
   for ((k = 1; k <= ${CHURN:-0}; k++)); do
     redis-benchmark -p "$1" -c 50 -P 16 -n 100000 -r 100000 -q SET "churn$k:__rand_int__" 1 >/dev/null 2>&1
   done
+}
+rps() { # port pid: "requests/s server-CPU-µs-per-request" of one run
+  churn "$1"
   local c0 out
   c0=$(cpu "$2")
   out=$(redis-benchmark -p "$1" -c 50 -n "$N" -r 100000 --csv "${ARGS[@]}" 2>/dev/null |
@@ -107,7 +110,8 @@ request = function() return wrk.format("POST", "/db/b/kv/kv" .. id(), nil, body)
 get) printf '%s%s\n' "$lua_head" 'request = function() return wrk.format("GET", "/db/b/kv/kv" .. id()) end' >"$TMP/http.lua" ;;
 *) echo "ab.sh: HTTP must be seq, ctr, kv or get" >&2; exit 2 ;;
 esac
-httprps() { # port pid: "requests/s server-CPU-µs-per-request" of one wrk run
+httprps() { # port pid resp-port: "requests/s server-CPU-µs-per-request" of one wrk run
+  churn "$3" # NB: the same churn as the Redis run it is compared with
   local c0 out n
   c0=$(cpu "$2")
   out=$(wrk -t2 -c50 -d"${HTTP_SECS:-5}s" -s "$TMP/http.lua" "http://127.0.0.1:$1" 2>&1)
@@ -137,8 +141,8 @@ fi
 echo "load: ${HTTP:+wrk HTTP=$HTTP (A, B) against }redis-benchmark -c 50 -n $N -r 100000 ${ARGS[*]} (after ${PREFILL:-0} × 100,000 other keys; ${CHURN:-0} × 100,000 before each run)"
 for ((i = 1; i <= ROUNDS; i++)); do
   if [ -n "${HTTP:-}" ]; then
-    read -r a ac < <(httprps "${ports[3]}" "${PIDS[0]}")
-    read -r b bc < <(httprps "${ports[4]}" "${PIDS[1]}")
+    read -r a ac < <(httprps "${ports[3]}" "${PIDS[0]}" "${ports[0]}")
+    read -r b bc < <(httprps "${ports[4]}" "${PIDS[1]}" "${ports[1]}")
   else
     read -r a ac < <(rps "${ports[0]}" "${PIDS[0]}")
     read -r b bc < <(rps "${ports[1]}" "${PIDS[1]}")
