@@ -79,7 +79,7 @@ func newRouter(store *core.Store, cfg Config) (*chi.Mux, *API) {
 	dbRoute := func(r chi.Router, prefix string, wrap func(http.Handler) http.Handler) {
 		for _, rt := range a.routes() {
 			for _, m := range withHead(rt.method) {
-				r.Method(m, prefix+rt.pattern, wrap(served{rt.h, rt.query, rt.conds}))
+				r.Method(m, prefix+rt.pattern, wrap(served{rt.h, append([]string{}, rt.query...), rt.conds}))
 				// An empty id is malformed (400), not an unknown path.
 				if strings.HasSuffix(rt.pattern, "/{id}") {
 					r.Method(m, prefix+strings.TrimSuffix(rt.pattern, "{id}"), wrap(http.HandlerFunc(emptyID)))
@@ -154,7 +154,7 @@ type endpoint func(w http.ResponseWriter, r *http.Request, acc, id string) error
 // it takes.
 type served struct {
 	e     endpoint
-	query []string
+	query []string // non-nil: nil would let checkQuery take any
 	conds bool
 }
 
@@ -163,9 +163,6 @@ func (s served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	if err == nil {
 		known := s.query
-		if known == nil {
-			known = []string{} // none
-		}
 		if read {
 			known = nil // any: a cache-buster (?_=1) on a read misapplies nothing
 		}

@@ -95,6 +95,31 @@ func (x *call) is(i int, word string) bool {
 	return i < len(x.args) && bytes.EqualFold(x.args[i], []byte(word))
 }
 
+// expiryUnits is how each way of giving an expiry counts its amount: the
+// options EX, PX, EXAT, PXAT (SET, GETEX) and the commands EXPIRE,
+// PEXPIRE, EXPIREAT, PEXPIREAT, row by row.
+var expiryUnits = [...]struct {
+	option, command string
+	unit            int64 // ms per unit of the amount
+	mode            core.ExpiryMode
+}{
+	{"EX", "expire", 1000, core.ExpiryIn},
+	{"PX", "pexpire", 1, core.ExpiryIn},
+	{"EXAT", "expireat", 1000, core.ExpiryAt},
+	{"PXAT", "pexpireat", 1, core.ExpiryAt},
+}
+
+// expiryUnit returns the unit and mode of an expiry option (any case) or
+// of a command name (lower case, as x.name); ok false for neither.
+func expiryUnit(word []byte, command string) (unit int64, mode core.ExpiryMode, ok bool) {
+	for _, u := range expiryUnits {
+		if u.command == command || word != nil && bytes.EqualFold(word, []byte(u.option)) {
+			return u.unit, u.mode, true
+		}
+	}
+	return 0, 0, false
+}
+
 // toMs converts an expiry amount in units of unit ms to milliseconds; ok
 // false, as Redis ("invalid expire time"), when it overflows, or for a
 // relative amount (mode core.ExpiryIn) when it would once the current

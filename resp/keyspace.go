@@ -73,15 +73,7 @@ func cmdExpire(x *call) {
 	if !ok {
 		return
 	}
-	unit, mode := int64(1000), core.ExpiryIn
-	switch x.name {
-	case "pexpire":
-		unit = 1
-	case "expireat":
-		mode = core.ExpiryAt
-	case "pexpireat":
-		unit, mode = 1, core.ExpiryAt
-	}
+	unit, mode, _ := expiryUnit(nil, x.name) // the table routes only these four here
 	// NB: an amount toMs refuses is invalid even for an absent key, which
 	// any other amount answers 0, as in Redis.
 	ms, ok := toMs(n, unit, mode)

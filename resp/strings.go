@@ -16,7 +16,8 @@ func (x *call) expiryOption(i int) bool {
 	if i+1 >= len(x.args) {
 		return false
 	}
-	return x.is(i, "EX") || x.is(i, "PX") || x.is(i, "EXAT") || x.is(i, "PXAT")
+	_, _, ok := expiryUnit(x.args[i], "")
+	return ok
 }
 
 // expiryValue reads the argument of the expiry option at args[i] into exp;
@@ -34,15 +35,7 @@ func (x *call) expiryValue(i int, exp *core.Expiry) bool {
 // parseExpiry reads the expiry option at args[i] and its amount:
 // ErrNotInteger or ErrInvalidExpire when the amount is bad.
 func (x *call) parseExpiry(i int) (core.Expiry, error) {
-	unit, mode := int64(1000), core.ExpiryIn
-	switch {
-	case x.is(i, "PX"):
-		unit = 1
-	case x.is(i, "EXAT"):
-		mode = core.ExpiryAt
-	case x.is(i, "PXAT"):
-		unit, mode = 1, core.ExpiryAt
-	}
+	unit, mode, _ := expiryUnit(x.args[i], "") // expiryOption checked it
 	n, ok := core.ParseInt(x.args[i+1])
 	if !ok {
 		return core.Expiry{}, core.ErrNotInteger
