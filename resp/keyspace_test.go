@@ -89,6 +89,21 @@ func TestExpireFamilyFollowsRedis(t *testing.T) {
 	wantErr(t, c.Do(bg, "EXPIRE", "k", "10", "BOGUS").Err(), "ERR Unsupported option BOGUS")
 	wantErr(t, c.Do(bg, "EXPIRE", "k", "x").Err(), "ERR value is not an integer")
 	wantErr(t, c.Do(bg, "EXPIRE", "k", "9223372036854775807").Err(), "ERR invalid expire time in 'expire' command")
+	// As Redis (also checked side by side in redisdiff_test.go, which needs
+	// redis-server): an amount that overflows once now is added is invalid
+	// even for an absent key; any other amount on an absent key, or with a
+	// condition that fails, answers 0 before the max_duration check.
+	wantErr(t, c.Do(bg, "PEXPIRE", "absent", "9223372036854775807").Err(), "ERR invalid expire time in 'pexpire' command")
+	wantErr(t, c.Do(bg, "SET", "k2", "v", "PX", "9223372036854775807").Err(), "ERR invalid expire time in 'set' command")
+	if n := c.Do(bg, "EXPIRE", "absent", "86401").Val(); n != int64(0) {
+		t.Fatalf("EXPIRE of an absent key over max_duration = %v, want 0", n)
+	}
+	if n := c.Do(bg, "EXPIRE", "k", "86401", "NX").Val(); n != int64(0) {
+		t.Fatalf("EXPIRE NX over max_duration on a key with a TTL = %v, want 0", n)
+	}
+	if v, err := c.Do(bg, "SET", "k", "w", "NX", "EX", "86401").Result(); err != redis.Nil {
+		t.Fatalf("SET NX over max_duration on an existing key = %v, %v; want nil", v, err)
+	}
 	// PEXPIRE / PTTL / PEXPIREAT / EXPIRETIME
 	if ok := c.PExpire(bg, "k", 1500*time.Millisecond).Val(); !ok {
 		t.Fatal("PEXPIRE")
