@@ -10,8 +10,11 @@ import (
 // Mutexes live in memory only, by design: a FIFO queue of waiters per name,
 // a holder with a duration, and nothing on disk but the epoch that makes
 // handles unique across restarts (D3). Mutex names are a namespace of their
-// own, apart from the keyspace. A blocked waiter holds only its own
-// goroutine, never the apply lock (M1, M2).
+// own, apart from the keyspace. A waiter is a queue entry with a callback
+// (MutexLockAsync), not a goroutine: a grant is a call made by whoever
+// releases the mutex, so an event loop that runs MUNLOCK delivers the next
+// holder's reply in the same pass, and a waiter never holds the apply lock
+// (M1, M2).
 
 // handleSeqBits is how many low bits of a handle count grants within one
 // epoch (one process start); the epoch fills the bits above.
@@ -20,10 +23,9 @@ const handleSeqBits = 40
 type mutexKey struct{ acc, name string }
 
 type mutexTable struct {
-	clock   Clock
-	epoch   uint64
-	closedc chan struct{}
-	mu      struct {
+	clock Clock
+	epoch uint64
+	mu    struct {
 		sync.Mutex
 		seq    uint64
 		timers uint64 // last expiry timer id handed out
@@ -40,16 +42,18 @@ type mutexState struct {
 }
 
 type waiter struct {
-	dur     time.Duration
-	granted chan uint64 // capacity 1: granting never blocks the granter
-	handle  uint64      // set under mu when granted
-	elem    *list.Element
+	dur time.Duration
+	// done gets the outcome, once, under mu: the handle, ErrTimeout or
+	// ErrClosed. It must not block or call into the mutex table.
+	done   func(h uint64, err error)
+	handle uint64        // set under mu when granted
+	elem   *list.Element // in its queue; nil once it left it
+	stop   func() bool   // cancels the wait's timeout
 }
 
 func (mt *mutexTable) init(clock Clock, epoch uint64) {
 	mt.clock = clock
 	mt.epoch = epoch
-	mt.closedc = make(chan struct{})
 	mt.mu.m = make(map[mutexKey]*mutexState)
 }
 
@@ -61,10 +65,15 @@ func (mt *mutexTable) close() {
 		return
 	}
 	mt.mu.closed = true
-	close(mt.closedc)
 	for _, st := range mt.mu.m {
 		if st.stop != nil {
 			st.stop()
+		}
+		for st.waiters.Len() > 0 {
+			w := st.waiters.Remove(st.waiters.Front()).(*waiter)
+			w.elem = nil
+			w.stop()
+			w.done(0, ErrClosed)
 		}
 	}
 }
@@ -117,8 +126,21 @@ func (mt *mutexTable) handOffLocked(k mutexKey, st *mutexState) {
 		return
 	}
 	w := st.waiters.Remove(front).(*waiter)
+	w.elem = nil
+	w.stop()
 	w.handle = mt.grantLocked(k, st, w.dur)
-	w.granted <- w.handle
+	w.done(w.handle, nil)
+}
+
+// leaveLocked takes w, still queued, out of k's queue.
+func (mt *mutexTable) leaveLocked(k mutexKey, w *waiter) {
+	st := mt.mu.m[k] // a queued waiter keeps its state in the table
+	st.waiters.Remove(w.elem)
+	w.elem = nil
+	w.stop()
+	if st.holder == 0 && st.waiters.Len() == 0 {
+		delete(mt.mu.m, k)
+	}
 }
 
 func (s *Store) mutexKey(acc, name string) (mutexKey, error) {
@@ -137,21 +159,56 @@ func (s *Store) mutexKey(acc, name string) (mutexKey, error) {
 // ctx ends leaves the queue; if it was granted in that instant it releases
 // at once, so the mutex is never held by a client that is gone (M1).
 func (s *Store) MutexLock(ctx context.Context, acc, name string, dur, wait time.Duration) (uint64, error) {
+	type outcome struct {
+		h   uint64
+		err error
+	}
+	ch := make(chan outcome, 1)
+	h, mw, err := s.MutexLockAsync(acc, name, dur, wait, func(h uint64, err error) { ch <- outcome{h, err} })
+	if mw == nil {
+		return h, err
+	}
+	select {
+	case o := <-ch:
+		return o.h, o.err
+	case <-ctx.Done():
+		mw.Cancel()
+		return 0, ctx.Err()
+	}
+}
+
+// MutexWait is a wait queued by MutexLockAsync.
+type MutexWait struct {
+	mt *mutexTable
+	k  mutexKey
+	w  *waiter
+}
+
+// MutexLockAsync is MutexLock for a caller that must not block (an event
+// loop). It answers at once when it can: the handle of a mutex granted at
+// once, or an error (ErrTimeout when wait is 0 and the mutex is held).
+// Otherwise it queues the wait and returns it: done is called once, later,
+// with the handle when the mutex is granted, or with ErrTimeout after
+// wait, or ErrClosed when the store stops waiters; it is called under the
+// mutex table's lock, on whichever goroutine grants (the one that unlocks,
+// a timer), so it must only hand the outcome on. A caller whose client
+// goes away calls Cancel (M1).
+func (s *Store) MutexLockAsync(acc, name string, dur, wait time.Duration, done func(h uint64, err error)) (uint64, *MutexWait, error) {
 	k, err := s.mutexKey(acc, name)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if err := checkDuration("the mutex duration", dur, s.cfg.MaxDuration); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if wait < 0 || wait > s.cfg.MaxWait {
-		return 0, invalidf("wait must be 0 to %v", s.cfg.MaxWait)
+		return 0, nil, invalidf("wait must be 0 to %v", s.cfg.MaxWait)
 	}
 	mt := &s.mutexes
 	mt.mu.Lock()
+	defer mt.mu.Unlock()
 	if mt.mu.closed {
-		mt.mu.Unlock()
-		return 0, ErrClosed
+		return 0, nil, ErrClosed
 	}
 	st := mt.mu.m[k]
 	if st == nil {
@@ -159,50 +216,44 @@ func (s *Store) MutexLock(ctx context.Context, acc, name string, dur, wait time.
 		mt.mu.m[k] = st
 	}
 	if st.holder == 0 && st.waiters.Len() == 0 {
-		h := mt.grantLocked(k, st, dur)
-		mt.mu.Unlock()
-		return h, nil
+		return mt.grantLocked(k, st, dur), nil, nil
 	}
 	if wait == 0 {
-		mt.mu.Unlock()
-		return 0, ErrTimeout
+		return 0, nil, ErrTimeout
 	}
-	w := &waiter{dur: dur, granted: make(chan uint64, 1)}
+	w := &waiter{dur: dur, done: done}
 	w.elem = st.waiters.PushBack(w)
-	mt.mu.Unlock()
+	w.stop = mt.clock.AfterFunc(wait, func() { mt.timeout(k, w) })
+	return 0, &MutexWait{mt, k, w}, nil
+}
 
-	timeout := make(chan struct{})
-	stop := mt.clock.AfterFunc(wait, func() { close(timeout) })
-	defer stop()
-	var reason error
-	select {
-	case h := <-w.granted:
-		return h, nil
-	case <-timeout:
-		reason = ErrTimeout
-	case <-ctx.Done():
-		reason = ctx.Err()
-	case <-mt.closedc:
-		reason = ErrClosed
-	}
-
+// timeout ends w's wait, unless it was granted, cancelled or closed first.
+func (mt *mutexTable) timeout(k mutexKey, w *waiter) {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
-	if w.handle != 0 {
-		// Granted in the same instant as the wait ended.
-		if reason == ErrTimeout {
-			return w.handle, nil
-		}
-		if st := mt.mu.m[k]; st != nil && st.holder == w.handle && !mt.mu.closed {
-			mt.handOffLocked(k, st)
-		}
-		return 0, reason
+	if w.elem == nil {
+		return
 	}
-	st.waiters.Remove(w.elem)
-	if st.holder == 0 && st.waiters.Len() == 0 && mt.mu.m[k] == st {
-		delete(mt.mu.m, k)
+	mt.leaveLocked(k, w)
+	w.done(0, ErrTimeout)
+}
+
+// Cancel withdraws the wait of a client that is gone (M1): a wait still
+// queued leaves the queue, and done is never called; a wait already
+// granted (done called, its outcome not yet delivered) releases the mutex
+// if it still holds it, granting the next waiter.
+func (mw *MutexWait) Cancel() {
+	mt := mw.mt
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	w := mw.w
+	if w.elem != nil {
+		mt.leaveLocked(mw.k, w)
+		return
 	}
-	return 0, reason
+	if st := mt.mu.m[mw.k]; w.handle != 0 && st != nil && st.holder == w.handle && !mt.mu.closed {
+		mt.handOffLocked(mw.k, st)
+	}
 }
 
 // MutexExtend gives the holder handle another dur from now.

@@ -424,3 +424,124 @@ func TestMutexHandlesNeverRepeatAcrossRestart_D3(t *testing.T) {
 		prevMax = roundMax
 	}
 }
+
+// TestMutexLockAsync_M1 checks the contract an event loop relies on
+// (MutexLockAsync): it answers at once when it can; otherwise done is
+// called exactly once, and for a grant within the unlocking call itself
+// (so the loop running MUNLOCK delivers it in the same pass); a wait that
+// passes, is cancelled or is stopped says so; and Cancel after a grant not
+// yet delivered passes the mutex on (the client is gone).
+func TestMutexLockAsync_M1(t *testing.T) {
+	s, clock := newStore(t)
+	type outcome struct {
+		h   uint64
+		err error
+	}
+	outcomes := make(chan outcome, 10)
+	done := func(h uint64, err error) { outcomes <- outcome{h, err} }
+	lock := func(wait time.Duration) (uint64, *MutexWait, error) {
+		return s.MutexLockAsync("a", "m", time.Hour, wait, done)
+	}
+	next := func(what string) outcome {
+		t.Helper()
+		select {
+		case o := <-outcomes:
+			return o
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: done not called within 10s", what)
+			return outcome{}
+		}
+	}
+	noOutcome := func(what string) {
+		t.Helper()
+		select {
+		case o := <-outcomes:
+			t.Fatalf("%s: done called with (%d, %v), want not at all", what, o.h, o.err)
+		default:
+		}
+	}
+
+	// Free: granted at once, no wait.
+	h, w, err := lock(time.Hour)
+	if err != nil || w != nil || h == 0 {
+		t.Fatalf("lock of a free mutex = (%d, %v, %v), want a handle at once", h, w, err)
+	}
+	// Held, wait 0: refused at once.
+	if h2, w2, err := lock(0); !errors.Is(err, ErrTimeout) || w2 != nil || h2 != 0 {
+		t.Fatalf("try-once lock of a held mutex = (%d, %v, %v), want ErrTimeout at once", h2, w2, err)
+	}
+
+	// Queued, then granted within the unlock.
+	_, w, err = lock(time.Hour)
+	if err != nil || w == nil {
+		t.Fatalf("lock of a held mutex = (%v, %v), want a queued wait", w, err)
+	}
+	noOutcome("queued wait")
+	if err := s.MutexUnlock("a", "m", h); err != nil {
+		t.Fatal(err)
+	}
+	var o outcome
+	select {
+	case o = <-outcomes:
+	default:
+		t.Fatal("MutexUnlock returned before the next waiter's done was called")
+	}
+	if o.err != nil || o.h == 0 || o.h == h {
+		t.Fatalf("grant = (%d, %v), want a new handle", o.h, o.err)
+	}
+	assertHeld(t, s, "m")
+
+	// A second waiter; the first one's client goes away before its grant
+	// was delivered: Cancel passes the mutex to the second at once.
+	_, w2, err := lock(time.Hour)
+	if err != nil || w2 == nil {
+		t.Fatalf("second waiter = (%v, %v)", w2, err)
+	}
+	w.Cancel()
+	if o := next("the waiter behind a cancelled grant"); o.err != nil || o.h == 0 {
+		t.Fatalf("grant after the cancelled holder = (%d, %v)", o.h, o.err)
+	}
+	if err := s.MutexUnlock("a", "m", o.h); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("unlock by the cancelled grant's handle = %v, want ErrNotHeld", err)
+	}
+	w2.Cancel() // granted too: passes it on to nobody
+	assertFree(t, s, "m")
+	noOutcome("after the cancels")
+
+	// Cancelled while queued: leaves the queue, done never called.
+	h = mustMutex(t, s, "m", time.Hour)
+	_, w, _ = lock(time.Hour)
+	w.Cancel()
+	w.Cancel() // twice is harmless
+	if n := s.MutexWaiters(); n != 0 {
+		t.Fatalf("%d waiters after a cancel, want 0", n)
+	}
+	if err := s.MutexUnlock("a", "m", h); err != nil {
+		t.Fatal(err)
+	}
+	assertFree(t, s, "m")
+	noOutcome("cancelled wait")
+
+	// The wait passes: ErrTimeout, and it leaves the queue.
+	h = mustMutex(t, s, "m", time.Hour)
+	_, w, _ = lock(5 * time.Second)
+	clock.Advance(5 * time.Second)
+	if o := next("the wait passed"); !errors.Is(o.err, ErrTimeout) || o.h != 0 {
+		t.Fatalf("wait passed = (%d, %v), want ErrTimeout", o.h, o.err)
+	}
+	waitForWaiters(t, s, 0)
+	w.Cancel() // after its outcome: changes nothing
+	assertHeld(t, s, "m")
+	if err := s.MutexUnlock("a", "m", h); err != nil {
+		t.Fatal(err)
+	}
+
+	// Stopped: ErrClosed.
+	mustMutex(t, s, "m", time.Hour)
+	lock(time.Hour)
+	s.StopWaiters()
+	if o := next("stopped"); !errors.Is(o.err, ErrClosed) {
+		t.Fatalf("stopped wait = (%d, %v), want ErrClosed", o.h, o.err)
+	}
+	noOutcome("after the stop")
+}

@@ -23,11 +23,12 @@
 //     accounts: keys of different accounts in one command answer CROSSSLOT.
 //   - R4: a connection has its own context, cancelled when it closes or the
 //     server closes; a client that disconnects while blocked in MLOCK is
-//     noticed at once and leaves the queue (core's M1). A command that may
-//     block runs off the event loop, so a blocked MLOCK never holds up
+//     noticed at once and leaves the queue (core's M1); one whose grant was
+//     not yet written passes the mutex on. A blocked MLOCK parks its
+//     connection instead of blocking the event loop, so it never holds up
 //     another connection. (A command that walks a whole keyspace runs off
-//     the loop too, but holds core's apply lock while it walks, so — like
-//     KEYS in Redis — it delays every command for that time.)
+//     the loop, in a goroutine, but holds core's apply lock while it walks,
+//     so — like KEYS in Redis — it delays every command for that time.)
 //   - R5: core errors map to RESP error prefixes in one ordered table
 //     (errors.go); every core sentinel is mapped.
 //   - R6: framing is bounded before redcon parses it (framing.go): a bulk

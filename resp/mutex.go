@@ -3,16 +3,18 @@ package resp
 import (
 	"errors"
 
+	"github.com/tidwall/redcon"
+
 	"github.com/concurrencydb/concurrencydb/core"
 )
 
 // MLOCK, MUNLOCK, MLOCK.EXTEND (core/mutex.go): in-memory FIFO mutexes,
 // the same ones the HTTP API's /mlock serves.
 
-// cmdMLock blocks this connection only (never the apply lock or another
-// connection) until the mutex is granted or the wait passes. A client that
-// disconnects meanwhile cancels the connection's context, so it leaves the
-// queue and is never granted the mutex (R4, M1).
+// cmdMLock blocks this connection only (never the loop, the apply lock or
+// another connection) until the mutex is granted or the wait passes: it
+// parks the connection (loop.go). A client that disconnects meanwhile
+// leaves the queue and is never granted the mutex (R4, M1).
 func cmdMLock(x *call) {
 	dur, ok := x.secondsArg(2, "mutex duration")
 	if !ok {
@@ -26,17 +28,25 @@ func cmdMLock(x *call) {
 	if !ok {
 		return
 	}
-	// It runs off the event loop (loop.go), which keeps reading the
-	// socket: a disconnect cancels x.ctx() and the wait ends (R4).
-	h, err := x.store().MutexLock(x.ctx(), acc, name, dur, wait)
+	c := x.c
+	h, w, err := x.store().MutexLockAsync(acc, name, dur, wait, c.pass.grant(c))
+	if w != nil {
+		x.s.park(c, w)
+		return
+	}
+	x.out = appendMLockReply(x.out, h, err)
+}
+
+// appendMLockReply appends MLOCK's reply: the handle, nil when the wait
+// passed, or the error.
+func appendMLockReply(out []byte, h uint64, err error) []byte {
 	switch {
 	case errors.Is(err, core.ErrTimeout):
-		x.null()
+		return redcon.AppendNull(out)
 	case err != nil:
-		x.err(err)
-	default:
-		x.int(int64(h))
+		return appendErr(out, "mlock", err)
 	}
+	return redcon.AppendInt(out, int64(h))
 }
 
 func cmdMUnlock(x *call) {

@@ -128,6 +128,33 @@ func TestCommandsPipelinedBehindMLockRunAfterIt(t *testing.T) {
 	must(t, holder.Do(bg, "MUNLOCK", "m", h2).Err())
 }
 
+// MLOCK in the middle of a pipeline, granted at once or after a wait
+// (parked), answers in its place: after the durable write before it (whose
+// reply waits for its fsync) and before the commands after it (R1).
+func TestMLockInAPipelineAnswersInOrder_R1(t *testing.T) {
+	e := newEnv(t)
+	r := e.raw()
+	r.send("SET before 1\r\nMLOCK free 30 0\r\nGET before\r\n")
+	out := r.readN(3)
+	if lines := strings.Split(out, "\r\n"); len(lines) < 5 || lines[0] != "+OK" || !strings.HasPrefix(lines[1], ":") || lines[3] != "1" {
+		t.Fatalf("granted at once: replies = %q, want +OK, the handle, then 1", out)
+	}
+
+	holder := e.client()
+	h, err := holder.Do(bg, "MLOCK", "m", "30", "0").Int64()
+	must(t, err)
+	r.send("SET before 2\r\nMLOCK m 30 10\r\nGET before\r\n")
+	if got := r.readN(1); got != "+OK\r\n" {
+		t.Fatalf("reply before the parked MLOCK = %q, want +OK", got)
+	}
+	eventually(t, "raw waiter queued", func() bool { return e.store.MutexWaiters() == 1 })
+	must(t, holder.Do(bg, "MUNLOCK", "m", h).Err())
+	out = r.readN(2)
+	if lines := strings.Split(out, "\r\n"); len(lines) < 4 || !strings.HasPrefix(lines[0], ":") || lines[2] != "2" {
+		t.Fatalf("after the grant: replies = %q, want the handle, then 2", out)
+	}
+}
+
 // Server.Close cancels blocked waiters' contexts: Close does not hang on
 // an MLOCK that waits for a long time.
 func TestServerCloseReleasesBlockedMLock_R4(t *testing.T) {
