@@ -304,45 +304,14 @@ func (s *Server) releaseOrAwait(c *conn, gc gnet.Conn) {
 	s.flush(c, gc)
 }
 
-// flush writes c's held responses once each is durable (H7): a response
-// whose fsync failed (D6) is replaced by its error.
+// flush writes c's held responses once each is durable (H7), then serves
+// c on: closes it, or runs the input that waited behind them.
 func (s *Server) flush(c *conn, gc gnet.Conn) {
 	if c.gone {
 		return
 	}
 	if len(c.held) > 0 {
-		var fixed []byte // nil unless a wait failed
-		prev := 0
-		for _, h := range c.held {
-			status := h.status
-			if err := h.pend.Wait(c.ctx); err != nil {
-				var w respWriter
-				writeError(&w, err)
-				status = w.code()
-				if fixed == nil {
-					fixed = append([]byte(nil), c.out[:prev]...)
-				}
-				fixed = s.appendResponse(fixed, &w, h.head, h.close, h.http10)
-			} else if fixed != nil {
-				fixed = append(fixed, c.out[prev:h.end]...)
-			}
-			h.obs.report(status)
-			prev = h.end
-		}
-		out := c.out
-		if fixed != nil {
-			out = fixed
-		}
-		// NB: emptied before the write: a failed write closes c at once
-		// (OnClose), whose abandon must not report these again (H6).
-		clear(c.held)
-		c.held = c.held[:0]
-		_, _ = gc.Write(out)
-		c.out = c.out[:0]
-		if cap(c.out) > maxHeld {
-			c.out = nil
-		}
-		if c.gone {
+		if s.writeHeld(c, gc); c.gone {
 			return
 		}
 	}
@@ -359,6 +328,42 @@ func (s *Server) flush(c *conn, gc gnet.Conn) {
 		}
 	default:
 		s.setDeadline(c)
+	}
+}
+
+// writeHeld writes c's held responses, waiting for each to be durable: a
+// response whose fsync failed (D6) is replaced by its error.
+func (s *Server) writeHeld(c *conn, gc gnet.Conn) {
+	var fixed []byte // nil unless a wait failed
+	prev := 0
+	for _, h := range c.held {
+		status := h.status
+		if err := h.pend.Wait(c.ctx); err != nil {
+			var w respWriter
+			writeError(&w, err)
+			status = w.code()
+			if fixed == nil {
+				fixed = append([]byte(nil), c.out[:prev]...)
+			}
+			fixed = s.appendResponse(fixed, &w, h.head, h.close, h.http10)
+		} else if fixed != nil {
+			fixed = append(fixed, c.out[prev:h.end]...)
+		}
+		h.obs.report(status)
+		prev = h.end
+	}
+	out := c.out
+	if fixed != nil {
+		out = fixed
+	}
+	// NB: emptied before the write: a failed write closes c at once
+	// (OnClose), whose abandon must not report these again (H6).
+	clear(c.held)
+	c.held = c.held[:0]
+	_, _ = gc.Write(out)
+	c.out = c.out[:0]
+	if cap(c.out) > maxHeld {
+		c.out = nil
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -399,11 +400,20 @@ func (h *loopHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	return nil, gnet.None
 }
 
-func (h *loopHandler) OnClose(gc gnet.Conn, _ error) gnet.Action {
+func (h *loopHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	s := h.s
 	c, ok := gc.Context().(*conn)
 	if !ok || c.gone {
 		return gnet.None
+	}
+	if errors.Is(err, io.EOF) && len(c.held) > 0 && !c.offloop {
+		// The client half-closed after its requests (printf … | nc -N):
+		// gnet closes the socket at that EOF, right after delivering the
+		// input, before the pass's commit would release the responses;
+		// commit now and write them here (gnet sends what its buffer
+		// holds before it closes), as net/http answers such a client.
+		s.store.Sync()
+		s.writeHeld(c, gc)
 	}
 	c.gone = true
 	c.cancel()

@@ -230,6 +230,27 @@ func TestPipelinedRequestsAnswerInOrderAndShareOneFsync_H7(t *testing.T) {
 	}
 }
 
+// A client that sends its requests and half-closes its socket (shutdown
+// SHUT_WR, as `printf … | nc -N` does) gets every response, durable
+// writes' included, as from net/http: gnet closes the connection at the
+// EOF, before the pass's commit would release them.
+func TestHalfClosedClientGetsItsResponses(t *testing.T) {
+	s, _ := gatedServer(t, httpapi.Config{})
+	for i := 1; i <= 20; i++ {
+		c := s.raw(t)
+		c.send(t, "POST /db/a/sequence/hc HTTP/1.1\r\nHost: x\r\n\r\nGET /db/a/sequence/hc HTTP/1.1\r\nHost: x\r\n\r\n")
+		if err := c.nc.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.read(t, "POST"); got.status != 200 || string(got.body) != fmt.Sprintf("%d\n", i) {
+			t.Fatalf("round %d: POST = %d %q", i, got.status, got.body)
+		}
+		if got := c.read(t, "GET"); got.status != 200 || string(got.body) != fmt.Sprintf("%d\n", i) {
+			t.Fatalf("round %d: GET = %d %q", i, got.status, got.body)
+		}
+	}
+}
+
 // A body sent in chunks, or after the server's 100 Continue, is stored
 // byte for byte; a Content-Length over limits.max_value_bytes is refused
 // 413 before the body is sent, and changes nothing.

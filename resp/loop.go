@@ -2,6 +2,8 @@ package resp
 
 import (
 	"context"
+	"errors"
+	"io"
 	"fmt"
 	"slices"
 	"sync"
@@ -63,9 +65,10 @@ import (
 // Either way the connection reads no further command until that reply is
 // written (offloop), which keeps replies in order. Input that arrives
 // meanwhile waits in the connection's buffer, bounded by maxBacklog. A
-// client that disconnects withdraws its parked MLOCK at once (R4). A client that
-// half-closes its socket (shutdown SHUT_WR) counts as gone, as in Redis:
-// replies not yet written are dropped.
+// client that disconnects withdraws its parked MLOCK at once (R4). A
+// client that half-closes its socket after its commands (shutdown
+// SHUT_WR: nc -N) still gets their replies (answerHalfClosed), as from
+// Redis.
 //
 // A connection whose written replies the client does not read stops being
 // served at maxHeldReplies of pending output (R7): the loop parses nothing
@@ -187,8 +190,11 @@ func (h *loopHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	return nil, gnet.None
 }
 
-func (h *loopHandler) OnClose(gc gnet.Conn, _ error) gnet.Action {
+func (h *loopHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c, ok := gc.Context().(*client); ok {
+		if errors.Is(err, io.EOF) && !c.gone {
+			h.s.answerHalfClosed(c, gc)
+		}
 		c.gone = true
 		if c.park != nil {
 			c.park.wait.Cancel() // R4, M1
@@ -264,6 +270,27 @@ func (s *Server) serveInput(c *client, gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	return gnet.None
+}
+
+// answerHalfClosed writes the replies that wait for the loop's commit to a
+// client whose end of the connection reached EOF (a half-close after its
+// commands: printf … | nc -N), as Redis answers it: gnet closes the socket
+// at that EOF, just after it delivered the input (OnTraffic), so this
+// commits now, in OnClose, and writes the replies there; gnet sends what
+// its buffer holds before it closes. A client that closed both ways
+// cannot read them, at no cost but the commit, which its writes needed
+// anyway. Replies behind an off-loop command or a parked MLOCK are
+// dropped, with the connection.
+func (s *Server) answerHalfClosed(c *client, gc gnet.Conn) {
+	r := &c.r
+	if len(r.marks) == 0 || c.queued > 0 || c.offloop {
+		return
+	}
+	if !r.ready() {
+		s.store.Sync()
+	}
+	gc.Write(s.settle(c, r))
+	r.reset()
 }
 
 // takeInput moves what gnet has read of c into c.in.

@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -289,6 +290,30 @@ func TestThrottledConnectionResumesWhenItsClientReads_R7(t *testing.T) {
 		got += m
 		if err != nil {
 			t.Fatalf("read %d of %d bytes: %v", got, want, err)
+		}
+	}
+}
+
+// A client that sends its commands and half-closes its socket (shutdown
+// SHUT_WR, as `printf … | nc -N` does) gets every reply, durable writes'
+// included, as from Redis: gnet closes the connection at the EOF, right
+// after delivering the input, before the loop's commit would have released
+// the replies (answerHalfClosed).
+func TestHalfClosedClientGetsItsReplies(t *testing.T) {
+	e := newEnv(t)
+	for i := range 20 {
+		r := e.raw()
+		r.send(fmt.Sprintf("PING\r\nINCR hc\r\nSET hc%d v\r\n", i))
+		if err := r.nc.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(r.nc)
+		if err != nil {
+			t.Fatalf("round %d: read: %v", i, err)
+		}
+		if want := fmt.Sprintf("+PONG\r\n:%d\r\n+OK\r\n", i+1); string(got) != want {
+			t.Fatalf("round %d: replies = %q, want %q", i, got, want)
 		}
 	}
 }
