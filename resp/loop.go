@@ -3,8 +3,8 @@ package resp
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
