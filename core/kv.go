@@ -71,13 +71,18 @@ type KVSetOptions struct {
 
 // ParseSeconds parses a duration given in seconds, fractions allowed
 // ("0.25"), as both front-ends accept them (one parser, STYLE 7). Negative,
-// NaN, infinite and unrepresentable values are ErrInvalid; a positive value
-// below one nanosecond is 1 ns, so that it is not mistaken for zero. Range
-// rules (zero, maximum) are checked where the duration is used.
+// NaN and infinite values are ErrInvalid; a finite value beyond what a
+// Duration holds is the longest Duration, so that the caller's maximum
+// says what is allowed ("at most 24h"); a positive value below one
+// nanosecond is 1 ns, so that it is not mistaken for zero. Range rules
+// (zero, maximum) are checked where the duration is used.
 func ParseSeconds(name string, b []byte) (time.Duration, error) {
 	f, ok := ParseFloat(b)
-	if !ok || f < 0 || math.IsInf(f, 0) || f >= float64(math.MaxInt64)/float64(time.Second) {
+	if !ok || f < 0 || math.IsInf(f, 0) {
 		return 0, invalidf("%s must be a number of seconds, got %q", name, b)
+	}
+	if f >= float64(math.MaxInt64)/float64(time.Second) {
+		return math.MaxInt64, nil
 	}
 	d := time.Duration(f * float64(time.Second))
 	if d == 0 && f > 0 {

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,26 @@ func TestAccountNamesReservingBracesAreInvalid(t *testing.T) {
 		if _, err := s.MutexLock(ctxT(t), acc, "m", time.Second, 0); !errors.Is(err, ErrInvalid) {
 			t.Errorf("MutexLock in account %q: %v, want ErrInvalid", acc, err)
 		}
+	}
+}
+
+// ParseSeconds: a finite amount too large for a Duration is the longest
+// one, so the caller's maximum names the limit ("at most 24h") instead of
+// calling a number no number; what is no number stays an error.
+func TestParseSecondsSaturates(t *testing.T) {
+	for in, want := range map[string]time.Duration{"1e308": math.MaxInt64, "9223372037": math.MaxInt64, "0.25": 250 * time.Millisecond, "1e-12": 1} {
+		if d, err := ParseSeconds("ttl", []byte(in)); err != nil || d != want {
+			t.Errorf("ParseSeconds(%s) = (%v, %v), want %v", in, d, err, want)
+		}
+	}
+	for _, in := range []string{"-1", "nan", "inf", "1e309", "x", ""} {
+		if _, err := ParseSeconds("ttl", []byte(in)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseSeconds(%q) = %v, want ErrInvalid", in, err)
+		}
+	}
+	s, _ := newStore(t)
+	_, err := s.KVSet(ctxT(t), "a", "k", []byte("v"), KVSetOptions{HasTTL: true, TTL: math.MaxInt64})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "at most") {
+		t.Fatalf("KVSet with a TTL of 1e308 s = %v, want the max_duration error", err)
 	}
 }
