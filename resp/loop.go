@@ -90,18 +90,19 @@ type loopState struct {
 	perr    *protocolError // a refused frame (R6), answered after the commands before it
 	args    [][]byte       // parser scratch
 
-	r         replies       // the replies being built
-	queued    int           // replies handed to the replier and not yet written
-	heldBytes int           // their size
-	offloop   bool          // a command runs in its own goroutine, or is parked
-	park      *parked       // the parked MLOCK, until its outcome is delivered
-	throttled bool          // a wake-up is scheduled (R7)
-	closing   bool          // close once idle (closeWhenIdle)
-	closeBy   time.Time     // closeWhenIdle's deadline
-	backoff   time.Duration // the last wait of later
-	gone      bool          // closed (OnClose ran)
-	pass      *loopPass     // c's event loop's
-	awaiting  bool          // c is in pass.waiting
+	r         replies             // the replies being built
+	queued    int                 // replies handed to the replier and not yet written
+	heldBytes int                 // their size
+	offloop   bool                // a command runs in its own goroutine, or is parked
+	park      *parked             // the parked MLOCK, until its reply is written
+	onGrant   func(uint64, error) // pass.grant(c), made at c's first wait
+	throttled bool                // a wake-up is scheduled (R7)
+	closing   bool                // close once idle (closeWhenIdle)
+	closeBy   time.Time           // closeWhenIdle's deadline
+	backoff   time.Duration       // the last wait of later
+	gone      bool                // closed (OnClose ran)
+	pass      *loopPass           // c's event loop's
+	awaiting  bool                // c is in pass.waiting
 }
 
 // replies is a run of commands' replies, in order: out holds them all,
@@ -400,6 +401,7 @@ func (s *Server) run(c *client, args [][]byte) {
 	if c.park != nil && !c.park.started {
 		// It parked: no reply yet (deliver writes it).
 		c.park.op, c.park.started = o, true
+		r.at = time.Time{} // the commands after it start when they run
 		return
 	}
 	r.ops = append(r.ops, o)
@@ -505,6 +507,9 @@ func (s *Server) written(q *replies, gc gnet.Conn) {
 	c.heldBytes -= q.held
 	if q.resume {
 		c.offloop = false
+		if c.park != nil && c.park.delivered {
+			c.park = nil
+		}
 	}
 	q.reset()
 	q.c = nil
@@ -654,6 +659,9 @@ type parked struct {
 	wait    *core.MutexWait
 	op      op   // the command's metrics start
 	started bool // run has seen it park
+	// delivered: its outcome is queued behind earlier replies, not yet
+	// written; a client that goes meanwhile must still pass a grant on.
+	delivered bool
 }
 
 // park makes c's running command (MLOCK, on c's loop) wait for wait's
@@ -686,7 +694,13 @@ func (p *loopPass) grant(c *client) func(uint64, error) {
 		if schedule {
 			// NB: a task runs after the connections that were ready when
 			// it was queued: an MUNLOCK's grant goes out in its pass.
-			_ = p.el.Execute(context.Background(), deliverGrants{p})
+			if err := p.el.Execute(context.Background(), deliverGrants{p}); err != nil {
+				// The loop is stopping: its connections' OnClose cancels
+				// their parked waits, this one's included.
+				p.grants.Lock()
+				p.grants.scheduled = false
+				p.grants.Unlock()
+			}
 		}
 	}
 }
@@ -718,10 +732,9 @@ func (d deliverGrants) Run(context.Context) error {
 func (s *Server) deliver(g grantOutcome) {
 	c := g.c
 	pk := c.park
-	if c.gone || pk == nil {
+	if c.gone || pk == nil || pk.delivered {
 		return
 	}
-	c.park = nil
 	q := repliesPool.Get().(*replies)
 	q.c, q.resume = c, true
 	q.out = appendMLockReply(q.out, g.h, g.err)
@@ -730,9 +743,11 @@ func (s *Server) deliver(g grantOutcome) {
 	q.pend = append(q.pend, core.Pending{})
 	gc := c.conn()
 	if c.queued > 1 || gc == nil {
+		pk.delivered = true // written clears c.park
 		s.rp.push(q)
 		return
 	}
+	c.park = nil
 	gc.Write(s.settle(c, q))
 	s.written(q, gc)
 }

@@ -29,7 +29,10 @@ func cmdMLock(x *call) {
 		return
 	}
 	c := x.c
-	h, w, err := x.store().MutexLockAsync(acc, name, dur, wait, c.pass.grant(c))
+	if c.onGrant == nil {
+		c.onGrant = c.pass.grant(c)
+	}
+	h, w, err := x.store().MutexLockAsync(acc, name, dur, wait, c.onGrant)
 	if w != nil {
 		x.s.park(c, w)
 		return

@@ -1,0 +1,73 @@
+package resp
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/concurrencydb/concurrencydb/persist"
+	"github.com/concurrencydb/concurrencydb/persist/faultfs"
+)
+
+// A grant that deliver queued behind the connection's earlier (not yet
+// fsynced) replies is not written yet: a client that goes away then must
+// pass the mutex on (R4, M1). (Found by a review.)
+func TestMLockGrantQueuedBehindUnsyncedReplyPassesOnWhenClientGoes_M1(t *testing.T) {
+	fs := faultfs.New(vfs.Default)
+	e := newEnv(t, func(c *envConfig) { c.persist = persist.Options{FS: fs} })
+	holder := e.client()
+	h, err := holder.Do(bg, "MLOCK", "m", "30", "0").Int64()
+	must(t, err)
+
+	fs.HoldSyncs()
+	gone := e.raw()
+	// SET's reply waits for its fsync (held) in the replier; MLOCK parks.
+	gone.send("SET k v\r\nMLOCK m 60 10\r\n")
+	eventually(t, "raw waiter queued", func() bool { return e.store.MutexWaiters() == 1 })
+	must(t, holder.Do(bg, "MUNLOCK", "m", h).Err()) // granted: deliver queues it behind SET's reply
+	time.Sleep(50 * time.Millisecond)               // let deliverGrants run
+	before := e.srv.Clients()
+	gone.nc.Close() // the client goes before its grant was written
+	eventually(t, "the server noticed", func() bool { return e.srv.Clients() == before-1 })
+	fs.ReleaseSyncs()
+
+	next := e.client(func(o *redis.Options) { o.PoolSize = 1 })
+	if _, err := next.Do(bg, "MLOCK", "m", "30", "2").Int64(); err != nil {
+		t.Fatalf("MLOCK after the granted client went away: %v; the mutex is still held by a client that is gone (M1)", err)
+	}
+}
+
+// The commands pipelined behind a parked MLOCK are timed from when they
+// run, not from when the MLOCK was read (its wait is not theirs: metrics,
+// slow log). (Found by a review.)
+func TestCommandsAfterParkedMLockAreTimedFromTheirOwnStart(t *testing.T) {
+	var mu sync.Mutex
+	durs := map[string]time.Duration{}
+	e := newEnv(t, withRESP(func(c *Config) {
+		c.Observe = func(cmd, status string, d time.Duration) {
+			mu.Lock()
+			durs[cmd] = max(durs[cmd], d)
+			mu.Unlock()
+		}
+	}))
+	holder := e.client()
+	h, err := holder.Do(bg, "MLOCK", "m", "30", "0").Int64()
+	must(t, err)
+	r := e.raw()
+	r.send("MLOCK m 30 10\r\nPING\r\n")
+	eventually(t, "raw waiter queued", func() bool { return e.store.MutexWaiters() == 1 })
+	time.Sleep(500 * time.Millisecond)
+	must(t, holder.Do(bg, "MUNLOCK", "m", h).Err())
+	if out := r.readN(2); !strings.HasSuffix(out, "+PONG\r\n") {
+		t.Fatalf("replies = %q", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if d := durs["ping"]; d > 250*time.Millisecond {
+		t.Fatalf("PING pipelined behind a parked MLOCK observed as taking %v: timed from before the MLOCK's wait", d)
+	}
+}
