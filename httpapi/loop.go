@@ -222,6 +222,16 @@ func (s *Server) accept(nc net.Conn) {
 	}
 }
 
+// Drain begins Shutdown: from now on every request read is answered 503
+// shutting_down. A caller that stops the store's mutex waiters
+// (core.Store.StopWaiters) drains first, so that requests a client sent
+// behind its waiting /mlock are refused, not run once it is answered.
+func (s *Server) Drain() {
+	s.mu.Lock()
+	s.draining.Store(true)
+	s.mu.Unlock()
+}
+
 // Shutdown stops accepting connections, closes idle ones, and lets every
 // busy one finish the requests it has begun: each is answered (H7 still
 // holds) with Connection: close, then its connection closes. When ctx ends

@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -69,5 +70,25 @@ func TestCommandsAfterParkedMLockAreTimedFromTheirOwnStart(t *testing.T) {
 	defer mu.Unlock()
 	if d := durs["ping"]; d > 250*time.Millisecond {
 		t.Fatalf("PING pipelined behind a parked MLOCK observed as taking %v: timed from before the MLOCK's wait", d)
+	}
+}
+
+// What a client sent behind its blocked MLOCK is refused at shutdown, not
+// run once the MLOCK is answered (R8), when the servers drain before the
+// store's waiters are stopped, as the binary does. (Found by a review.)
+func TestCommandsBehindABlockedMLockAreRefusedAtShutdown_R8(t *testing.T) {
+	for _, loops := range []int{1, 2} {
+		t.Run(fmt.Sprint(loops), func(t *testing.T) {
+			e := newEnv(t, withRESP(func(c *Config) { c.EventLoops = loops }))
+			r, _ := holdMutex(t, e, "SET a 1\r\nMLOCK m 30 100\r\nPING\r\n")
+			e.srv.Drain()
+			e.store.StopWaiters()
+			done := e.shutdownAsync()
+			got := r.expectClosed()
+			if strings.Contains(got, "PONG") || !strings.HasPrefix(got, "+OK\r\n-") || !strings.HasSuffix(got, "-ERR server is shutting down\r\n") || strings.Count(got, "\r\n") != 3 {
+				t.Fatalf("replies = %q, want SET's +OK, MLOCK's error, then one shutting-down error for the PING", got)
+			}
+			must(t, <-done)
+		})
 	}
 }

@@ -9,6 +9,17 @@ import (
 // Graceful shutdown: no new connections, every command already read runs
 // and its reply is written, then each connection closes.
 
+// Drain begins Shutdown: from now on a new connection is refused and every
+// command read is answered "server is shutting down" (R8). A caller that
+// stops the store's mutex waiters (core.Store.StopWaiters) drains first,
+// so that what a client sent behind its blocked MLOCK is refused, not run
+// once the MLOCK is answered.
+func (s *Server) Drain() {
+	s.mu.Lock()
+	s.draining.Store(true) // under mu: accept sees it, so conns.Add stops
+	s.mu.Unlock()
+}
+
 // Shutdown stops accepting connections and lets every connection finish
 // the commands it is running: an idle connection is closed at once, a busy
 // one right after its replies are written (R1 still holds: replies wait

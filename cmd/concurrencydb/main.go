@@ -206,7 +206,7 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 		log.Info("http listening", "addr", ln.Addr().String())
 		go func() { errc <- httpSrv.Serve(ln) }()
 	}
-	stopRESP, respClients := startRESP(cfg, lns.resp, store, auth, log, errc, m, slow)
+	drainRESP, stopRESP, respClients := startRESP(cfg, lns.resp, store, auth, log, errc, m, slow)
 	m.Attach(store, respClients)
 	defer startDebug(lns.debug, log)()
 	log.Info("concurrencydb ready", "data", cfg.DataDir, "fsync", cfg.Storage.Fsync)
@@ -225,7 +225,13 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 	})
 	defer watchdog.Stop()
 	// Waiters first: a blocked MLOCK would otherwise hold its request, and
-	// so the shutdown, until its wait ends.
+	// so the shutdown, until its wait ends. Both servers drain before: what
+	// a client sent behind its blocked MLOCK is then refused (R8, H-docs),
+	// not run once the MLOCK is answered.
+	if httpSrv != nil {
+		httpSrv.Drain()
+	}
+	drainRESP()
 	store.StopWaiters()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

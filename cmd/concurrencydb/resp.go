@@ -13,9 +13,12 @@ import (
 
 // startRESP serves RESP on ln when configured (nil: off). It returns its
 // graceful stop and its open-connection count (nil when RESP is off).
-func startRESP(cfg fileConfig, ln net.Listener, store *core.Store, auth core.Auth, log *slog.Logger, errc chan<- error, m *metrics.Metrics, slow time.Duration) (func(context.Context), func() int) {
+//
+// It returns the server's Drain and Shutdown (no-ops when RESP is off) and
+// its client count.
+func startRESP(cfg fileConfig, ln net.Listener, store *core.Store, auth core.Auth, log *slog.Logger, errc chan<- error, m *metrics.Metrics, slow time.Duration) (drain func(), stop func(context.Context), clients func() int) {
 	if ln == nil {
-		return func(context.Context) {}, nil
+		return func() {}, func(context.Context) {}, nil
 	}
 	srv := resp.NewServer(store, resp.Config{
 		Auth:           auth,
@@ -29,10 +32,10 @@ func startRESP(cfg fileConfig, ln net.Listener, store *core.Store, auth core.Aut
 	m.CountRejected("resp", srv.RejectedConns)
 	log.Info("resp listening", "addr", ln.Addr().String())
 	go func() { errc <- srv.Serve(ln) }()
-	stop := func(ctx context.Context) {
+	stop = func(ctx context.Context) {
 		if err := srv.Shutdown(ctx); err != nil {
 			log.Warn("resp shutdown", "err", err)
 		}
 	}
-	return stop, srv.Clients
+	return srv.Drain, stop, srv.Clients
 }

@@ -35,19 +35,26 @@ func TestSIGTERMAnswersMutexWaitersAndExits0(t *testing.T) {
 		t.Fatalf("holder's mlock: %d %q", code, body)
 	}
 
-	// The RESP waiter: a raw connection blocked in MLOCK.
+	// The RESP waiter: a raw connection blocked in MLOCK, with a PING
+	// pipelined behind it, which must be refused, not run (R8).
 	rc, err := net.Dial("tcp", p.resp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	if _, err := fmt.Fprint(rc, "*4\r\n$5\r\nMLOCK\r\n$8\r\n{acme}:m\r\n$2\r\n60\r\n$4\r\n3600\r\n"); err != nil {
+	if _, err := fmt.Fprint(rc, "*4\r\n$5\r\nMLOCK\r\n$8\r\n{acme}:m\r\n$2\r\n60\r\n$4\r\n3600\r\nPING\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	respReply := make(chan string, 1)
 	go func() {
 		rc.SetReadDeadline(time.Now().Add(60 * time.Second))
-		line, err := bufio.NewReader(rc).ReadString('\n')
+		br := bufio.NewReader(rc)
+		line, err := br.ReadString('\n')
+		if err == nil {
+			var next string
+			next, err = br.ReadString('\n')
+			line += next
+		}
 		if err != nil {
 			line = "read error: " + err.Error()
 		}
@@ -87,9 +94,9 @@ func TestSIGTERMAnswersMutexWaitersAndExits0(t *testing.T) {
 	// The bounds below are far under the waiters' 3600 s wait: an answer
 	// within them came from the shutdown, not from a timeout.
 	select {
-	case line := <-respReply:
-		if !strings.HasPrefix(line, "-") || !strings.Contains(line, "shutting down") {
-			t.Errorf("RESP waiter got %q, want an error reply saying the server is shutting down", line)
+	case lines := <-respReply:
+		if l := strings.Split(lines, "\r\n"); len(l) != 2 || !strings.HasPrefix(l[0], "-") || !strings.Contains(l[0], "shutting down") || l[1] != "-ERR server is shutting down" {
+			t.Errorf("RESP waiter got %q, want error replies saying the server is shutting down for its MLOCK and the PING behind it", lines)
 		}
 	case <-time.After(20 * time.Second):
 		t.Error("RESP waiter not answered within 20 s of SIGTERM")
