@@ -422,7 +422,12 @@ func (h *loopHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		// input, before the pass's commit would release the responses;
 		// commit now and write them here (gnet sends what its buffer
 		// holds before it closes), as net/http answers such a client.
-		s.store.Sync()
+		for _, h := range c.held {
+			if !h.pend.Ready() {
+				s.store.Sync()
+				break
+			}
+		}
 		s.writeHeld(c, gc)
 	}
 	c.gone = true

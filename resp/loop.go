@@ -262,9 +262,6 @@ func (s *Server) serveInput(c *client, gc gnet.Conn) gnet.Action {
 		c.quit = true
 	}
 	if c.quit {
-		if s.release(c, gc); c.gone {
-			return gnet.Close
-		}
 		return s.closeWhenIdle(c, gc)
 	}
 	if s.releaseOrAwait(c, gc); c.gone {
@@ -280,8 +277,11 @@ func (s *Server) serveInput(c *client, gc gnet.Conn) gnet.Action {
 // commits now, in OnClose, and writes the replies there; gnet sends what
 // its buffer holds before it closes. A client that closed both ways
 // cannot read them, at no cost but the commit, which its writes needed
-// anyway. Replies behind an off-loop command or a parked MLOCK are
-// dropped, with the connection.
+// anyway (and the commit is the pass's, so other connections' writes
+// share it). Replies that went to the replier (behind an off-loop command
+// or a parked MLOCK, before a blocking command, beyond maxHeldReplies)
+// are dropped with the connection, and so is what gnet's final write
+// cannot put in the socket at once (the README says so).
 func (s *Server) answerHalfClosed(c *client, gc gnet.Conn) {
 	r := &c.r
 	if len(r.marks) == 0 || c.queued > 0 || c.offloop {
@@ -450,7 +450,7 @@ func (s *Server) releaseOrAwait(c *client, gc gnet.Conn) {
 	if len(r.marks) == 0 {
 		return
 	}
-	if c.queued > 0 || c.closing || r.ready() {
+	if c.queued > 0 || r.ready() {
 		s.release(c, gc)
 		return
 	}
@@ -630,11 +630,14 @@ const closeFlushWait = 10 * time.Second
 // that does not read gets closeFlushWait.
 func (s *Server) closeWhenIdle(c *client, gc gnet.Conn) gnet.Action {
 	c.closing = true
-	if s.release(c, gc); c.gone { // replies awaiting the loop's pass
+	// NB: replies waiting for an fsync wait for the loop's pass, not the
+	// replier, so that a client that half-closes meanwhile still gets them
+	// (answerHalfClosed: printf 'SET a 1\r\nQUIT\r\n' | nc -N).
+	if s.releaseOrAwait(c, gc); c.gone {
 		return gnet.Close
 	}
-	if c.queued > 0 {
-		return gnet.None // written calls again
+	if c.queued > 0 || c.awaiting {
+		return gnet.None // written or the pass calls again
 	}
 	if gc.OutboundBuffered() == 0 {
 		return gnet.Close
@@ -828,7 +831,12 @@ func (p *loopPass) Run(context.Context) error {
 			continue
 		}
 		if gc := c.conn(); gc != nil {
-			p.s.release(c, gc) // all ready now, or behind queued replies
+			// All ready now, or behind queued replies.
+			if p.s.release(c, gc); c.closing && !c.gone {
+				if p.s.closeWhenIdle(c, gc) == gnet.Close {
+					gc.Close()
+				}
+			}
 		}
 	}
 	p.spare = w[:0]

@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/persist"
+	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 )
 
 // Tests of the event-loop connection model (loop.go).
@@ -294,26 +297,59 @@ func TestThrottledConnectionResumesWhenItsClientReads_R7(t *testing.T) {
 	}
 }
 
-// A client that sends its commands and half-closes its socket (shutdown
-// SHUT_WR, as `printf … | nc -N` does) gets every reply, durable writes'
-// included, as from Redis: gnet closes the connection at the EOF, right
-// after delivering the input, before the loop's commit would have released
-// the replies (answerHalfClosed).
+// halfClose sends in on a new connection, shuts the connection's write
+// side (shutdown SHUT_WR, as `printf … | nc -N` does) and reads everything
+// until EOF.
+func halfClose(t *testing.T, e *env, in string) string {
+	t.Helper()
+	r := e.raw()
+	r.send(in)
+	if err := r.nc.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(r.nc)
+	if err != nil {
+		t.Fatalf("read: %v (have %d bytes)", err, len(got))
+	}
+	return string(got)
+}
+
+// A client that sends its commands and half-closes its socket gets every
+// reply, durable writes' included, as from Redis: gnet closes the
+// connection at the EOF, right after delivering the input, before the
+// loop's commit would have released the replies (answerHalfClosed). So
+// does one that ends with QUIT (the usual idiom) or a refused frame (R6):
+// a closing connection's replies wait for the loop's pass, not the
+// replier. (The last two found by a review.)
 func TestHalfClosedClientGetsItsReplies(t *testing.T) {
 	e := newEnv(t)
 	for i := range 20 {
-		r := e.raw()
-		r.send(fmt.Sprintf("PING\r\nINCR hc\r\nSET hc%d v\r\n", i))
-		if err := r.nc.(*net.TCPConn).CloseWrite(); err != nil {
-			t.Fatal(err)
-		}
-		r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-		got, err := io.ReadAll(r.nc)
-		if err != nil {
-			t.Fatalf("round %d: read: %v", i, err)
-		}
-		if want := fmt.Sprintf("+PONG\r\n:%d\r\n+OK\r\n", i+1); string(got) != want {
+		if got, want := halfClose(t, e, fmt.Sprintf("PING\r\nINCR hc\r\nSET hc%d v\r\n", i)), fmt.Sprintf("+PONG\r\n:%d\r\n+OK\r\n", i+1); got != want {
 			t.Fatalf("round %d: replies = %q, want %q", i, got, want)
+		}
+		if got, want := halfClose(t, e, fmt.Sprintf("SET q%d v\r\nQUIT\r\n", i)), "+OK\r\n+OK\r\n"; got != want {
+			t.Fatalf("round %d: replies = %q, want %q", i, got, want)
+		}
+		if got := halfClose(t, e, fmt.Sprintf("SET p%d v\r\n*1\r\n$x\r\n", i)); !strings.HasPrefix(got, "+OK\r\n-ERR Protocol error") {
+			t.Fatalf("round %d: replies = %q, want +OK then the protocol error", i, got)
+		}
+	}
+}
+
+// D6 holds for a half-closed client: once an fsync failed, its write is
+// answered with the error, never +OK. (Written by a review.)
+func TestHalfClosedClientGetsTheFailedSyncError_D6(t *testing.T) {
+	captureLogs(t)
+	fs := faultfs.New(vfs.Default)
+	e := newEnv(t, func(c *envConfig) { c.persist = persist.Options{FS: fs} })
+	if got := halfClose(t, e, "SET a 1\r\n"); got != "+OK\r\n" {
+		t.Fatalf("before the failure: %q", got)
+	}
+	fs.FailSyncs()
+	for i := range 10 {
+		if got := halfClose(t, e, fmt.Sprintf("PING\r\nSET f%d v\r\n", i)); !strings.HasPrefix(got, "+PONG\r\n-MISCONF") {
+			t.Fatalf("round %d after a failed fsync: %q, want +PONG then a MISCONF error", i, got)
 		}
 	}
 }
