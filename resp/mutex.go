@@ -29,6 +29,11 @@ func cmdMLock(x *call) {
 		return
 	}
 	c := x.c
+	if c.pass == nil { // not on an event loop: a test calling exec
+		h, err := x.store().MutexLock(x.ctx(), acc, name, dur, wait)
+		x.out = appendMLockReply(x.out, h, err)
+		return
+	}
 	if c.onGrant == nil {
 		c.onGrant = c.pass.grant(c)
 	}
@@ -60,6 +65,9 @@ func cmdMUnlock(x *call) {
 	acc, name, ok := x.key(1)
 	if !ok {
 		return
+	}
+	if p := x.c.pass; p != nil && !x.c.offloop { // on the loop (parse stops at an off-loop command)
+		p.unlockingHere()
 	}
 	if err := x.store().MutexUnlock(acc, name, h); err != nil {
 		x.err(err)
