@@ -42,7 +42,10 @@
 //     (a lookup returns a key's latest put or misses; a drop misses until
 //     the next put; no Go pointers, fixed size), are stated in ring.go.
 //   - M1: a mutex is granted to waiters first come, first served; a waiter
-//     whose context ends leaves the queue and never holds the mutex.
+//     whose client goes (MutexLock's ctx ends, or MutexWait.Cancel) leaves
+//     the queue, and one granted before that was noticed passes the mutex
+//     on at once: it is never left held by a client that is gone before
+//     its grant reached it (a grant written to the socket has).
 //   - M2: a mutex is held by at most one handle; it is released by unlock,
 //     by force-unlock, or when its duration passes, and the next waiter is
 //     granted at once (no polling).

@@ -71,8 +71,9 @@ type KVSetOptions struct {
 
 // ParseSeconds parses a duration given in seconds, fractions allowed
 // ("0.25"), as both front-ends accept them (one parser, STYLE 7). Negative,
-// NaN and infinite values are ErrInvalid; a finite value beyond what a
-// Duration holds is the longest Duration, so that the caller's maximum
+// NaN and infinite values are ErrInvalid (so is a literal beyond float64's
+// range, 1e309); a finite value beyond what a Duration holds is the
+// longest Duration, so that the caller's maximum
 // says what is allowed ("at most 24h"); a positive value below one
 // nanosecond is 1 ns, so that it is not mistaken for zero. Range rules
 // (zero, maximum) are checked where the duration is used.

@@ -11,10 +11,11 @@ import (
 // a holder with a duration, and nothing on disk but the epoch that makes
 // handles unique across restarts (D3). Mutex names are a namespace of their
 // own, apart from the keyspace. A waiter is a queue entry with a callback
-// (MutexLockAsync), not a goroutine: a grant is a call made by whoever
-// releases the mutex, so an event loop that runs MUNLOCK delivers the next
-// holder's reply in the same pass, and a waiter never holds the apply lock
-// (M1, M2).
+// (MutexLockAsync), not a goroutine: its outcome is a call made by
+// whoever decides it (the unlock, the holder's expiry or the wait's timer,
+// StopWaiters), so an event loop that runs MUNLOCK can deliver the next
+// holder's reply at once when that holder is its own connection, and a
+// waiter never holds the apply lock (M1, M2).
 
 // handleSeqBits is how many low bits of a handle count grants within one
 // epoch (one process start); the epoch fills the bits above.
@@ -190,9 +191,11 @@ type MutexWait struct {
 // Otherwise it queues the wait and returns it: done is called once, later,
 // with the handle when the mutex is granted, or with ErrTimeout after
 // wait, or ErrClosed when the store stops waiters; it is called under the
-// mutex table's lock, on whichever goroutine grants (the one that unlocks,
-// a timer), so it must only hand the outcome on. A caller whose client
-// goes away calls Cancel (M1).
+// mutex table's lock, on whichever goroutine decides (the one that
+// unlocks, a timer, StopWaiters), so it must only hand the outcome on; it
+// may run as soon as MutexLockAsync has released that lock, before the
+// caller has stored the returned wait. A caller whose client goes away
+// before the outcome reached it calls Cancel (M1).
 func (s *Store) MutexLockAsync(acc, name string, dur, wait time.Duration, done func(h uint64, err error)) (uint64, *MutexWait, error) {
 	k, err := s.mutexKey(acc, name)
 	if err != nil {
@@ -241,7 +244,9 @@ func (mt *mutexTable) timeout(k mutexKey, w *waiter) {
 // Cancel withdraws the wait of a client that is gone (M1): a wait still
 // queued leaves the queue, and done is never called; a wait already
 // granted (done called, its outcome not yet delivered) releases the mutex
-// if it still holds it, granting the next waiter.
+// if it still holds it, granting the next waiter. Call it only before the
+// outcome reached the client: after, the client holds the mutex rightly.
+// Calling it twice, or after a timeout, changes nothing.
 func (mw *MutexWait) Cancel() {
 	mt := mw.mt
 	mt.mu.Lock()

@@ -68,7 +68,7 @@ type Server struct {
 	conns    sync.WaitGroup // connections enrolled and not yet closed
 	workers  sync.WaitGroup // off-loop requests and the deadline watcher
 	serving  sync.WaitGroup // Serve's accept loop
-	draining atomic.Bool    // Shutdown has begun
+	draining atomic.Bool    // Drain or Shutdown has begun
 	// refusedConns counts the connections beyond MaxConns (RefusedConns).
 	refusedConns atomic.Int64
 	date         atomic.Pointer[dateLine]
@@ -222,10 +222,10 @@ func (s *Server) accept(nc net.Conn) {
 	}
 }
 
-// Drain begins Shutdown: from now on every request read is answered 503
-// shutting_down. A caller that stops the store's mutex waiters
-// (core.Store.StopWaiters) drains first, so that requests a client sent
-// behind its waiting /mlock are refused, not run once it is answered.
+// Drain begins Shutdown: from now on a new connection is closed, and each
+// request read is still served but answered with Connection: close, its
+// connection closing after it (as net/http's Shutdown). The binary calls
+// it before core.Store.StopWaiters, as resp's Drain.
 func (s *Server) Drain() {
 	s.mu.Lock()
 	s.draining.Store(true)
@@ -239,7 +239,8 @@ func (s *Server) Drain() {
 // error.
 //
 // NB: a blocked POST /mlock/ keeps its connection busy; the caller
-// answers those first (core.Store.StopWaiters), or Shutdown waits for ctx.
+// answers those first (Drain, then core.Store.StopWaiters), or Shutdown
+// waits for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining.Store(true)

@@ -47,7 +47,8 @@
 //     closes (QUIT, an error) gets its written replies first.
 //   - R8: Shutdown (shutdown.go) stops accepting, lets every command
 //     already running finish and its reply be written, then closes each
-//     connection; commands not yet run — read after Shutdown began, or
+//     connection; commands not yet run — read after Shutdown (or Drain,
+//     which the binary calls before it stops the mutex waiters) began, or
 //     waiting behind a blocked MLOCK or a throttled connection's replies —
 //     get one error reply ("server is shutting down") for all of them
 //     before the connection closes, never silence. NB: one, not one each:

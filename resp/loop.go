@@ -32,10 +32,12 @@ import (
 //     goroutine (core.Store.Sync) and then writes every waiting reply (R1)
 //     — as Redis fsyncs once per pass of its event loop, before it
 //     writes the pass's replies;
-//   - replies that cannot wait there — behind an off-loop command's, or
-//     of a connection that is closing — go to the replier, one goroutine
-//     that waits for their fsync in queue order and hands the bytes back to
-//     the loop (AsyncWrite).
+//   - replies that cannot wait there — behind an off-loop command's or a
+//     parked MLOCK's, released before a command that may reply later, or
+//     beyond maxHeldReplies — go to the replier, one goroutine that waits
+//     for their fsync in queue order and hands the bytes back to the loop
+//     (AsyncWrite). (A closing connection's wait for the pass too, so that
+//     answerHalfClosed can still reach them.)
 //
 // So a request costs one read and one write system call and no goroutine
 // switch of its own, and a pass costs one commit, however many connections
@@ -57,15 +59,18 @@ import (
 // may block (MLOCK) runs on the loop and, when it must wait, parks its
 // connection (park) instead of holding the loop or a goroutine: the mutex's
 // grant, timeout or stop is a callback from core that queues the outcome
-// for the loop (loopPass.grant), so an MUNLOCK run by the loop delivers
-// the next holder's reply as soon as the unlocking connection's input is
-// served (unlockingHere), with no goroutine switch and no wake-up of the
-// loop. Measured with bench/mutexbench, 10 clients on one mutex: 7,200–8,400
-// cycles/s with a goroutine per waiter, 11,600–12,600 parked, 15,900–16,800
-// with the loop's thread also not locked (see startLoops); then, in 5
-// alternating pairs, medians 15,100 → 16,600 cycles/s and p99 wait 1.36 →
-// 1.16 ms with the grant delivered after the unlocking connection's input
-// instead of by a task per grant.
+// for the loop (loopPass.grant), so an MUNLOCK run by the next holder's
+// own loop delivers its reply as soon as the unlocking connection's input
+// is served (unlockingHere), with no goroutine switch and no wake-up of
+// the loop; a grant from elsewhere (another loop, a timer, HTTP) wakes the
+// holder's loop with a task. Measured with bench/mutexbench, 10 clients on
+// one mutex, in three sessions (the machine's speed differs between
+// them, so compare within a line): 7,200–8,400 cycles/s with a goroutine
+// per waiter against 11,600–12,600 parked; 11,600–12,000 parked with the
+// loop's thread locked against 15,900–16,800 not (see startLoops); and in
+// 5 alternating pairs, medians 15,100 → 16,600 cycles/s and p99 wait
+// 1.36 → 1.16 ms with the grant delivered after the unlocking connection's
+// input instead of by a task per grant.
 //
 // Either way the connection reads no further command until that reply is
 // written (offloop), which keeps replies in order. Input that arrives
@@ -82,7 +87,8 @@ import (
 // maxBacklog.
 
 // loopState is the part of a client only its event loop touches (or the
-// goroutine of an off-loop command, while offloop is set).
+// goroutine of an off-loop command, while offloop is set for it; a parked
+// MLOCK sets offloop too, but has no goroutine: the loop keeps it).
 type loopState struct {
 	// in is the input read and not yet run (the loop moves every byte gnet
 	// reads here once, so it never looks at gnet's buffers again): the
@@ -160,12 +166,13 @@ func startLoops(s *Server, n int) (*gnet.Client, error) {
 		// yield: its thread hands the P to another thread and sleeps until
 		// that one hands it back, two futex wake-ups per idle moment.
 		// Measured (bench/mutexbench, 10 clients on one mutex, where the
-		// loop idles between every unlock and the next lock): 11,600–12,000
-		// cycles/s locked against 15,900–16,800 not, p99 wait 1.34–1.43 ms
-		// against 1.03–1.09; bench/ab.sh, 4 rounds: GET 50 clients 0.98× /
+		// loop idles between every unlock and the next lock; two pairs of
+		// runs, one session): 11,600–12,000 cycles/s locked against
+		// 15,900–16,800 not, p99 wait 1.34–1.43 ms against 1.03–1.09;
+		// bench/ab.sh, 4 rounds, locked / not: GET 50 clients 0.98× /
 		// 0.96× Redis (7.00 / 6.89 µs of CPU each), INCR 0.95× / 0.96×,
-		// single-client SET 0.99× / 1.07×. (An earlier build measured +9%
-		// GETs with the thread locked; not any more.)
+		// single-client SET 0.99× / 1.07× — within noise but the last.
+		// (An earlier build measured +9% GETs with the thread locked.)
 		gnet.WithLockOSThread(false),
 		gnet.WithLogger(evloop.Logger("resp event loop")),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay))
@@ -612,9 +619,6 @@ func (s *Server) answerAndClose(c *client, gc gnet.Conn, msg string) gnet.Action
 		c.closing = true
 		return gnet.None
 	}
-	if s.release(c, gc); c.gone {
-		return gnet.Close
-	}
 	return s.closeWhenIdle(c, gc)
 }
 
@@ -691,8 +695,10 @@ type grantOutcome struct {
 
 // grant returns the callback core calls with the outcome of c's parked
 // MLOCK. It runs under core's mutex lock, on whichever goroutine grants
-// (this loop running MUNLOCK, a timer, an HTTP unlock), so it only queues
-// the outcome and schedules the loop's delivery, once per batch.
+// (this loop running MUNLOCK, another loop, a timer, an HTTP unlock,
+// StopWaiters), so it only queues the outcome: an MUNLOCK run by c's own
+// loop delivers it at the end of its connection's input (unlockingHere);
+// any other grant schedules a delivery task, one per batch.
 func (p *loopPass) grant(c *client) func(uint64, error) {
 	return func(h uint64, err error) {
 		p.grants.Lock()
@@ -702,7 +708,7 @@ func (p *loopPass) grant(c *client) func(uint64, error) {
 		p.grants.Unlock()
 		if schedule {
 			// NB: a task runs after the connections that were ready when
-			// it was queued: an MUNLOCK's grant goes out in its pass.
+			// it was queued.
 			if err := p.el.Execute(context.Background(), deliverGrants{p}); err != nil {
 				// The loop is stopping: its connections' OnClose cancels
 				// their parked waits, this one's included.
@@ -725,7 +731,10 @@ func (d deliverGrants) Run(context.Context) error {
 // unlockingHere is called on the loop before it runs an unlock: the
 // grants it makes are delivered at the end of the connection's
 // serveInput (deliverHere), not by a task, which would cost a wake-up of
-// the loop through its eventfd and another pass over epoll.
+// the loop through its eventfd and another pass over epoll. NB: only
+// from a command run by serveInput (cmdMUnlock), whose deferred
+// deliverHere then delivers them; from anywhere else the loop's later
+// grants would wait for the next serveInput.
 func (p *loopPass) unlockingHere() {
 	if p.unlocking {
 		return
@@ -777,13 +786,14 @@ func (s *Server) deliver(g grantOutcome) {
 	q.ops = append(q.ops, pk.op)
 	q.marks = append(q.marks, len(q.out))
 	q.pend = append(q.pend, core.Pending{})
-	gc := c.conn()
-	if c.queued > 1 || gc == nil {
-		pk.delivered = true // written clears c.park
-		s.rp.push(q)
+	// NB: the park stays until written clears it: a write that fails
+	// closes c at once, and OnClose must still pass a grant on (M1).
+	pk.delivered = true
+	if c.queued > 1 {
+		s.rp.push(q) // behind c's earlier replies
 		return
 	}
-	c.park = nil
+	gc := c.conn() // set: c's loop opened it before c could park
 	gc.Write(s.settle(c, q))
 	s.written(q, gc)
 }

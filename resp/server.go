@@ -56,7 +56,7 @@ type Server struct {
 	totalCmds   atomic.Int64
 	rejectConns atomic.Int64
 	opStats     *opStats    // observe.go
-	draining    atomic.Bool // Shutdown has begun (shutdown.go)
+	draining    atomic.Bool // Drain or Shutdown has begun (shutdown.go)
 
 	cursors cursorTable
 
@@ -131,8 +131,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	return nil
 }
 
-// Close stops accepting, closes every connection, cancels their contexts
-// (a blocked MLOCK leaves its queue) and waits for their goroutines.
+// Close stops accepting, closes every connection (a parked MLOCK leaves
+// its queue: OnClose), cancels their contexts and waits for their
+// goroutines.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.mu.closed {

@@ -27,7 +27,9 @@ func (s *Server) Drain() {
 // error. When ctx ends first, Shutdown closes everything as Close does.
 //
 // NB: a blocked MLOCK keeps its connection busy; the caller answers those
-// first (core.Store.StopWaiters), or Shutdown waits for ctx.
+// first (Drain, then core.Store.StopWaiters: without the Drain, a command
+// pipelined behind the MLOCK could run once the MLOCK is answered), or
+// Shutdown waits for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining.Store(true) // under mu: accept sees it, so conns.Add stops

@@ -226,8 +226,9 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 	defer watchdog.Stop()
 	// Waiters first: a blocked MLOCK would otherwise hold its request, and
 	// so the shutdown, until its wait ends. Both servers drain before: what
-	// a client sent behind its blocked MLOCK is then refused (R8, H-docs),
-	// not run once the MLOCK is answered.
+	// a client sent behind its blocked MLOCK is then refused (R8), not run
+	// once the MLOCK is answered; over HTTP, a request read from then on
+	// is answered with Connection: close.
 	if httpSrv != nil {
 		httpSrv.Drain()
 	}

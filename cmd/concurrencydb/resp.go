@@ -11,11 +11,9 @@ import (
 	"github.com/concurrencydb/concurrencydb/resp"
 )
 
-// startRESP serves RESP on ln when configured (nil: off). It returns its
-// graceful stop and its open-connection count (nil when RESP is off).
-//
-// It returns the server's Drain and Shutdown (no-ops when RESP is off) and
-// its client count.
+// startRESP serves RESP on ln when configured (nil: off). It returns the
+// server's Drain and graceful Shutdown (no-ops when RESP is off) and its
+// open-connection count (nil when RESP is off).
 func startRESP(cfg fileConfig, ln net.Listener, store *core.Store, auth core.Auth, log *slog.Logger, errc chan<- error, m *metrics.Metrics, slow time.Duration) (drain func(), stop func(context.Context), clients func() int) {
 	if ln == nil {
 		return func() {}, func(context.Context) {}, nil
