@@ -12,7 +12,8 @@ import (
 // handles unique across restarts (D3). Mutex names are a namespace of their
 // own, apart from the keyspace. A waiter is a queue entry with a callback
 // (MutexLockAsync), not a goroutine: its outcome is a call made by
-// whoever decides it (the unlock, the holder's expiry or the wait's timer,
+// whoever decides it (an unlock or force-unlock, a gone client's Cancel
+// handing a grant on, the holder's expiry or the wait's timer,
 // StopWaiters), so an event loop that runs MUNLOCK can deliver the next
 // holder's reply at once when that holder is its own connection, and a
 // waiter never holds the apply lock (M1, M2).

@@ -171,8 +171,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		// One loop, as for RESP: the benchmark client shares the 2 cores.
 		gnet.WithNumEventLoop(1),
 		// See resp/loop.go: the loop's caches stay warm beside Pebble's
-		// background work. (Unlocked measured within noise for POST
-		// /counter, 0.88× / 0.90×, without that background work.)
+		// background work. (bench/ab.sh HTTP=ctr ROUNDS=5 PREFILL=1, no
+		// background work: POST /counter 0.88× locked, 0.90× unlocked.)
 		gnet.WithLockOSThread(true),
 		gnet.WithLogger(evloop.Logger("http event loop")),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay))

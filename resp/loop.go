@@ -32,11 +32,12 @@ import (
 //     goroutine (core.Store.Sync) and then writes every waiting reply (R1)
 //     — as Redis fsyncs once per pass of its event loop, before it
 //     writes the pass's replies;
-//   - replies that cannot wait there — behind an off-loop command's or a
-//     parked MLOCK's, released before a command that may reply later, or
-//     beyond maxHeldReplies — go to the replier, one goroutine that waits
+//   - replies that cannot wait there — an off-loop command's or a parked
+//     MLOCK's own reply when earlier ones are queued, replies released
+//     before a command that may reply later, or beyond maxHeldReplies —
+//     go to the replier, one goroutine that waits
 //     for their fsync in queue order and hands the bytes back to the loop
-//     (AsyncWrite). (A closing connection's wait for the pass too, so that
+//     (AsyncWrite). (A closing connection's replies wait for the pass too, so that
 //     answerHalfClosed can still reach them.)
 //
 // So a request costs one read and one write system call and no goroutine
@@ -167,19 +168,23 @@ func startLoops(s *Server, n int) (*gnet.Client, error) {
 		// bench/ab.sh, GET 50 clients while those run (PREFILL=1 CHURN=2
 		// ROUNDS=5 N=400000, twice, the builds swapped): 0.96× / 0.94×
 		// Redis locked against 0.91× / 0.89× not, at the same CPU per
-		// request (7.8–7.9 µs); without that background work, 0.93×
-		// against 0.98×, noise.
+		// request (7.8–7.9 µs); without that background work
+		// (PREFILL=1 ROUNDS=5 N=500000), locked 0.93× against unlocked
+		// 0.98×, noise.
 		//
 		// The price: gnet's loop calls runtime.Gosched each time it finds
 		// no more events (an idle moment), and a goroutine locked to its
 		// thread cannot simply yield: its thread hands the P to another
 		// thread and sleeps until that one hands it back, two futex
 		// wake-ups per idle moment. A load that idles the loop between
-		// requests pays it: bench/mutexbench (10 clients on one mutex)
-		// made 11,600–12,000 cycles/s locked against 15,900–16,800 not,
-		// p99 wait 1.34–1.43 ms against 1.03–1.09; single-client SET
-		// 0.99× against 1.07× Redis. The throughput target (GET ≥ 0.9×)
-		// decides; the README says what the mutex figures lose.
+		// requests pays it: bench/mutexbench (10 clients on one mutex,
+		// grants delivered by a task) made 11,600–12,000 cycles/s locked
+		// against 15,900–16,800 not, p99 wait 1.34–1.43 ms against
+		// 1.03–1.09; with grants delivered after the input, ~12,300
+		// against 16,100–18,500 (three pairs). In full runs of bench/run.sh
+		// single-client GET was 1.04× Redis locked against 1.86–1.96×
+		// unlocked. The throughput target (GET ≥ 0.9× at 50 clients)
+		// decides; the README says what the idle loads lose.
 		//
 		// NB: this pays off only because the loop's commit (loopPass)
 		// usually blocks in write and fdatasync system calls rather than
@@ -688,8 +693,9 @@ type parked struct {
 	wait    *core.MutexWait
 	op      op   // the command's metrics start
 	started bool // run has seen it park
-	// delivered: its outcome is queued behind earlier replies, not yet
-	// written; a client that goes meanwhile must still pass a grant on.
+	// delivered: its outcome is being written or is queued behind earlier
+	// replies; written clears the park, and a client that goes before
+	// that must still pass a grant on (OnClose).
 	delivered bool
 }
 
@@ -761,12 +767,22 @@ func (p *loopPass) unlockingHere() {
 	p.grants.Unlock()
 }
 
-// deliverHere delivers what was granted since unlockingHere.
+// deliverHere delivers what was granted since unlockingHere. NB: in a
+// loop, not by recursion: a delivery resumes the granted connection's
+// input (written → serveInput), which may unlock again and defer another
+// deliverHere; that one returns at once and this loop goes round again.
+// Recursing, two connections pipelining MLOCK/MUNLOCK at each other would
+// nest a frame per handover until the stack overflowed.
 func (p *loopPass) deliverHere() {
-	if p.unlocking {
+	if !p.unlocking || p.delivering {
+		return
+	}
+	p.delivering = true
+	for p.unlocking {
 		p.unlocking = false
 		p.deliverGrants(func() { p.grants.here = false })
 	}
+	p.delivering = false
 }
 
 // deliverGrants takes the queued outcomes, with reset run under the
@@ -861,7 +877,8 @@ type loopPass struct {
 		scheduled bool // a deliverGrants task is queued
 		here      bool // the running serveInput delivers them (unlockingHere)
 	}
-	unlocking bool // grants.here is set (loop only)
+	unlocking  bool // grants.here is set (loop only)
+	delivering bool // deliverHere runs (loop only)
 }
 
 // passOf returns el's loopPass.

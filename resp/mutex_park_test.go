@@ -2,6 +2,8 @@ package resp
 
 import (
 	"fmt"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -90,5 +92,49 @@ func TestCommandsBehindABlockedMLockAreRefusedAtShutdown_R8(t *testing.T) {
 			}
 			must(t, <-done)
 		})
+	}
+}
+
+// Two connections on one loop that pipeline MLOCK/MUNLOCK at each other
+// (handles are predictable) hand the mutex back and forth thousands of
+// times within one delivery: deliverHere must do that iteratively. With a
+// delivery nested per handover (~1 KiB of stack each), this test's 2 MiB
+// stack limit overflows (a fatal error); the default 1 GiB limit only
+// takes more input, ~45 MB of it. (Found by a review.)
+func TestPipelinedHandoversDoNotNestDeliveries(t *testing.T) {
+	defer debug.SetMaxStack(debug.SetMaxStack(2 << 20))
+	e := newEnv(t, withRESP(func(c *Config) { c.EventLoops = 1 }))
+	holder := e.raw()
+	holder.send("MLOCK m 30 0\r\n")
+	h0, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(holder.readN(1), ":")), 10, 64)
+	must(t, err)
+	const n = 3000
+	conns := []*rawConn{e.raw(), e.raw()}
+	conns[0].send("MLOCK m 30 10\r\n")
+	eventually(t, "the first waiter queued", func() bool { return e.store.MutexWaiters() == 1 })
+	conns[1].send("MLOCK m 30 10\r\n")
+	eventually(t, "the second waiter queued", func() bool { return e.store.MutexWaiters() == 2 })
+	for k, c := range conns {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "MUNLOCK m %d\r\n", h0+uint64(2*i+k+1))
+			if i < n-1 {
+				b.WriteString("MLOCK m 30 10\r\n")
+			}
+		}
+		c.send(b.String()) // runs once granted
+	}
+	holder.send(fmt.Sprintf("MUNLOCK m %d\r\n", h0))
+	if got := holder.readN(1); got != "+OK\r\n" {
+		t.Fatalf("holder's MUNLOCK = %q", got)
+	}
+	for k, c := range conns {
+		out := c.readN(2 * n) // the first MLOCK's handle, then OK and a handle in turn
+		if got := strings.Count(out, "+OK\r\n"); got != n {
+			t.Fatalf("connection %d: %d MUNLOCKs answered OK of %d (…%.200q)", k, got, n, out[max(0, len(out)-200):])
+		}
+	}
+	if _, err := e.client().Do(bg, "MLOCK", "m", "1", "0").Int64(); err != nil {
+		t.Fatalf("the mutex after the handovers: %v, want it free", err)
 	}
 }
