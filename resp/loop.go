@@ -347,8 +347,18 @@ func (c *client) consume(n int) {
 	if n == 0 {
 		return
 	}
-	rest := copy(c.in, c.in[n:])
-	c.in = c.in[:rest]
+	if rest := len(c.in) - n; rest <= n {
+		// Moved to the front, reusing the buffer: it costs no more than
+		// what was consumed (a pipeline's partial last command).
+		c.in = c.in[:copy(c.in, c.in[n:])]
+	} else {
+		// NB: not copied: a connection that resumes, command by command,
+		// a deep pipeline that waited behind parked MLOCKs would copy the
+		// rest of it each time, O(n²) (bench-style probe, 60,000 pipelined
+		// handovers: 4.0 s copying, 0.59 s not). takeInput's Grow moves
+		// it when the buffer runs out of room.
+		c.in = c.in[n:]
+	}
 	c.scanned -= n
 	if c.perr != nil {
 		c.limit -= n
