@@ -354,7 +354,7 @@ mutex_load() { # ROUND
   declare -A kv=()
   local f
   for f in $out; do [[ $f == *=* ]] && kv[${f%%=*}]=${f#*=}; done
-  local lbl="MLOCK→MUNLOCK, 10 clients, one mutex ($mode)"
+  local lbl="MLOCK→MUNLOCK, 10 clients, one mutex ($mode; Redis: BLPOP→RPUSH of a token)"
   if [ -z "${kv[rate]:-}" ] || [ "${kv[errors]:-1}" != 0 ]; then
     # NB: a run with errors (a wait that timed out is one) is no
     # measurement: its wait percentiles leave the failed waits out.
@@ -366,6 +366,20 @@ mutex_load() { # ROUND
   fi
   row rate "$lbl: cycles/s, handover unlock→grant" cdb "$round" "${kv[rate]}" "${kv[handover_p50_ms]}" "${kv[handover_p99_ms]}"
   row rate "$lbl: cycles/s, wait MLOCK→grant" cdb "$round" "${kv[rate]}" "${kv[wait_p50_ms]}" "${kv[wait_p99_ms]}"
+  # The baseline: the same client against Redis-memory's own FIFO mutex (a
+  # token list, BLPOP → RPUSH; see bench/mutexbench). Our mutexes are not
+  # durable, so Redis-always (an fsync per RPUSH) is not measured.
+  out=$("$BIN/mutexbench" -resp "127.0.0.1:$memory_PORT" -test contend -mode redis \
+    -clients 10 -duration "${MUTEX_SECS}s" 2>"$TMP/mutexbench.err")
+  say "  mutex, Redis memory (BLPOP/RPUSH): $out"
+  kv=()
+  for f in $out; do [[ $f == *=* ]] && kv[${f%%=*}]=${f#*=}; done
+  if [ -z "${kv[rate]:-}" ] || [ "${kv[errors]:-1}" != 0 ]; then
+    row note "round $round, mutex contend, Redis memory: ${kv[errors]:-?} errors, first: ${kv[first_error]:-} $(cut -c1-200 "$TMP/mutexbench.err")" cdb "$round" "" "" ""
+    return
+  fi
+  row rate "$lbl: cycles/s, handover unlock→grant" memory "$round" "${kv[rate]}" "${kv[handover_p50_ms]}" "${kv[handover_p99_ms]}"
+  row rate "$lbl: cycles/s, wait MLOCK→grant" memory "$round" "${kv[rate]}" "${kv[wait_p50_ms]}" "${kv[wait_p99_ms]}"
 }
 
 start_all=$(date +%s)
@@ -404,7 +418,7 @@ if [ "${SKIP_QUEUE:-0}" != 1 ]; then
   declare -A q=()
   for f in $out; do [[ $f == *=* ]] && q[${f%%=*}]=${f#*=}; done
   if [ -n "${q[served]:-}" ]; then
-    row note "mutex queue (${q[mode]}): ${q[waiters]} clients waiting on one mutex: ${q[served]} served, ${q[errors]} errors, ${q[out_of_order]} granted out of the order in which they were ${q[order]}, ${q[early_grants]} granted while the holder still held it; all handed over in ${q[drain_secs]} s (${q[rate]%.*}/s)${q[first_error]:+; first error: ${q[first_error]}}" cdb 1 "" "" ""
+    row note "mutex queue (${q[mode]}): ${q[waiters]} clients waiting on one mutex: ${q[served]} served, ${q[errors]} errors, ${q[out_of_order]} granted out of the order in which they were ${q[order]}, ${q[early_grants]} granted while the holder still held it; all handed over in ${q[drain_secs]} s (${q[rate]%.*}/s; each handover, MUNLOCK sent → next grant: p50 ${q[handover_p50_ms]} / p99 ${q[handover_p99_ms]} ms)${q[first_error]:+; first error: ${q[first_error]}}" cdb 1 "" "" ""
   else
     row note "mutex queue: FAILED: $(tr '\n' ' ' <"$TMP/queue.err" | cut -c1-300)" cdb 1 "" "" ""
   fi

@@ -233,6 +233,7 @@ func (h *loopHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		if c.park != nil {
 			c.park.wait.Cancel() // R4, M1
 			c.park = nil
+			c.blocked.Store(false)
 		}
 		h.s.forget(c)
 	}
@@ -714,6 +715,7 @@ type parked struct {
 // c reads no further command until then, as for an off-loop command.
 func (s *Server) park(c *client, wait *core.MutexWait) {
 	c.park = &parked{wait: wait}
+	c.blocked.Store(true)
 	c.offloop = true
 	c.queued++
 }
@@ -831,6 +833,7 @@ func (s *Server) deliver(g grantOutcome) {
 	// NB: the park stays until written clears it: a write that fails
 	// closes c at once, and OnClose must still pass a grant on (M1).
 	pk.delivered = true
+	c.blocked.Store(false)
 	if c.queued > 1 {
 		s.rp.push(q) // behind c's earlier replies
 		return

@@ -209,3 +209,36 @@ func TestMLockSharesMutexesWithCore(t *testing.T) {
 	must(t, c.Do(bg, "MUNLOCK", "{acme}:m", rh).Err())
 	must(t, <-coreGot)
 }
+
+// A client blocked in MLOCK is flagged b in CLIENT LIST, as Redis flags
+// a client blocked in BLPOP, and N again once granted.
+func TestClientListFlagsAClientBlockedInMLock(t *testing.T) {
+	e := newEnv(t)
+	holder := e.client()
+	h, err := holder.Do(bg, "MLOCK", "m", "30", "0").Int64()
+	must(t, err)
+	waiter := e.raw()
+	waiter.send("*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$6\r\nwaiter\r\n" +
+		"*4\r\n$5\r\nMLOCK\r\n$1\r\nm\r\n$2\r\n30\r\n$2\r\n30\r\n")
+	eventually(t, "waiter queued", func() bool { return e.store.MutexWaiters() == 1 })
+	flagsOf := func() string {
+		for _, line := range strings.Split(holder.ClientList(bg).Val(), "\n") {
+			if strings.Contains(line, " name=waiter ") {
+				for _, f := range strings.Fields(line) {
+					if v, ok := strings.CutPrefix(f, "flags="); ok {
+						return v
+					}
+				}
+			}
+		}
+		return "(no line)"
+	}
+	if f := flagsOf(); f != "b" {
+		t.Fatalf("blocked waiter: flags=%s, want b", f)
+	}
+	if f := holder.Do(bg, "CLIENT", "INFO").Val(); !strings.Contains(f.(string), " flags=N ") {
+		t.Fatalf("holder: %q, want flags=N", f)
+	}
+	must(t, holder.Do(bg, "MUNLOCK", "m", h).Err())
+	eventually(t, "waiter granted", func() bool { return flagsOf() == "N" })
+}

@@ -186,6 +186,10 @@ type client struct {
 	authed    bool
 	limitedTo string // account an account token limits it to; "" = all
 	quit      bool
+	// blocked: a parked MLOCK waits for its mutex (park → deliver or
+	// close); CLIENT LIST on any loop shows it as flags=b, as Redis shows
+	// a client blocked in BLPOP.
+	blocked atomic.Bool
 
 	loopState
 

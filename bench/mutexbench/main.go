@@ -12,13 +12,22 @@
 //   - queue: a holder takes the mutex, then -waiters clients (one TCP
 //     connection each) send MLOCK one after the other, -gap apart; the
 //     holder unlocks and every waiter, once granted, unlocks at once. It
-//     reports how many were served, errors, and how many were granted out
-//     of the order in which they were sent.
+//     reports how many were served, errors, how many were granted out
+//     of the order in which they were sent, and the p50 / p99 of each
+//     handover (from the moment the previous holder sent MUNLOCK to the
+//     moment the next waiter has its grant).
 //
 // -mode resp uses the Redis protocol (MLOCK key seconds wait / MUNLOCK key
 // handle); -mode http uses POST /db/{acc}/mlock/{id}?dur=&wait= and
 // /munlock/{id}?handle=; -mode auto (default) uses RESP when the server
 // answers MLOCK there, else HTTP.
+//
+// -mode redis runs contend against a real Redis at -resp, as the baseline
+// of the same client and machine: the classic Redis FIFO mutex, one token
+// in a list, taken with BLPOP (Redis serves the longest-blocked client
+// first) and given back with RPUSH, which hands it straight to the next
+// blocked client. It measures what any server's handover costs here
+// (two wake-ups and two round trips of go-redis on loopback).
 package main
 
 import (
@@ -72,8 +81,11 @@ func main() {
 			}
 		}
 	}
-	if m == "http" && *httpAddr == "" || m == "resp" && *respAddr == "" {
+	if m == "http" && *httpAddr == "" || m != "http" && *respAddr == "" {
 		fatalf("mode %s needs its address", m)
+	}
+	if m == "redis" && *test != "contend" {
+		fatalf("mode redis runs -test contend only")
 	}
 	ok := true
 	if *test == "contend" || *test == "both" {
@@ -184,9 +196,30 @@ func (l httpLocker) unlock(ctx context.Context, name, handle string) error {
 
 func (l httpLocker) close() { l.c.CloseIdleConnections() }
 
+// redisLocker is the Redis baseline: a token list, BLPOP to take it,
+// RPUSH to give it back (see -mode redis).
+type redisLocker struct{ c *redis.Client }
+
+func (l redisLocker) lock(ctx context.Context, name string, dur, wait int) (string, error) {
+	v, err := l.c.BLPop(ctx, time.Duration(wait)*time.Second, name).Result()
+	if err != nil {
+		return "", fmt.Errorf("BLPOP: %w", err) // redis.Nil: the wait timed out
+	}
+	return v[1], nil
+}
+
+func (l redisLocker) unlock(ctx context.Context, name, token string) error {
+	return l.c.RPush(ctx, name, token).Err()
+}
+
+func (l redisLocker) close() { l.c.Close() }
+
 func newLocker(m string) locker {
-	if m == "resp" {
+	switch m {
+	case "resp":
 		return respLocker{newRedisClient(*respAddr)}
+	case "redis":
+		return redisLocker{newRedisClient(*respAddr)}
 	}
 	return newHTTPLocker()
 }
@@ -213,6 +246,17 @@ func contend(m string) bool {
 	stop := time.Now().Add(*duration)
 	handovers := make([][]time.Duration, *clients)
 	waits := make([][]time.Duration, *clients)
+	if m == "redis" { // the mutex starts free: one token in its list
+		c := newRedisClient(*respAddr)
+		err := c.Del(ctx, name).Err()
+		if err == nil {
+			err = c.RPush(ctx, name, "token").Err()
+		}
+		c.Close()
+		if err != nil {
+			fatalf("contend: redis token: %v", err)
+		}
+	}
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := 0; i < *clients; i++ {
@@ -408,6 +452,11 @@ func queue(m string) bool {
 	}
 
 	rank := make([]int64, n) // grant order of waiter i, 1-based; 0 = not served
+	// handover[i]: from the previous holder's MUNLOCK (lastUnlock, stored
+	// just before it is sent; grants are sequential, so it is the previous
+	// holder's) to waiter i having its grant.
+	handover := make([]time.Duration, n)
+	var lastUnlock atomic.Int64
 	var next, errs, early atomic.Int64
 	var unlocked atomic.Bool
 	var firstErr atomic.Value
@@ -488,10 +537,13 @@ func queue(m string) bool {
 				fail(fmt.Errorf("waiter %d lock: %w", i, err))
 				return
 			}
+			granted := time.Now().UnixNano()
 			if !unlocked.Load() {
 				early.Add(1)
 			}
 			rank[i] = next.Add(1)
+			handover[i] = time.Duration(granted - lastUnlock.Load())
+			lastUnlock.Store(time.Now().UnixNano())
 			if err := rc.sendUnlock(name, h); err != nil {
 				fail(fmt.Errorf("waiter %d: %w", i, err))
 				return
@@ -521,6 +573,7 @@ func queue(m string) bool {
 	time.Sleep(time.Second) // let the last MLOCKs reach the queue
 	unlocked.Store(true)
 	t0 := time.Now()
+	lastUnlock.Store(t0.UnixNano())
 	if err := holder.sendUnlock(name, hh); err != nil {
 		fatalf("queue: holder unlock: %v", err)
 	}
@@ -533,10 +586,12 @@ func queue(m string) bool {
 	// Out of order: a waiter granted before one that was sent earlier.
 	outOfOrder := 0
 	var last int64
-	for _, r := range rank {
+	var ho []time.Duration
+	for i, r := range rank {
 		if r == 0 {
 			continue
 		}
+		ho = append(ho, handover[i])
 		if r < last {
 			outOfOrder++
 		}
@@ -546,8 +601,9 @@ func queue(m string) bool {
 	if confirmedAtStart {
 		order = "queued"
 	}
-	fmt.Printf("queue mode=%s holder=%s order=%s waiters=%d connected=%d served=%d errors=%d out_of_order=%d early_grants=%d unconfirmed=%d send_secs=%.2f drain_secs=%.2f rate=%.1f",
-		m, holderMode, order, n, conns, served, errs.Load(), outOfOrder, early.Load(), unconfirmed, sendSecs, secs, float64(served)/secs)
+	fmt.Printf("queue mode=%s holder=%s order=%s waiters=%d connected=%d served=%d errors=%d out_of_order=%d early_grants=%d unconfirmed=%d send_secs=%.2f drain_secs=%.2f rate=%.1f handover_p50_ms=%.3f handover_p99_ms=%.3f",
+		m, holderMode, order, n, conns, served, errs.Load(), outOfOrder, early.Load(), unconfirmed, sendSecs, secs, float64(served)/secs,
+		pct(ho, 50), pct(ho, 99))
 	if e := firstErr.Load(); e != nil {
 		fmt.Printf(" first_error=%q", e)
 	}
