@@ -338,3 +338,28 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// Between Pebble's error being recorded and its time being stored, a
+// commit already in Pebble is not reported as stalled: held would be
+// counted from the commit alone, and a slow commit that merely met a
+// fresh failure would read as a stall (P7).
+func TestStalledIgnoresAFailureWhoseTimeIsNotYetStored_P7(t *testing.T) {
+	db, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.wal.enterPebble()
+	defer db.wal.leavePebble()
+	time.Sleep(20 * time.Millisecond) // the commit is 20 ms in Pebble
+	failure := errors.New("injected")
+	db.wal.bg.err.Store(&failure) // as set does, before it stores at
+	defer db.wal.bg.err.Store(nil)
+	if err := db.Stalled(time.Millisecond); err != nil {
+		t.Fatalf("Stalled with the failure's time not yet stored: %v", err)
+	}
+	db.wal.bg.at.Store(monoNow() - int64(50*time.Millisecond))
+	if err := db.Stalled(time.Millisecond); !errors.Is(err, failure) {
+		t.Fatalf("Stalled once the time is stored: %v, want the failure", err)
+	}
+}
