@@ -54,8 +54,10 @@ type Store struct {
 		// Highest gen of any entry evicted so far (see loadLocked).
 		evictedGen uint64
 		// durable when an eviction pass found nothing to evict (all
-		// pending): no pass can succeed before the next commit.
+		// pending): no pass can succeed before the next commit, or before
+		// loads have added stuckBytes of committed entries (storeLocked).
 		evictStuck uint64
+		stuckBytes int
 		// Entries deleted from mem since it was last rebuilt (evictLocked).
 		evicted int
 		// Sum of entryCost over mem, pending entries included.
@@ -445,6 +447,11 @@ func (t *txn) put(k []byte, old *entry, rec persist.Record) persist.Record {
 	// NB: the entry outlives the command, so it must not share the
 	// caller's buffer (RESP arguments point into a reused read buffer).
 	rec.Value = bytes.Clone(rec.Value)
+	if rec.Value == nil {
+		// An empty value, not none: Get reads a nil value as "no key",
+		// and Pebble gives an empty one back after a reload.
+		rec.Value = []byte{}
+	}
 	b := s.mu.batch
 	b.PutRecord(k, &rec)
 	if old.exists && old.rec.ExpireAt != 0 && old.rec.ExpireAt != rec.ExpireAt {
@@ -505,6 +512,17 @@ func (s *Store) storeLocked(k []byte, e *entry) {
 	}
 	s.mu.mem[string(k)] = e
 	s.mu.memBytes += len(k) + cap(e.rec.Value) + entryOverhead
+	if e.gen <= s.mu.durable && s.mu.evictStuck != 0 {
+		// Committed entries (loads) can be evicted: once they add a tenth
+		// of the budget, the next eviction looks again. NB: not at once:
+		// each look scans the pending entries; and not only at the next
+		// commit: after a failed sync (D6) durable never moves again, and
+		// reads would grow the cache without bound (C1).
+		s.mu.stuckBytes += len(k) + cap(e.rec.Value) + entryOverhead
+		if s.mu.stuckBytes > s.cfg.CacheBytes/10 {
+			s.mu.evictStuck, s.mu.stuckBytes = 0, 0
+		}
+	}
 }
 
 // boundCacheLocked evicts when a write took the cache over its budget:
@@ -539,7 +557,7 @@ func (s *Store) evictLocked() {
 		}
 	}
 	if removed == 0 {
-		s.mu.evictStuck = s.mu.durable
+		s.mu.evictStuck, s.mu.stuckBytes = s.mu.durable, 0
 	}
 	s.mu.evicted += removed
 	if s.mu.evicted >= max(len(s.mu.mem), 1024) {
