@@ -202,7 +202,15 @@ func TestReadHeadIsNeverMoreLenientThanNetHTTP(t *testing.T) {
 			}
 		}
 		head := string(b)
-		end := headerEnd(b)
+		end, _ := headerEnd(b, 0)
+		// The head arriving in two reads, the second scan resuming where
+		// the first stopped, ends at the same place.
+		k := rng.IntN(len(b) + 1)
+		if e1, r := headerEnd(b[:k], 0); e1 >= 0 && e1 != end {
+			t.Fatalf("%q: end %d in its first %d bytes, %d in all", b, e1, k, end)
+		} else if e2, _ := headerEnd(b, r); e1 < 0 && e2 != end {
+			t.Fatalf("%q: resumed at %d after %d bytes: end %d, want %d", b, r, k, e2, end)
+		}
 		if end < 0 {
 			continue
 		}
