@@ -274,6 +274,9 @@ func (s *Server) run(w *respWriter, req *http.Request) {
 		if v := recover(); v != nil {
 			slog.Error("http handler panicked", "path", req.URL.Path, "panic", v, "stack", string(debug.Stack()))
 			obs := w.obs // observe's: the 500 is reported once written (H6)
+			if w.lost != nil {
+				w.lost() // the 500 does not announce it
+			}
 			w.reset(w.held)
 			w.obs = obs
 			w.panicked = true
@@ -393,10 +396,21 @@ func (s *Server) startOffLoop(c *conn, req *http.Request, body []byte) {
 		// meanwhile) must say Connection: close before its socket closes.
 		closeIt := closeIt || w.panicked || w.closes() || s.draining.Load()
 		b := s.appendResponse(nil, &w, head, closeIt, http10)
+		// NB: a response that cannot be written (the client went, or
+		// half-closed and gnet closed the socket) runs w.lost: a mutex
+		// granted to it is passed on, not left held by a handle nobody
+		// has (M1).
+		lost := func() {
+			if w.lost != nil {
+				w.lost()
+			}
+		}
+		written := false
 		s.outside(func() {
-			_ = gc.AsyncWrite(b, func(gc gnet.Conn, err error) error {
+			err := gc.AsyncWrite(b, func(gc gnet.Conn, err error) error {
 				c.offloop = false
 				if err != nil || c.gone {
+					lost()
 					return nil
 				}
 				if closeIt || s.draining.Load() {
@@ -409,7 +423,11 @@ func (s *Server) startOffLoop(c *conn, req *http.Request, body []byte) {
 				}
 				return nil
 			})
+			written = err == nil // else the callback never runs
 		})
+		if !written {
+			lost()
+		}
 	}()
 }
 
@@ -823,7 +841,13 @@ type respWriter struct {
 	obs      observation
 	held     bool // on the loop: observe reports once durable (afterDurable)
 	panicked bool
+	// lost undoes what the response announces if it never reaches the
+	// client (onLoss: a granted mutex is passed on, M1).
+	lost func()
 }
+
+// onLoss sets what to do if the response never reaches the client.
+func (w *respWriter) onLoss(fn func()) { w.lost = fn }
 
 // closes reports whether the handler asked for the connection to be closed
 // after its response (Connection: close, which net/http honours too).
@@ -835,7 +859,7 @@ func (w *respWriter) reset(deferred bool) {
 	if w.hdr != nil {
 		clear(w.hdr)
 	}
-	w.status, w.body, w.obs, w.held, w.panicked = 0, w.body[:0], observation{}, deferred, false
+	w.status, w.body, w.obs, w.held, w.panicked, w.lost = 0, w.body[:0], observation{}, deferred, false, nil
 }
 
 func (w *respWriter) Header() http.Header {

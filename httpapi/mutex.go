@@ -35,6 +35,11 @@ func (a *API) mutexLock(w http.ResponseWriter, r *http.Request, acc, id string) 
 	if err != nil {
 		return err
 	}
+	if l, ok := w.(interface{ onLoss(func()) }); ok {
+		// M1: a grant whose response never reaches the client is passed
+		// on (on the event loop, whose writer this is).
+		l.onLoss(func() { _ = a.store.MutexUnlock(acc, id, h) })
+	}
 	return writeHandle(w, r, h)
 }
 

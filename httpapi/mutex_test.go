@@ -3,6 +3,9 @@ package httpapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -265,4 +268,37 @@ func TestMutexNamesAreNotKeys(t *testing.T) {
 	s.post(t, "/db/acme/munlock/shared?handle="+h).want(t, http.StatusNoContent)
 	s.get(t, "/db/acme/kv/shared").wantValue(t, "v")
 	s.get(t, "/db/acme/mlock/shared").wantError(t, http.StatusMethodNotAllowed, "method_not_allowed")
+}
+
+// A mutex granted to a request whose response cannot be written — its
+// client half-closed after sending, and the event loop closed the socket
+// before the grant came back — is passed on, not left held by a handle
+// nobody has (M1; found by review: it stayed held for its whole dur).
+func TestAGrantWhoseResponseCannotBeWrittenIsPassedOn_M1(t *testing.T) {
+	s := newServer(t)
+	unanswered := 0
+	for i := range 20 {
+		m := fmt.Sprintf("/db/a/mlock/m%d", i)
+		c := s.raw(t)
+		c.send(t, "POST "+m+"?dur=60 HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		if err := c.nc.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		c.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+		resp, err := http.ReadResponse(c.br, nil)
+		if err == nil { // answered: it holds the mutex, and gives it back
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			h := strings.TrimSpace(string(b))
+			if r := s.post(t, fmt.Sprintf("/db/a/munlock/m%d?handle=%s", i, h)); r.status != http.StatusNoContent {
+				t.Fatalf("round %d: unlock with the handle it was given: %d %s", i, r.status, r.body)
+			}
+			continue
+		}
+		unanswered++
+		if r := s.post(t, m+"?dur=1&wait=3"); r.status != http.StatusOK {
+			t.Fatalf("round %d: the client got no handle (%v), and the mutex is still held: %d %s", i, err, r.status, r.body)
+		}
+	}
+	t.Logf("%d of 20 half-closing clients got no MLOCK response", unanswered)
 }
