@@ -149,7 +149,9 @@ func (ts *testStore) close() error {
 	}
 	ts.closed = true
 	err := ts.Store.Close()
-	if derr := ts.db.Close(); derr != nil && err == nil {
+	// NB: after a storage failure (P6) persist's Close reports it (the
+	// shutdown was not clean), although the store wrote nothing since.
+	if derr := ts.db.Close(); derr != nil && err == nil && ts.db.StorageErr() == nil {
 		ts.t.Errorf("persist close: %v", derr)
 	}
 	return err

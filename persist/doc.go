@@ -15,7 +15,12 @@
 //   - P3: a batch is applied atomically: it is one log record under one
 //     CRC, replayed whole or not at all, and Pebble applies a batch
 //     atomically; so the revision counter written in a batch (core's D2)
-//     always matches its effects after a crash.
+//     always matches its effects after a crash. Open syncs the live log
+//     files before replaying them: after a kill -9 the page cache can
+//     hold a record whose fdatasync never returned, and its replayed
+//     effects must not reach Pebble's tables unless the record is on disk
+//     (a power loss during that recovery would else leave the batch half
+//     undone by the next replay).
 //   - P4: the format-version key is written when a data directory is created
 //     and checked on every open; an unknown version refuses to open.
 //   - P5: a data directory is used by one process at a time (Pebble's LOCK
@@ -38,7 +43,10 @@
 //     restarted); a throttle that waits for a slow but working flush is
 //     not reported. Open's replay of the log can wait the same way (a disk
 //     with room for a MANIFEST but not for a table): it returns an error
-//     10 s after the failure instead, leaving the log as it was. Pebble's
+//     10 s after the failure instead, leaving the log as it was; so does
+//     the first open of a new directory, whose format key is flushed.
+//     Close after a failure returns it (the log is what the next open
+//     replays), and syncs the log first unless the log itself failed. Pebble's
 //     stop threshold is raised so that one failed flush does not reach it
 //     (db.go).
 //   - P8: Open refuses, before writing anything, a directory that holds

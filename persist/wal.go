@@ -162,6 +162,18 @@ func openWAL(fs vfs.FS, dir string, pdb *pebble.DB, maxFile int64, bg *bgState) 
 			live = append(live, num)
 		}
 	}
+	// NB: synced before they are replayed: after a kill -9 the page cache
+	// may hold a record whose fdatasync never returned (never
+	// acknowledged). Replayed, its effects may reach Pebble's tables
+	// before the checkpoint; were the power then lost before the kernel
+	// wrote the record, the log on disk would end before it and the next
+	// replay would apply the batches before it over it: the batch half
+	// undone and the revision counter moved back (P3, D2).
+	for _, num := range live {
+		if err := w.syncFile(num); err != nil {
+			return nil, err
+		}
+	}
 	var n int
 	err = w.unlessStalled(func() error {
 		var err error
@@ -309,6 +321,22 @@ func (w *wal) replayAll(nums []uint64) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// syncFile makes what the page cache holds of log file num durable.
+func (w *wal) syncFile(num uint64) error {
+	f, err := w.fs.Open(w.fs.PathJoin(w.dir, walName(num)))
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("persist: sync %s before replaying it: %w", walName(num), err)
+	}
+	return nil
 }
 
 // scanFile calls fn with the payload of each record of file num, in order,
@@ -704,14 +732,22 @@ func (w *wal) close() error {
 	w.flushed.Wait() // the checkpoint flush and prepare
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	cerr := w.f.Close()
+	var cerr error
+	if w.err == nil {
+		// NB: commits made without sync (storage.fsync: false) are durable
+		// once Close returns nil, also when no final checkpoint can be
+		// made below (P6): then only the log holds them.
+		cerr = w.f.SyncData()
+	}
+	cerr = errors.Join(cerr, w.f.Close())
 	if err := w.fs.Remove(w.fs.PathJoin(w.dir, walPrepName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		slog.Warn("write-ahead log: remove", "file", walPrepName, "err", err)
 	}
 	if w.err != nil || w.bg.get() != nil {
 		// Fail-stopped (or Pebble cannot flush, P6, which would hang the
-		// final flush): the log is what recovery replays.
-		return cerr
+		// final flush): the log is what recovery replays, and Close says
+		// why the shutdown was not clean.
+		return errors.Join(cerr, w.err, w.bg.get())
 	}
 	w.enterPebble()
 	defer w.leavePebble()
@@ -726,7 +762,8 @@ func (w *wal) close() error {
 	select {
 	case <-flushed:
 	case <-w.bg.done():
-		return cerr // the log is what recovery replays; the files stay
+		// The log is what recovery replays; the files stay.
+		return errors.Join(cerr, w.bg.get())
 	}
 	// Every file is below the checkpoint now: keep the newest for reuse.
 	w.spares = append(append(w.spares, w.old...), w.num)
