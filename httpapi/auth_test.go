@@ -246,4 +246,17 @@ func TestABodyIsNotReadForARequestThatFailsAuth_H9(t *testing.T) {
 			t.Errorf("%s %s with a body and no token: %d %s, want %d", c.method, c.path, got.status, got.body, c.status)
 		}
 	}
+	// But not a large one (found by review: a client with no token could
+	// make the server buffer a max_value_bytes body there): refused from
+	// the head, without a 100 Continue, and the connection closed.
+	for _, head := range []string{
+		"POST /nosuch HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\nExpect: 100-continue\r\n\r\n",
+		"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+	} {
+		r := s.raw(t)
+		r.send(t, head)
+		if got := r.read(t, "POST"); got.status != http.StatusRequestEntityTooLarge || !got.close {
+			t.Errorf("%q with no token: %d %s close=%v, want 413 and close", head, got.status, got.body, got.close)
+		}
+	}
 }

@@ -796,6 +796,9 @@ func tooLarge(max int64) error {
 // and the connection closed, as net/http does for a handler that answers
 // without reading the body. The handlers authenticate every request again
 // (H5): this check only decides whether to read the body.
+// maxBodyOutsideDB bounds the body of a request outside /db/ with auth on.
+const maxBodyOutsideDB = 4096
+
 func (s *Server) authorizeBody(req *http.Request) error {
 	if !s.auth.Enabled() {
 		return nil
@@ -806,7 +809,14 @@ func (s *Server) authorizeBody(req *http.Request) error {
 	}
 	rest, underDB := strings.CutPrefix(path, "/db/")
 	if !underDB {
-		return nil // /healthz needs no token; /metrics checks its own
+		// /healthz needs no token; /metrics checks its own. No route
+		// here takes a body, so a client without a token may not make
+		// the server buffer more than a small one (H9).
+		if req.ContentLength > maxBodyOutsideDB || len(req.TransferEncoding) > 0 {
+			return &requestError{http.StatusRequestEntityTooLarge, "too_large",
+				fmt.Sprintf("no endpoint outside /db/ takes a request body (at most %d bytes are accepted, not chunked)", maxBodyOutsideDB)}
+		}
+		return nil
 	}
 	limited, err := s.auth.Identify(bearer(req))
 	if err != nil {

@@ -47,5 +47,7 @@
 //     that fails auth is answered 401/403 from its head, with no 100
 //     Continue, and the connection closed, so no client without a token
 //     makes the server buffer a body. (Within the limits, a client with a
-//     token may: bodies are buffered whole before the handler runs.)
+//     token may: bodies are buffered whole before the handler runs.) Outside
+//     /db/ no route takes a body and none needs a token: there, a body of
+//     more than 4 KiB, or chunked, is refused 413 from the head.
 package httpapi
