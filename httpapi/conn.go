@@ -129,10 +129,14 @@ func (c *conn) idle() bool {
 func (c *conn) unread() int { return len(c.in) - c.off }
 
 // maxBacklog bounds the unread input of a connection that is not being
-// served (an off-loop request runs, or its responses wait): one request
-// may be read ahead, not a stream.
+// served (an off-loop request runs, or its responses wait): a client may
+// pipeline ahead of what it reads, not stream without limit. NB: gnet
+// cannot stop reading a socket, so this bound stands in for TCP's flow
+// control, which holds a net/http client back; as RESP's (16 MiB, R7):
+// at two requests' worth (~2 MB), a client writing its pipeline while it
+// reads the responses, slower, was cut off (found by review).
 func (s *Server) maxBacklog() int {
-	return 2*int(s.maxBody) + s.lim.HeaderMax + 2*headerSlack
+	return max(16<<20, 2*int(s.maxBody)+s.lim.HeaderMax+2*headerSlack)
 }
 
 // serve runs every complete request in c's input. It runs on c's loop.

@@ -807,3 +807,44 @@ func TestAHeadSentAByteAtATimeIsRead(t *testing.T) {
 		t.Fatalf("GET = %d %q", got.status, got.body)
 	}
 }
+
+// A client that writes a long pipeline while it reads the responses,
+// more slowly (a writer and a reader goroutine), is served in full, as
+// net/http serves it (found by review: cut off once its unread input
+// passed two requests' worth, ~2 MB, with the responses of the requests
+// already run dropped).
+func TestAPipelineWrittenAheadOfTheReaderIsServedInFull(t *testing.T) {
+	s := newServer(t)
+	val := bytes.Repeat([]byte("v"), 1<<10)
+	if r := s.do(t, "PUT", "/db/a/kv/v", val, nil); r.status != http.StatusOK {
+		t.Fatalf("PUT = %d", r.status)
+	}
+	c := s.raw(t)
+	const n = 80000 // ~3 MB of requests, ~90 MB of responses
+	werr := make(chan error, 1)
+	go func() {
+		b := strings.Repeat("GET /db/a/kv/v HTTP/1.1\r\nHost: x\r\n\r\n", 1000)
+		for range n / 1000 {
+			if _, err := io.WriteString(c.nc, b); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- nil
+	}()
+	c.nc.SetReadDeadline(time.Now().Add(120 * time.Second))
+	for i := range n {
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil {
+			t.Fatalf("response %d of %d: %v", i+1, n, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || len(b) != len(val) {
+			t.Fatalf("response %d of %d: %d bytes, %v", i+1, n, len(b), err)
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+}
