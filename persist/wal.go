@@ -61,7 +61,9 @@ import (
 //     the last file holding records, up to its first record that is short,
 //     fails its CRC or names another file. A file before that one without
 //     its seal is corruption and fails Open (replaying later files over the
-//     gap would lose writes silently). Replay re-applies batches that
+//     gap would lose writes silently), and so is a file missing from that
+//     range, which starts at the checkpoint's file (or 1) and has no holes
+//     (W3: files at or above the checkpoint are never removed). Replay re-applies batches that
 //     Pebble may already hold; that is harmless because a batch only sets
 //     and deletes whole keys and replay applies a suffix of the log in
 //     order, ending at its last state.
@@ -177,7 +179,7 @@ func openWAL(fs vfs.FS, dir string, pdb *pebble.DB, maxFile int64, bg *bgState) 
 	var n int
 	err = w.unlessStalled(func() error {
 		var err error
-		if n, err = w.replayAll(live); err != nil || len(live) == 0 {
+		if n, err = w.replayAll(live, checkpoint); err != nil || len(live) == 0 {
 			return err
 		}
 		// Make what was replayed durable in Pebble, so the files can go.
@@ -278,7 +280,7 @@ func (w *wal) setCheckpoint(num uint64) error {
 // many (W2). Every file but the last one that holds a record must end with
 // its seal (W1): anything else ending it is corruption, and Open fails
 // rather than replay later files over a gap.
-func (w *wal) replayAll(nums []uint64) (int, error) {
+func (w *wal) replayAll(nums []uint64, checkpoint uint64) (int, error) {
 	// Two passes, each streaming one record at a time (a file can be
 	// larger than maxFile, and several can be live): the first finds
 	// which files hold records and which are sealed, the second applies.
@@ -296,6 +298,19 @@ func (w *wal) replayAll(nums []uint64) (int, error) {
 		files[i].sealed = sealed
 		if files[i].records > 0 || sealed {
 			lastWithRecords = i
+		}
+	}
+	// A file missing from the live range (lost by the filesystem, moved
+	// by fsck, deleted by hand) is a gap as a corrupt record is: the
+	// range starts at the checkpoint's file (or 1) and has no holes, as
+	// files at or above the checkpoint are never removed (W2).
+	if lastWithRecords >= 0 {
+		want := max(checkpoint, 1)
+		for i, num := range nums[:lastWithRecords+1] {
+			if num != want+uint64(i) {
+				return 0, fmt.Errorf("persist: write-ahead log %s is missing and later files hold records: refusing to replay over a gap",
+					walName(want+uint64(i)))
+			}
 		}
 	}
 	n := 0
