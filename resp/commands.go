@@ -16,7 +16,7 @@ func handlers() map[string]func(*call) {
 		"PING": cmdPing, "ECHO": cmdEcho, "QUIT": cmdQuit, "HELLO": cmdHello,
 		"AUTH": cmdAuth, "SELECT": cmdSelect, "CLIENT": cmdClient,
 		// info.go
-		"INFO": cmdInfo, "CONFIG": cmdConfig, "TIME": cmdTime, "DBSIZE": cmdDBSize,
+		"INFO": cmdInfo, "CONFIG": cmdConfig, "TIME": cmdTime, "ROLE": cmdRole, "DBSIZE": cmdDBSize,
 		"FLUSHDB": cmdFlushDB, "FLUSHALL": cmdFlushAll, "WAITAOF": cmdWaitAOF,
 		"COMMAND": cmdCommand,
 		// strings.go

@@ -1,7 +1,10 @@
 package resp
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -175,7 +178,7 @@ func validClientName(b []byte) bool {
 
 // clientArity is Redis's argument count of the CLIENT sub-commands served
 // with a fixed one.
-var clientArity = map[string]int{"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "info": 2}
+var clientArity = map[string]int{"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "info": 2, "no-evict": 3, "no-touch": 3}
 
 func cmdClient(x *call) {
 	c := x.c
@@ -219,6 +222,10 @@ func cmdClient(x *call) {
 		}
 		x.ok()
 	case x.is(1, "LIST"):
+		keep, ok := x.clientListFilter()
+		if !ok {
+			return
+		}
 		x.s.mu.Lock()
 		clients := make([]*client, 0, len(x.s.mu.clients))
 		for _, cl := range x.s.mu.clients {
@@ -227,7 +234,7 @@ func cmdClient(x *call) {
 			cl.mu.Lock()
 			same := cl.mu.limited == x.c.limitedTo
 			cl.mu.Unlock()
-			if x.c.limitedTo == "" || same {
+			if (x.c.limitedTo == "" || same) && keep(cl) {
 				clients = append(clients, cl)
 			}
 		}
@@ -240,8 +247,12 @@ func cmdClient(x *call) {
 		x.bulkString(b.String())
 	case x.is(1, "INFO") && len(x.args) == 2:
 		x.bulkString(c.info() + "\n")
-	case x.is(1, "NO-EVICT") || x.is(1, "NO-TOUCH"):
-		x.ok()
+	case (x.is(1, "NO-EVICT") || x.is(1, "NO-TOUCH")) && len(x.args) == 3:
+		if !x.is(2, "ON") && !x.is(2, "OFF") {
+			x.errorText("ERR syntax error")
+			return
+		}
+		x.ok() // nothing is evicted, and there is no LRU to touch
 	case x.subArity(clientArity):
 	default:
 		x.errorText(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLIENT HELP.", truncate(x.args[1], 128)))
@@ -249,12 +260,41 @@ func cmdClient(x *call) {
 }
 
 func sortClients(cs []*client) []*client {
-	for i := 1; i < len(cs); i++ {
-		for j := i; j > 0 && cs[j].id < cs[j-1].id; j-- {
-			cs[j], cs[j-1] = cs[j-1], cs[j]
-		}
-	}
+	slices.SortFunc(cs, func(a, b *client) int { return cmp.Compare(a.id, b.id) })
 	return cs
+}
+
+// clientListFilter reads CLIENT LIST's [TYPE type | ID id ...] as Redis
+// 7.0 does: every connection here is a normal client (no replicas, no
+// pub/sub). It answers the error itself when it returns !ok.
+func (x *call) clientListFilter() (keep func(*client) bool, ok bool) {
+	all := func(*client) bool { return true }
+	switch {
+	case len(x.args) == 2:
+		return all, true
+	case len(x.args) == 4 && x.is(2, "TYPE"):
+		switch strings.ToLower(string(x.args[3])) {
+		case "normal":
+			return all, true
+		case "master", "replica", "slave", "pubsub":
+			return func(*client) bool { return false }, true
+		}
+		x.errorText(fmt.Sprintf("ERR Unknown client type '%s'", truncate(x.args[3], 128)))
+		return nil, false
+	case len(x.args) > 3 && x.is(2, "ID"):
+		ids := make(map[int64]bool, len(x.args)-3)
+		for _, a := range x.args[3:] {
+			id, err := strconv.ParseInt(string(a), 10, 64)
+			if err != nil || id < 1 {
+				x.errorText("ERR Invalid client ID")
+				return nil, false
+			}
+			ids[id] = true
+		}
+		return func(cl *client) bool { return ids[cl.id] }, true
+	}
+	x.errorText("ERR syntax error")
+	return nil, false
 }
 
 // info is the client's CLIENT LIST line.

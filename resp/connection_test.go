@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -253,4 +254,50 @@ func TestAuthWithoutConfiguredTokensIsAnError(t *testing.T) {
 	if err := d.Set(bg, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("a client configured with user default and a password: %v", err)
 	}
+}
+
+// As a Redis master without replicas: INFO replication says role:master
+// (HAProxy's Redis health check reads it) and ROLE answers [master 0 []];
+// CLIENT LIST takes Redis 7.0's TYPE and ID filters, and CLIENT NO-EVICT
+// its on|off (found by a compatibility review: LIST ignored its filters,
+// the replication section was empty, ROLE unknown).
+func TestReplicationRoleAndClientListFilters(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.client(), e.client()
+	if info := a.Info(bg, "replication").Val(); !strings.Contains(info, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n") {
+		t.Fatalf("INFO replication = %q", info)
+	}
+	if info := a.Info(bg).Val(); !strings.Contains(info, "role:master") || !strings.Contains(info, "run_id:") {
+		t.Fatalf("INFO lacks role:master or run_id: %q", info)
+	}
+	if role, err := a.Do(bg, "ROLE").Slice(); err != nil || len(role) != 3 || role[0] != "master" || role[1] != int64(0) || len(role[2].([]any)) != 0 {
+		t.Fatalf("ROLE = %#v, %v", role, err)
+	}
+	idA, idB := a.ClientID(bg).Val(), b.ClientID(bg).Val()
+	list := func(args ...any) (string, error) {
+		return a.Do(bg, append([]any{"CLIENT", "LIST"}, args...)...).Text()
+	}
+	if l, err := list("ID", idB); err != nil || strings.Count(l, "\n") != 1 || !strings.HasPrefix(l, fmt.Sprintf("id=%d ", idB)) {
+		t.Fatalf("CLIENT LIST ID %d = %q, %v", idB, l, err)
+	}
+	if l, err := list("ID", idA, idB, 999999); err != nil || strings.Count(l, "\n") != 2 {
+		t.Fatalf("CLIENT LIST ID a b unknown = %q, %v", l, err)
+	}
+	if l, err := list("TYPE", "normal"); err != nil || strings.Count(l, "\n") != 2 {
+		t.Fatalf("CLIENT LIST TYPE normal = %q, %v", l, err)
+	}
+	if l, err := list("TYPE", "pubsub"); err != nil || l != "" {
+		t.Fatalf("CLIENT LIST TYPE pubsub = %q, %v", l, err)
+	}
+	_, err := list("TYPE", "bogus")
+	wantErr(t, err, "ERR Unknown client type 'bogus'")
+	_, err = list("ID", "abc")
+	wantErr(t, err, "ERR Invalid client ID")
+	_, err = list("TYPE")
+	wantErr(t, err, "ERR syntax error")
+	_, err = list("BOGUS")
+	wantErr(t, err, "ERR syntax error")
+	must(t, a.Do(bg, "CLIENT", "NO-EVICT", "on").Err())
+	wantErr(t, a.Do(bg, "CLIENT", "NO-EVICT", "maybe").Err(), "ERR syntax error")
+	wantErr(t, a.Do(bg, "CLIENT", "NO-EVICT").Err(), "ERR wrong number of arguments for 'client|no-evict' command")
 }

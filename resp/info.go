@@ -1,6 +1,8 @@
 package resp
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"runtime"
@@ -14,10 +16,17 @@ import (
 // The server commands: INFO, CONFIG, TIME, DBSIZE, FLUSHDB, FLUSHALL,
 // WAITAOF.
 
-var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "keyspace"}
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "keyspace"}
 
 // allSections adds the sections Redis prints only for INFO ALL or by name.
-var allSections = []string{"server", "clients", "memory", "persistence", "stats", "commandstats", "errorstats", "keyspace"}
+var allSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "commandstats", "errorstats", "keyspace"}
+
+// newRunID is a random 40-hex-digit id, as Redis's run_id.
+func newRunID() string {
+	var b [20]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
 
 // serverWide are the INFO sections that count every account's activity:
 // an account token does not see them (as HTTP's /metrics needs the global
@@ -79,6 +88,7 @@ func (x *call) infoSection(b *strings.Builder, sec string) error {
 		line("arch_bits", strconv.IntSize)
 		line("go_version", runtime.Version())
 		line("process_id", os.Getpid())
+		line("run_id", s.runID)
 		line("tcp_port", portOf(x.c.laddr))
 		line("uptime_in_seconds", int64(time.Since(s.start).Seconds()))
 		line("uptime_in_days", int64(time.Since(s.start).Hours()/24))
@@ -139,6 +149,21 @@ func (x *call) infoSection(b *strings.Builder, sec string) error {
 	case "errorstats":
 		b.WriteString("# Errorstats\r\n")
 		s.errorStats(b)
+	case "replication":
+		// A single server: a master without replicas, as health checks
+		// (HAProxy's "info replication" → role:master) expect.
+		b.WriteString("# Replication\r\n")
+		line("role", "master")
+		line("connected_slaves", 0)
+		line("master_failover_state", "no-failover")
+		line("master_replid", s.runID)
+		line("master_replid2", strings.Repeat("0", 40))
+		line("master_repl_offset", 0)
+		line("second_repl_offset", -1)
+		line("repl_backlog_active", 0)
+		line("repl_backlog_size", 0)
+		line("repl_backlog_first_byte_offset", 0)
+		line("repl_backlog_histlen", 0)
 	case "keyspace":
 		ks, err := st.Keyspace(x.ctx())
 		if err != nil {
@@ -230,6 +255,14 @@ func cmdConfig(x *call) {
 	for _, v := range out {
 		x.bulkString(v)
 	}
+}
+
+// cmdRole answers as a Redis master without replicas.
+func cmdRole(x *call) {
+	x.array(3)
+	x.bulkString("master")
+	x.int(0)
+	x.array(0)
 }
 
 func cmdTime(x *call) {

@@ -44,6 +44,7 @@ type Server struct {
 	loops  *gnet.Client // the event loops that serve every connection (loop.go)
 	rp     replier
 	start  time.Time
+	runID  string // INFO's run_id and master_replid: 40 hex digits, new each start
 
 	ctx     context.Context // parent of every connection's context
 	cancel  context.CancelFunc
@@ -86,6 +87,7 @@ func NewServer(store *core.Store, cfg Config) *Server {
 		cfg:    cfg,
 		maxArg: max(sc.MaxValueBytes, sc.MaxKeyBytes+258), // a key may carry "{acc}:"
 		start:  time.Now(),
+		runID:  newRunID(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.clients = make(map[int64]*client)
