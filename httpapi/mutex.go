@@ -35,12 +35,27 @@ func (a *API) mutexLock(w http.ResponseWriter, r *http.Request, acc, id string) 
 	if err != nil {
 		return err
 	}
-	if l, ok := w.(interface{ onLoss(func()) }); ok {
-		// M1: a grant whose response never reaches the client is passed
-		// on (on the event loop, whose writer this is).
-		l.onLoss(func() { _ = a.store.MutexUnlock(acc, id, h) })
-	}
+	// M1: a grant whose response never reaches the client is passed on.
+	onLoss(w, func() { _ = a.store.MutexUnlock(acc, id, h) })
 	return writeHandle(w, r, h)
+}
+
+// onLoss has the event loop's response writer under w (observe wraps it
+// when metrics or the slow log are on, as in the binary) run fn if the
+// response never reaches the client. NB: through Unwrap, which every
+// wrapper here has: a type assertion on w alone missed it.
+func onLoss(w http.ResponseWriter, fn func()) {
+	for {
+		switch v := w.(type) {
+		case interface{ onLoss(func()) }:
+			v.onLoss(fn)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return // net/http's, in tests that serve the API with it
+		}
+	}
 }
 
 func writeHandle(w http.ResponseWriter, r *http.Request, h uint64) error {
