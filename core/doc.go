@@ -30,7 +30,9 @@
 //   - C1: the record cache (Store.mu.mem) holds committed records within
 //     Config.CacheBytes (counted by entryCost; every write and every load
 //     evicts when over it) plus the pending ones, which are never evicted
-//     because they are the only copy until their batch syncs; a record read
+//     because they are the only copy until their batch syncs (while the
+//     pending ones alone fill the budget, committed ones may add a tenth
+//     of it before the next look: after a failed sync, for good); a record read
 //     from Pebble without the apply lock is installed only when no write to
 //     it can have happened meanwhile (loadLocked).
 //   - C2: the record ring (ring.go) holds, for a key absent from the record
