@@ -59,7 +59,9 @@ import (
 //   - W2: Open replays, in file order, every file numbered at or above the
 //     checkpoint (the meta key walCheckpoint), each up to its seal, or, for
 //     the last file holding records, up to its first record that is short,
-//     fails its CRC or names another file. A file before that one without
+//     fails its CRC or names another file (logged as possible damage when
+//     a valid record of the file follows it; not refused, as a power loss
+//     during an unsynced write can leave that too). A file before that one without
 //     its seal is corruption and fails Open (replaying later files over the
 //     gap would lose writes silently), and so is a file missing from that
 //     range, which starts at the checkpoint's file (or 1) and has no holes
@@ -390,6 +392,16 @@ func (w *wal) scanFile(num uint64, fn func(payload []byte) error) (sealed bool, 
 		}
 		payload, _, ok, sealed := nextRecord(buf, num)
 		if !ok {
+			if !sealed && w.validFollows(r, left-int64(need), num) {
+				// NB: not refused: after a power loss during an unsynced
+				// write the kernel may have written a later page and not
+				// an earlier one, so this is also what a torn tail of
+				// never-acknowledged records can look like; refusing would
+				// turn that power loss into an outage. But it is also what
+				// a damaged disk looks like, so say so.
+				slog.Warn("write-ahead log: a damaged record is followed by valid ones; the replay ends at it (a power loss during an unsynced write can leave this; so can a damaged disk, and then acknowledged writes after it are lost)",
+					"file", walName(num), "offset", st.Size()-left)
+			}
 			return sealed, nil
 		}
 		if err := fn(payload); err != nil {
@@ -398,6 +410,28 @@ func (w *wal) scanFile(num uint64, fn func(payload []byte) error) (sealed bool, 
 		left -= int64(need)
 	}
 	return false, nil
+}
+
+// validFollows reports whether the record after a bad one (at r, with left
+// bytes of the file from there) is a valid record or seal of file num.
+func (w *wal) validFollows(r *bufio.Reader, left int64, num uint64) bool {
+	if left < walHeader {
+		return false
+	}
+	head, err := r.Peek(walHeader)
+	if err != nil {
+		return false
+	}
+	n := int64(binary.LittleEndian.Uint32(head))
+	if n > left-walHeader || n > 64<<20 {
+		return false
+	}
+	buf := make([]byte, walHeader+n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return false
+	}
+	_, _, ok, sealed := nextRecord(buf, num)
+	return ok || sealed
 }
 
 // nextRecord decodes the record at the head of data, written to file num.
