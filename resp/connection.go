@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -222,25 +221,12 @@ func cmdClient(x *call) {
 		}
 		x.ok()
 	case x.is(1, "LIST"):
-		keep, ok := x.clientListFilter()
+		clients, ok := x.listedClients()
 		if !ok {
 			return
 		}
-		x.s.mu.Lock()
-		clients := make([]*client, 0, len(x.s.mu.clients))
-		for _, cl := range x.s.mu.clients {
-			// An account token sees its account's connections only: the
-			// others' names, addresses and commands are theirs.
-			cl.mu.Lock()
-			same := cl.mu.limited == x.c.limitedTo
-			cl.mu.Unlock()
-			if (x.c.limitedTo == "" || same) && keep(cl) {
-				clients = append(clients, cl)
-			}
-		}
-		x.s.mu.Unlock()
 		var b strings.Builder
-		for _, cl := range sortClients(clients) {
+		for _, cl := range clients {
 			b.WriteString(cl.info())
 			b.WriteByte('\n')
 		}
@@ -264,37 +250,65 @@ func sortClients(cs []*client) []*client {
 	return cs
 }
 
-// clientListFilter reads CLIENT LIST's [TYPE type | ID id ...] as Redis
-// 7.0 does: every connection here is a normal client (no replicas, no
-// pub/sub). It answers the error itself when it returns !ok.
-func (x *call) clientListFilter() (keep func(*client) bool, ok bool) {
-	all := func(*client) bool { return true }
+// listedClients is what CLIENT LIST [TYPE type | ID id ...] lists, as
+// Redis 7.0 reads its arguments: every connection here is a normal client
+// (no replicas, no pub/sub); IDs are listed in the order given, repeats
+// and all, unknown ones skipped. An account token sees its account's
+// connections only: the others' names, addresses and commands are
+// theirs. It answers the error itself when it returns !ok.
+func (x *call) listedClients() ([]*client, bool) {
+	var ids []int64
+	all := false
 	switch {
 	case len(x.args) == 2:
-		return all, true
+		all = true
 	case len(x.args) == 4 && x.is(2, "TYPE"):
 		switch strings.ToLower(string(x.args[3])) {
 		case "normal":
-			return all, true
+			all = true
 		case "master", "replica", "slave", "pubsub":
-			return func(*client) bool { return false }, true
+		default:
+			x.errorText(fmt.Sprintf("ERR Unknown client type '%s'", truncate(x.args[3], 128)))
+			return nil, false
 		}
-		x.errorText(fmt.Sprintf("ERR Unknown client type '%s'", truncate(x.args[3], 128)))
-		return nil, false
 	case len(x.args) > 3 && x.is(2, "ID"):
-		ids := make(map[int64]bool, len(x.args)-3)
 		for _, a := range x.args[3:] {
-			id, err := strconv.ParseInt(string(a), 10, 64)
-			if err != nil || id < 1 {
+			id, ok := core.ParseInt(a) // Redis's strict integers
+			if !ok {
 				x.errorText("ERR Invalid client ID")
 				return nil, false
 			}
-			ids[id] = true
+			ids = append(ids, id)
 		}
-		return func(cl *client) bool { return ids[cl.id] }, true
+	default:
+		x.errorText("ERR syntax error")
+		return nil, false
 	}
-	x.errorText("ERR syntax error")
-	return nil, false
+	visible := func(cl *client) bool {
+		if x.c.limitedTo == "" {
+			return true
+		}
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		return cl.mu.limited == x.c.limitedTo
+	}
+	x.s.mu.Lock()
+	defer x.s.mu.Unlock()
+	var out []*client
+	if all {
+		for _, cl := range x.s.mu.clients {
+			if visible(cl) {
+				out = append(out, cl)
+			}
+		}
+		return sortClients(out), true
+	}
+	for _, id := range ids {
+		if cl, ok := x.s.mu.clients[id]; ok && visible(cl) {
+			out = append(out, cl)
+		}
+	}
+	return out, true
 }
 
 // info is the client's CLIENT LIST line.

@@ -280,8 +280,11 @@ func TestReplicationRoleAndClientListFilters(t *testing.T) {
 	if l, err := list("ID", idB); err != nil || strings.Count(l, "\n") != 1 || !strings.HasPrefix(l, fmt.Sprintf("id=%d ", idB)) {
 		t.Fatalf("CLIENT LIST ID %d = %q, %v", idB, l, err)
 	}
-	if l, err := list("ID", idA, idB, 999999); err != nil || strings.Count(l, "\n") != 2 {
-		t.Fatalf("CLIENT LIST ID a b unknown = %q, %v", l, err)
+	// In the order given, repeats kept, unknown ids (0 and negative ones
+	// too) skipped, as Redis 7.0.
+	if l, err := list("ID", idB, idA, idA, 999999, 0, -1); err != nil || !strings.HasPrefix(l, fmt.Sprintf("id=%d ", idB)) ||
+		strings.Count(l, "\n") != 3 || strings.Count(l, fmt.Sprintf("id=%d ", idA)) != 2 {
+		t.Fatalf("CLIENT LIST ID b a a unknown 0 -1 = %q, %v", l, err)
 	}
 	if l, err := list("TYPE", "normal"); err != nil || strings.Count(l, "\n") != 2 {
 		t.Fatalf("CLIENT LIST TYPE normal = %q, %v", l, err)
@@ -291,8 +294,10 @@ func TestReplicationRoleAndClientListFilters(t *testing.T) {
 	}
 	_, err := list("TYPE", "bogus")
 	wantErr(t, err, "ERR Unknown client type 'bogus'")
-	_, err = list("ID", "abc")
-	wantErr(t, err, "ERR Invalid client ID")
+	for _, bad := range []string{"abc", "05", "+5", ""} {
+		_, err = list("ID", bad)
+		wantErr(t, err, "ERR Invalid client ID")
+	}
 	_, err = list("TYPE")
 	wantErr(t, err, "ERR syntax error")
 	_, err = list("BOGUS")
