@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -415,7 +416,7 @@ func (s *Server) parse(c *client, gc gnet.Conn, buf []byte) (used int) {
 		if len(args) == 0 {
 			continue
 		}
-		if cmd := s.lookup(args[0]); cmd != nil && runsOffLoop(cmd) {
+		if cmd := s.lookup(args[0]); cmd != nil && runsOffLoop(cmd, args) {
 			if s.release(c, gc); c.gone {
 				return used
 			}
@@ -694,9 +695,23 @@ func (s *Server) closeWhenIdle(c *client, gc gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-// runsOffLoop: commands that walk a whole keyspace run in a goroutine.
-func runsOffLoop(cmd *command) bool {
-	return cmd.spec.Flags&core.CmdKeyspace != 0
+// runsOffLoop: commands that walk a whole keyspace run in a goroutine;
+// INFO only for its keyspace section (INFO replication, a health check's,
+// is answered on the loop, also to a client that half-closes).
+func runsOffLoop(cmd *command, args [][]byte) bool {
+	if cmd.spec.Flags&core.CmdKeyspace == 0 {
+		return false
+	}
+	if cmd.spec.Name == "INFO" && len(args) > 1 {
+		for _, a := range args[1:] {
+			switch strings.ToLower(string(a)) {
+			case "keyspace", "default", "all", "everything":
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // parked is a connection's MLOCK waiting for its mutex.
