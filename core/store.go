@@ -511,14 +511,15 @@ func (s *Store) storeLocked(k []byte, e *entry) {
 		s.mu.memBytes -= entryCost(string(k), old)
 	}
 	s.mu.mem[string(k)] = e
-	s.mu.memBytes += len(k) + cap(e.rec.Value) + entryOverhead
+	cost := len(k) + cap(e.rec.Value) + entryOverhead
+	s.mu.memBytes += cost
 	if e.gen <= s.mu.durable && s.mu.evictStuck != 0 {
 		// Committed entries (loads) can be evicted: once they add a tenth
 		// of the budget, the next eviction looks again. NB: not at once:
 		// each look scans the pending entries; and not only at the next
 		// commit: after a failed sync (D6) durable never moves again, and
 		// reads would grow the cache without bound (C1).
-		s.mu.stuckBytes += len(k) + cap(e.rec.Value) + entryOverhead
+		s.mu.stuckBytes += cost
 		if s.mu.stuckBytes > s.cfg.CacheBytes/10 {
 			s.mu.evictStuck, s.mu.stuckBytes = 0, 0
 		}

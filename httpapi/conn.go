@@ -790,6 +790,9 @@ func tooLarge(max int64) error {
 	return fmt.Errorf("%w: the body is larger than %d bytes", core.ErrTooLarge, max)
 }
 
+// maxBodyOutsideDB bounds the body of a request outside /db/ with auth on.
+const maxBodyOutsideDB = 4096
+
 // authorizeBody refuses, from its head alone, a request whose body its
 // sender may not have read (H9): with auth on, one without a valid token,
 // or under /db/{acc} with a token that does not grant acc. The body is
@@ -800,9 +803,6 @@ func tooLarge(max int64) error {
 // and the connection closed, as net/http does for a handler that answers
 // without reading the body. The handlers authenticate every request again
 // (H5): this check only decides whether to read the body.
-// maxBodyOutsideDB bounds the body of a request outside /db/ with auth on.
-const maxBodyOutsideDB = 4096
-
 func (s *Server) authorizeBody(req *http.Request) error {
 	if !s.auth.Enabled() {
 		return nil
@@ -817,8 +817,7 @@ func (s *Server) authorizeBody(req *http.Request) error {
 		// here takes a body, so a client without a token may not make
 		// the server buffer more than a small one (H9).
 		if req.ContentLength > maxBodyOutsideDB || len(req.TransferEncoding) > 0 {
-			return &requestError{http.StatusRequestEntityTooLarge, "too_large",
-				fmt.Sprintf("no endpoint outside /db/ takes a request body (at most %d bytes are accepted, not chunked)", maxBodyOutsideDB)}
+			return fmt.Errorf("%w: no endpoint outside /db/ takes a request body (at most %d bytes are accepted, not chunked)", core.ErrTooLarge, maxBodyOutsideDB)
 		}
 		return nil
 	}

@@ -5,63 +5,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 )
 
-// reviewCloner takes a crash clone at every filesystem operation, also on
-// files got through ReuseForWrite (errorfs does not wrap those, so the
-// existing cloneAtEveryOp never crashes inside a reused or prepared file).
-type reviewCloner struct {
-	mem      *vfs.MemFS
-	armed    atomic.Bool
-	acked    atomic.Int64
-	unsynced int
-	rng      *rand.Rand
-	mu       sync.Mutex
-	clones   []crashPoint
-	reuse    sync.RWMutex
-}
-
-func (c *reviewCloner) MaybeError(op errorfs.Op) error {
-	if !c.armed.Load() {
-		return nil
-	}
-	c.reuse.RLock()
-	defer c.reuse.RUnlock()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	acked := c.acked.Load()
-	cfg := vfs.CrashCloneCfg{}
-	if c.unsynced > 0 {
-		cfg = vfs.CrashCloneCfg{UnsyncedDataPercent: c.unsynced, RNG: c.rng}
-	}
-	c.clones = append(c.clones, crashPoint{c.mem.CrashClone(cfg), acked, fmt.Sprint(op.Kind, " ", op.Path)})
-	return nil
-}
-
-func (c *reviewCloner) String() string { return "reviewCloner" }
-
-type reviewGuard struct {
-	*vfs.MemFS
-	c *reviewCloner
-}
-
-func (g reviewGuard) ReuseForWrite(oldname, newname string, cat vfs.DiskWriteCategory) (vfs.File, error) {
-	g.c.reuse.Lock()
-	f, err := g.MemFS.ReuseForWrite(oldname, newname, cat)
-	g.c.reuse.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return errorfs.WrapFile(f, g.c), nil
-}
-
-// Written by review: a crash at every filesystem operation, with keys rewritten (so a
+// Written by review: a crash at every filesystem operation (inside reused
+// log files too: reuseGuard wraps them), with keys rewritten (so a
 // rollback shows), Pebble flushing on its own (small memtables) and the log
 // rotating often: the state after recovery must be exactly the state after
 // some prefix of the commits, at least as long as what was acknowledged,
@@ -79,8 +30,8 @@ func TestACrashAtEveryOpAlsoInReusedFilesRecoversAPrefixState_P2_P3(t *testing.T
 	for _, cfg := range cfgs {
 		t.Run(fmt.Sprintf("mem%d-wal%d-wait%v-unsynced%d", cfg.mem, cfg.wal, cfg.wait, cfg.unsynced), func(t *testing.T) {
 			mem := vfs.NewCrashableMem()
-			inj := &reviewCloner{mem: mem, unsynced: cfg.unsynced, rng: rand.New(rand.NewPCG(1, uint64(cfg.unsynced)))}
-			opts := Options{FS: errorfs.Wrap(reviewGuard{mem, inj}, inj), WALFileBytes: cfg.wal, MemTableBytes: uint64(cfg.mem)}
+			inj := &cloneAtEveryOp{mem: mem, unsynced: cfg.unsynced, rng: rand.New(rand.NewPCG(1, uint64(cfg.unsynced)))}
+			opts := Options{FS: errorfs.Wrap(reuseGuard{mem, inj, true}, inj), WALFileBytes: cfg.wal, MemTableBytes: uint64(cfg.mem)}
 			db, err := Open("db", opts)
 			if err != nil {
 				t.Fatal(err)

@@ -208,18 +208,7 @@ func (db *DB) checkFormat() error {
 		// NB: not Flush, which waits for a failing flush (P6) for ever: a
 		// first start on a disk with room for the MANIFEST but not for a
 		// table would hang here, before anything watches for stalls (P7).
-		return db.wal.unlessStalled(func() error {
-			flushed, err := db.pdb.AsyncFlush()
-			if err != nil {
-				return err
-			}
-			select {
-			case <-flushed:
-				return nil
-			case <-db.wal.bg.done():
-				return fmt.Errorf("persist: flush of the format key: storage cannot write its files: %w", db.wal.bg.get())
-			}
-		})
+		return db.wal.unlessStalled(func() error { return db.wal.flushOrFail("flush of the format key") })
 	}
 	if string(v) != strconv.Itoa(FormatVersion) {
 		return formatError(v) // written by the log just replayed

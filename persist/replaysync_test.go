@@ -47,9 +47,9 @@ func TestReplayedRecordsAreSyncedFirst_P3_D2(t *testing.T) {
 	db.pdb.Close()
 
 	// The restart replays, while the power fails at some point.
-	inj := &reviewCloner{mem: mem}
+	inj := &cloneAtEveryOp{mem: mem}
 	inj.armed.Store(true)
-	c, err := Open("db", Options{FS: errorfs.Wrap(reviewGuard{mem, inj}, inj), MemTableBytes: memt, WALFileBytes: 64 << 20})
+	c, err := Open("db", Options{FS: errorfs.Wrap(reuseGuard{mem, inj, true}, inj), MemTableBytes: memt, WALFileBytes: 64 << 20})
 	inj.armed.Store(false)
 	if err != nil {
 		t.Fatal(err)

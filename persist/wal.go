@@ -188,17 +188,7 @@ func openWAL(fs vfs.FS, dir string, pdb *pebble.DB, maxFile int64, bg *bgState) 
 		if err := w.setCheckpoint(next); err != nil {
 			return err
 		}
-		// NB: not Flush, which waits for a failing flush (P6) for ever.
-		flushed, err := pdb.AsyncFlush()
-		if err != nil {
-			return fmt.Errorf("persist: flush after replay: %w", err)
-		}
-		select {
-		case <-flushed:
-			return nil
-		case <-w.bg.done():
-			return fmt.Errorf("persist: flush after replay: storage cannot write its files: %w", w.bg.get())
-		}
+		return w.flushOrFail("flush after replay")
 	})
 	if err != nil {
 		return nil, err
@@ -338,6 +328,22 @@ func (w *wal) replayAll(nums []uint64, checkpoint uint64) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// flushOrFail flushes Pebble's memtables and waits for the flush, or for
+// Pebble's first background error (P6). NB: not Flush, which waits for a
+// failing flush for ever.
+func (w *wal) flushOrFail(what string) error {
+	flushed, err := w.pdb.AsyncFlush()
+	if err != nil {
+		return fmt.Errorf("persist: %s: %w", what, err)
+	}
+	select {
+	case <-flushed:
+		return nil
+	case <-w.bg.done():
+		return fmt.Errorf("persist: %s: storage cannot write its files: %w", what, w.bg.get())
+	}
 }
 
 // syncFile makes what the page cache holds of log file num durable.
@@ -803,16 +809,8 @@ func (w *wal) close() error {
 	if err := w.setCheckpoint(w.num + 1); err != nil {
 		return err
 	}
-	// NB: not Flush, which waits for a failing flush (P6) for ever.
-	flushed, err := w.pdb.AsyncFlush()
-	if err != nil {
-		return err
-	}
-	select {
-	case <-flushed:
-	case <-w.bg.done():
-		// The log is what recovery replays; the files stay.
-		return errors.Join(cerr, w.bg.get())
+	if err := w.flushOrFail("final flush"); err != nil {
+		return errors.Join(cerr, err) // the log is what recovery replays; the files stay
 	}
 	// Every file is below the checkpoint now: keep the newest for reuse.
 	w.spares = append(append(w.spares, w.old...), w.num)

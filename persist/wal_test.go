@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"slices"
@@ -667,13 +668,17 @@ func TestUnknownFormatIsRefusedBeforeTheLogIsTouched_P4(t *testing.T) {
 }
 
 // cloneAtEveryOp takes a crash clone of mem at every filesystem operation
-// while armed, with the number of writes acknowledged by then.
+// while armed, with the number of writes acknowledged by then; with
+// unsynced > 0 a clone keeps that percentage of unsynced blocks (rng
+// picks them).
 type cloneAtEveryOp struct {
-	mem    *vfs.MemFS
-	armed  atomic.Bool
-	acked  atomic.Int64
-	mu     sync.Mutex
-	clones []crashPoint
+	mem      *vfs.MemFS
+	armed    atomic.Bool
+	acked    atomic.Int64
+	unsynced int
+	rng      *rand.Rand
+	mu       sync.Mutex
+	clones   []crashPoint
 	// reuse keeps clones out of MemFS.ReuseForWrite. NB: that takes the
 	// MemFS clone lock for reading twice (ReuseForWrite, then Rename), so
 	// a CrashClone waiting in between deadlocks it (seen: 1 run in ~50).
@@ -681,16 +686,23 @@ type cloneAtEveryOp struct {
 }
 
 // reuseGuard is the MemFS under errorfs, with ReuseForWrite kept apart
-// from clones.
+// from clones. NB: errorfs does not wrap the file ReuseForWrite returns;
+// with wrap, the guard does, so that crashes also fall inside writes and
+// syncs of reused and prepared log files.
 type reuseGuard struct {
 	*vfs.MemFS
-	c *cloneAtEveryOp
+	c    *cloneAtEveryOp
+	wrap bool
 }
 
 func (g reuseGuard) ReuseForWrite(oldname, newname string, cat vfs.DiskWriteCategory) (vfs.File, error) {
 	g.c.reuse.Lock()
-	defer g.c.reuse.Unlock()
-	return g.MemFS.ReuseForWrite(oldname, newname, cat)
+	f, err := g.MemFS.ReuseForWrite(oldname, newname, cat)
+	g.c.reuse.Unlock()
+	if err != nil || !g.wrap {
+		return f, err
+	}
+	return errorfs.WrapFile(f, g.c), nil
 }
 
 type crashPoint struct {
@@ -708,7 +720,11 @@ func (c *cloneAtEveryOp) MaybeError(op errorfs.Op) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	acked := c.acked.Load() // before the clone: every write it counts is synced by then
-	c.clones = append(c.clones, crashPoint{c.mem.CrashClone(vfs.CrashCloneCfg{}), acked, fmt.Sprint(op.Kind, " ", op.Path)})
+	cfg := vfs.CrashCloneCfg{}
+	if c.unsynced > 0 {
+		cfg = vfs.CrashCloneCfg{UnsyncedDataPercent: c.unsynced, RNG: c.rng}
+	}
+	c.clones = append(c.clones, crashPoint{c.mem.CrashClone(cfg), acked, fmt.Sprint(op.Kind, " ", op.Path)})
 	return nil
 }
 
@@ -720,7 +736,7 @@ func (c *cloneAtEveryOp) String() string { return "cloneAtEveryOp" }
 func TestACrashAtEveryFilesystemOperationKeepsAcknowledgedWrites_W1_W2_W3(t *testing.T) {
 	mem := vfs.NewCrashableMem()
 	inj := &cloneAtEveryOp{mem: mem}
-	db, err := Open("db", Options{FS: errorfs.Wrap(reuseGuard{mem, inj}, inj), WALFileBytes: 700})
+	db, err := Open("db", Options{FS: errorfs.Wrap(reuseGuard{mem, inj, false}, inj), WALFileBytes: 700})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -204,6 +204,14 @@ func TestAuthGlobalAndPerAccountTokens(t *testing.T) {
 	if list := root.ClientList(bg).Val(); !strings.Contains(list, "beta-payments-worker") {
 		t.Fatalf("CLIENT LIST for the global token lacks a connection:\n%s", list)
 	}
+	// Asked by id, too.
+	betaID := beta.ClientID(bg).Val()
+	if list, err := acme.Do(bg, "CLIENT", "LIST", "ID", betaID).Text(); err != nil || list != "" {
+		t.Fatalf("CLIENT LIST ID <another account's client> for an account token: %q, %v", list, err)
+	}
+	if list := root.Do(bg, "CLIENT", "LIST", "ID", betaID).Val(); !strings.Contains(list.(string), "beta-payments-worker") {
+		t.Fatalf("CLIENT LIST ID for the global token: %q", list)
+	}
 	info := acme.Info(bg, "all").Val()
 	for _, sec := range []string{"# Clients", "# Stats", "# Commandstats", "# Errorstats", "group_commit_writes", "disk_usage_bytes"} {
 		if strings.Contains(info, sec) {

@@ -33,9 +33,10 @@ func newRunID() string {
 // token), nor the commit counters of persistence.
 var serverWide = map[string]bool{"clients": true, "stats": true, "commandstats": true, "errorstats": true}
 
-func cmdInfo(x *call) {
+// infoWanted is the set of sections INFO's arguments ask for.
+func infoWanted(args [][]byte) map[string]bool {
 	want := map[string]bool{}
-	for _, a := range x.args[1:] {
+	for _, a := range args {
 		sec := strings.ToLower(string(a))
 		switch sec {
 		case "default":
@@ -55,6 +56,15 @@ func cmdInfo(x *call) {
 			want[s] = true
 		}
 	}
+	return want
+}
+
+// infoWalksKeyspace: INFO with these arguments prints the keyspace
+// section, which walks every account's keys (loop.go runs it off the loop).
+func infoWalksKeyspace(args [][]byte) bool { return infoWanted(args)["keyspace"] }
+
+func cmdInfo(x *call) {
+	want := infoWanted(x.args[1:])
 	var b strings.Builder
 	for _, sec := range allSections {
 		if !want[sec] || x.c.limitedTo != "" && serverWide[sec] {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -702,16 +701,7 @@ func runsOffLoop(cmd *command, args [][]byte) bool {
 	if cmd.spec.Flags&core.CmdKeyspace == 0 {
 		return false
 	}
-	if cmd.spec.Name == "INFO" && len(args) > 1 {
-		for _, a := range args[1:] {
-			switch strings.ToLower(string(a)) {
-			case "keyspace", "default", "all", "everything":
-				return true
-			}
-		}
-		return false
-	}
-	return true
+	return cmd.spec.Name != "INFO" || infoWalksKeyspace(args[1:])
 }
 
 // parked is a connection's MLOCK waiting for its mutex.
