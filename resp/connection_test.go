@@ -314,3 +314,43 @@ func TestReplicationRoleAndClientListFilters(t *testing.T) {
 	wantErr(t, a.Do(bg, "CLIENT", "NO-EVICT", "maybe").Err(), "ERR syntax error")
 	wantErr(t, a.Do(bg, "CLIENT", "NO-EVICT").Err(), "ERR wrong number of arguments for 'client|no-evict' command")
 }
+
+// With auth on, a connection that has not authenticated gets Redis's
+// framing limits for such clients (since 6.2): more than 10 arguments or a
+// bulk of more than 16,384 bytes is a protocol error and the connection
+// closes, so a client without a token cannot make the server buffer a
+// large frame (R6). A frame after an AUTH that succeeded — in the same
+// write, or split anywhere — gets the usual limits.
+func TestUnauthenticatedClientsGetRedisSmallFrameLimits_R6(t *testing.T) {
+	e := newEnv(t, withAuth(core.Auth{Token: "root"}))
+	big := strings.Repeat("v", 20000)
+	bigSet := fmt.Sprintf("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n%s\r\n", len(big), big)
+	elevenArgs := "*11\r\n$4\r\nMSET\r\n" + strings.Repeat("$1\r\nk\r\n$1\r\nv\r\n", 5)
+	for _, tc := range []struct{ name, in, first, refusal string }{
+		{"bulk", "PING\r\n" + bigSet, "-NOAUTH", "-ERR Protocol error: unauthenticated bulk length\r\n"},
+		{"count", "PING\r\n" + elevenArgs, "-NOAUTH", "-ERR Protocol error: unauthenticated multibulk length\r\n"},
+		{"after a failed AUTH", "AUTH nope\r\n" + bigSet, "-WRONGPASS", "-ERR Protocol error: unauthenticated bulk length\r\n"},
+	} {
+		r := e.raw() // NB: no subtest: r fails e's t
+		r.send(tc.in)
+		first, rest, _ := strings.Cut(r.expectClosed(), "\r\n")
+		if !strings.HasPrefix(first, tc.first) || rest != tc.refusal {
+			t.Fatalf("%s: replies = %q then %q, want %s… then %q and the connection closed", tc.name, first, rest, tc.first, tc.refusal)
+		}
+	}
+	if n := e.dbsize(); n != 0 {
+		t.Fatalf("%d keys after the refused frames", n)
+	}
+	// After AUTH: in one write, and split at points of the large frame.
+	for _, split := range []int{0, 3, 30, 40, len(bigSet) - 1} {
+		r := e.raw()
+		whole := "AUTH root\r\n" + bigSet + "GET big\r\n" + elevenArgs
+		cut := len("AUTH root\r\n") + split
+		r.send(whole[:cut])
+		time.Sleep(5 * time.Millisecond)
+		r.send(whole[cut:])
+		if got, want := r.readN(4), fmt.Sprintf("+OK\r\n+OK\r\n$%d\r\n%s\r\n+OK\r\n", len(big), big); got != want {
+			t.Fatalf("split %d: replies = %.200q", split, got)
+		}
+	}
+}

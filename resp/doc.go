@@ -33,8 +33,10 @@
 //     (errors.go); every core sentinel is mapped.
 //   - R6: framing is bounded before redcon parses it (framing.go): a bulk
 //     argument, a command's argument count and size, and an inline line
-//     have limits; a frame beyond them answers "ERR Protocol error" and the
-//     connection closes, after the commands before it were answered. Within
+//     have limits (Redis's much smaller ones for a connection that has not
+//     authenticated, when auth is on); a frame beyond them answers "ERR
+//     Protocol error" and the connection closes, after the commands before
+//     it were answered. Within
 //     them, exec's max_args and max_value_bytes checks answer a clear error
 //     and the connection keeps working.
 //   - R7: a connection with about 1 MiB of replies unread or unwritten is

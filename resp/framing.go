@@ -40,6 +40,14 @@ type frameGuard struct {
 	maxFrame  int64 // bytes of one whole command
 	maxInline int64 // bytes of one inline (telnet-style) command line
 
+	// unauthed: the connection has not authenticated yet (auth is on), so
+	// a frame gets Redis's limits for such clients (since 6.2): at most
+	// maxUnauthedCount arguments of at most maxUnauthedBulk bytes each. A
+	// client without a token cannot make the server buffer a large frame
+	// (10,000 connections × 64 MiB). The loop rescans a frame refused so
+	// once the commands before it authenticated the connection.
+	unauthed bool
+
 	state int
 	line  int    // bytes of the header line read so far
 	num   []byte // its digits
@@ -63,6 +71,13 @@ const maxHeaderLine = 24
 // maxInlineBytes is Redis's PROTO_INLINE_MAX_SIZE.
 const maxInlineBytes = 64 << 10
 
+// Redis's framing limits for a client that has not authenticated
+// (networking.c, processMultibulkBuffer).
+const (
+	maxUnauthedCount = 10
+	maxUnauthedBulk  = 16384
+)
+
 func newFrameGuard(maxArg, maxArgs int) *frameGuard {
 	return &frameGuard{
 		// Four times the argument limit (at least 16 MiB): a value a bit
@@ -76,8 +91,18 @@ func newFrameGuard(maxArg, maxArgs int) *frameGuard {
 }
 
 // protocolError is a frame refused by the guard; its text is the RESP
-// error the client is sent before the connection closes.
-type protocolError struct{ msg string }
+// error the client is sent before the connection closes. unauthed: it
+// passes the limits of an authenticated connection.
+type protocolError struct {
+	msg      string
+	unauthed bool
+}
+
+// reset forgets the frame being followed: the next byte scanned starts a
+// command.
+func (g *frameGuard) reset() {
+	g.state, g.line, g.num, g.args, g.skip, g.frame = gFrame, 0, g.num[:0], 0, 0, 0
+}
 
 func (e *protocolError) Error() string { return e.msg }
 
@@ -107,12 +132,12 @@ func (g *frameGuard) scan(b []byte) (int, *protocolError) {
 			}
 			g.line++
 			if int64(g.line) > g.maxInline {
-				return start, &protocolError{"ERR Protocol error: too big inline request"}
+				return start, &protocolError{msg: "ERR Protocol error: too big inline request"}
 			}
 			continue
 		case gBulk:
 			if ch != '$' {
-				return start, &protocolError{"ERR Protocol error: expected '$', got '" + string(ch) + "'"}
+				return start, &protocolError{msg: "ERR Protocol error: expected '$', got '" + string(ch) + "'"}
 			}
 			g.state, g.line, g.num = gBulkLen, 0, g.num[:0]
 			g.frame++
@@ -121,7 +146,7 @@ func (g *frameGuard) scan(b []byte) (int, *protocolError) {
 			if g.skip <= 2 {
 				// The bulk's CRLF, as redcon checks it.
 				if ch != "\r\n"[2-g.skip] {
-					return start, &protocolError{"ERR Protocol error: invalid bulk length"}
+					return start, &protocolError{msg: "ERR Protocol error: invalid bulk length"}
 				}
 				g.skip--
 			} else {
@@ -146,9 +171,9 @@ func (g *frameGuard) scan(b []byte) (int, *protocolError) {
 			g.num = append(g.num, ch)
 			if g.line > maxHeaderLine {
 				if g.state == gCount {
-					return start, &protocolError{"ERR Protocol error: invalid multibulk length"}
+					return start, &protocolError{msg: "ERR Protocol error: invalid multibulk length"}
 				}
-				return start, &protocolError{"ERR Protocol error: invalid bulk length"}
+				return start, &protocolError{msg: "ERR Protocol error: invalid bulk length"}
 			}
 			continue
 		}
@@ -169,22 +194,28 @@ func (g *frameGuard) scan(b []byte) (int, *protocolError) {
 				continue
 			}
 			if err != nil {
-				return start, &protocolError{"ERR Protocol error: invalid multibulk length"}
+				return start, &protocolError{msg: "ERR Protocol error: invalid multibulk length"}
 			}
 			if n > g.maxCount {
-				return start, &protocolError{fmt.Sprintf("ERR Protocol error: invalid multibulk length (%d arguments; the limit is %d)", n, g.maxCount)}
+				return start, &protocolError{msg: fmt.Sprintf("ERR Protocol error: invalid multibulk length (%d arguments; the limit is %d)", n, g.maxCount)}
+			}
+			if g.unauthed && n > maxUnauthedCount {
+				return start, &protocolError{msg: "ERR Protocol error: unauthenticated multibulk length", unauthed: true}
 			}
 			g.args, g.state = n, gBulk
 			continue
 		}
 		if err != nil || n < 0 {
-			return start, &protocolError{"ERR Protocol error: invalid bulk length"}
+			return start, &protocolError{msg: "ERR Protocol error: invalid bulk length"}
 		}
 		if n > g.maxBulk {
-			return start, &protocolError{fmt.Sprintf("ERR Protocol error: invalid bulk length (%d bytes; the limit is %d)", n, g.maxBulk)}
+			return start, &protocolError{msg: fmt.Sprintf("ERR Protocol error: invalid bulk length (%d bytes; the limit is %d)", n, g.maxBulk)}
 		}
 		if g.frame+n+2 > g.maxFrame {
-			return start, &protocolError{fmt.Sprintf("ERR Protocol error: command larger than %d bytes", g.maxFrame)}
+			return start, &protocolError{msg: fmt.Sprintf("ERR Protocol error: command larger than %d bytes", g.maxFrame)}
+		}
+		if g.unauthed && n > maxUnauthedBulk {
+			return start, &protocolError{msg: "ERR Protocol error: unauthenticated bulk length", unauthed: true}
 		}
 		g.frame += n + 2
 		g.skip, g.state = n+2, gPayload

@@ -272,6 +272,7 @@ func (s *Server) serveInput(c *client, gc gnet.Conn) gnet.Action {
 		return s.checkBacklog(c, gc, "ERR Protocol error: too much data sent without reading replies")
 	}
 	if c.perr == nil && c.scanned < len(c.in) {
+		c.guard.unauthed = !c.authed
 		ok, perr := c.guard.scan(c.in[c.scanned:])
 		if perr != nil {
 			c.perr, c.limit = perr, c.scanned+ok
@@ -292,7 +293,15 @@ func (s *Server) serveInput(c *client, gc gnet.Conn) gnet.Action {
 	c.consume(used)
 	if c.perr != nil && !c.offloop && !c.quit && !c.throttled {
 		// Every complete command before the refused frame ran (what is
-		// left is the head of the refused frame): answer it and close (R6).
+		// left is the head of the refused frame).
+		if c.perr.unauthed && c.authed {
+			// One of them authenticated the connection (AUTH, HELLO):
+			// follow the frame again, with the limits for that.
+			c.guard.reset()
+			c.perr, c.scanned = nil, 0
+			return s.serveInput(c, gc)
+		}
+		// Answer it and close (R6).
 		s.appendReply(c, redcon.AppendError(nil, c.perr.msg))
 		c.quit = true
 	}
