@@ -290,13 +290,7 @@ func (t *txn) scan(start, end, after []byte, fn func(k []byte, rec *persist.Reco
 	if after != nil && bytes.Compare(after, start) >= 0 {
 		lower = append(bytes.Clone(after), 0)
 	}
-	var overlay []string
-	for k, e := range s.mu.mem {
-		if e.gen > s.mu.durable && k >= string(lower) && (end == nil || k < string(end)) {
-			overlay = append(overlay, k)
-		}
-	}
-	slices.Sort(overlay)
+	overlay := t.pendingIn(lower, end)
 	i := 0
 	// emit visits overlay key i; it reports false to stop the scan.
 	emit := func() bool {
@@ -339,6 +333,30 @@ func (t *txn) scan(start, end, after []byte, fn func(k []byte, rec *persist.Reco
 		emit()
 	}
 	return stopped, err
+}
+
+// pendingIn returns the keys in [lower, end) (end nil: no bound) whose
+// entries are pending, sorted: the writes Pebble does not have yet, which
+// a listing merges with its own. NB: from the batches' key lists, not a
+// walk of mem: a SCAN of 10 keys walked a full cache (90,000 entries, 2
+// ms under the apply lock, every write waiting) where Redis looks at ~10.
+func (t *txn) pendingIn(lower, end []byte) []string {
+	s := t.s
+	var out []string
+	add := func(keys []string) {
+		for _, k := range keys {
+			if k >= string(lower) && (end == nil || k < string(end)) {
+				out = append(out, k)
+			}
+		}
+	}
+	add(s.mu.open.keys)
+	if s.mu.inflight != nil {
+		add(s.mu.inflight.keys)
+	}
+	add(s.mu.failedKeys)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func accountRange(acc string) (start, end []byte) {

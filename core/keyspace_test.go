@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/concurrencydb/concurrencydb/persist"
+	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 )
 
 // ksStore opens a Store on a temporary directory for the keyspace,
@@ -320,5 +323,66 @@ func TestFlushDBTouchesOneAccountFlushAllEvery(t *testing.T) {
 	}
 	if _, ok, _ := s.RandomKey(ksbg, "a"); ok {
 		t.Fatal("RandomKey on an empty account")
+	}
+}
+
+// TestListingsMergeTheBatchBeingSyncedAndAFailedOne_D1_D6: a listing merges
+// Pebble with the writes it does not have yet, which pendingIn finds from
+// the batches' key lists (not by walking the cache): the open batch's, the
+// one being synced (applied to Pebble only once its sync returns), and,
+// after a failed sync, the failed batch's, which a listing then answers
+// with the failure rather than as if they had never been written (D6).
+func TestListingsMergeTheBatchBeingSyncedAndAFailedOne_D1_D6(t *testing.T) {
+	ctx := ctxT(t)
+	fs := faultfs.New(vfs.NewMem())
+	s := openStore(t, fs, "db", Config{Clock: newFakeClock()})
+	ksSet(t, s.Store, "a", "durable", "v")
+	pending := func() []string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		start, end := accountRange("a")
+		var ids []string
+		for _, k := range (&txn{s: s.Store}).pendingIn(start, end) {
+			_, id, _ := persist.SplitDataKey([]byte(k))
+			ids = append(ids, id)
+		}
+		return ids
+	}
+
+	fs.HoldSyncs()
+	t.Cleanup(fs.ReleaseSyncs) // runs before the store's close
+	done := goCall(func() (any, error) { return s.Set(ctx, "a", "syncing", []byte("v"), SetOptions{}) })
+	<-fs.Held
+	pctx, _ := WithPipeline(ctx)
+	for _, id := range []string{"open", "open", "another"} { // repeats listed once
+		_, err := s.Set(pctx, "a", id, []byte("v"), SetOptions{})
+		ksMust(t, err)
+	}
+	_, err := s.Set(pctx, "b", "other-account", []byte("v"), SetOptions{})
+	ksMust(t, err)
+	if got, want := pending(), []string{"another", "open", "syncing"}; !slices.Equal(got, want) {
+		t.Fatalf("pending with a batch being synced = %v, want %v", got, want)
+	}
+	fs.ReleaseSyncs()
+	if r := recv(t, done); r.err != nil {
+		t.Fatal(r.err)
+	}
+	s.Sync()
+	if got := pending(); len(got) != 0 {
+		t.Fatalf("pending after the commits = %v", got)
+	}
+
+	fs.FailSyncs()
+	if _, err := s.Set(ctx, "a", "failed", []byte("v"), SetOptions{}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Set with a failing sync = %v", err)
+	}
+	if got, want := pending(), []string{"failed"}; !slices.Equal(got, want) {
+		t.Fatalf("pending after a failed sync = %v, want %v", got, want)
+	}
+	if ids, err := s.Keys(ctx, "a", "*"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("KEYS over a key of the failed batch = %v, %v; want the failure, not a listing without it", ids, err)
+	}
+	if ids, err := s.Keys(ctx, "b", "*"); err != nil || !slices.Equal(ids, []string{"other-account"}) {
+		t.Fatalf("KEYS of another account = %v, %v", ids, err)
 	}
 }

@@ -51,6 +51,9 @@ type Store struct {
 		inflight *flight           // the batch being synced, or nil
 		durable  uint64            // gen of the last synced batch
 		failed   error             // set once a sync fails (D6)
+		// The keys of the batches that failed (D6): their entries stay
+		// pending for good. spareKeys is a synced batch's list, for reuse.
+		failedKeys, spareKeys []string
 		// Highest gen of any entry evicted so far (see loadLocked).
 		evictedGen uint64
 		// durable when an eviction pass found nothing to evict (all
@@ -104,6 +107,10 @@ type flight struct {
 	kicked bool // the committer was told about it (see Pipeline)
 	done   chan struct{}
 	err    error
+	// keys written in the batch (mem's own strings; repeats included):
+	// its entries are the pending ones a listing must merge with Pebble's
+	// (txn.pendingIn), found without walking the whole cache.
+	keys []string
 }
 
 // commitEnv is what the committer needs from storage, as funcs so that tests
@@ -460,7 +467,7 @@ func (t *txn) put(k []byte, old *entry, rec persist.Record) persist.Record {
 	if rec.ExpireAt != 0 && !(old.exists && old.rec.ExpireAt == rec.ExpireAt) {
 		b.SetExpiry(rec.ExpireAt, k)
 	}
-	s.storeLocked(k, &entry{rec: rec, exists: true, gen: s.mu.open.gen})
+	s.pendLocked(s.storeLocked(k, &entry{rec: rec, exists: true, gen: s.mu.open.gen}))
 	s.boundCacheLocked()
 	t.wrote()
 	return rec
@@ -476,7 +483,7 @@ func (t *txn) del(k []byte, old *entry) {
 	if old.exists && old.rec.ExpireAt != 0 {
 		b.DeleteExpiry(old.rec.ExpireAt, k)
 	}
-	s.storeLocked(k, &entry{gen: s.mu.open.gen})
+	s.pendLocked(s.storeLocked(k, &entry{gen: s.mu.open.gen}))
 	s.boundCacheLocked()
 	t.wrote()
 }
@@ -505,12 +512,14 @@ const entryOverhead = 112
 
 func entryCost(k string, e *entry) int { return len(k) + cap(e.rec.Value) + entryOverhead }
 
-// storeLocked puts e in mem as k's entry, keeping memBytes.
-func (s *Store) storeLocked(k []byte, e *entry) {
+// storeLocked puts e in mem as k's entry, keeping memBytes, and returns
+// k as a string.
+func (s *Store) storeLocked(k []byte, e *entry) string {
 	if old, ok := s.mu.mem[string(k)]; ok {
 		s.mu.memBytes -= entryCost(string(k), old)
 	}
-	s.mu.mem[string(k)] = e
+	ks := string(k) // NB: the allocation the map's insert made anyway
+	s.mu.mem[ks] = e
 	cost := len(k) + cap(e.rec.Value) + entryOverhead
 	s.mu.memBytes += cost
 	if e.gen <= s.mu.durable && s.mu.evictStuck != 0 {
@@ -524,6 +533,12 @@ func (s *Store) storeLocked(k []byte, e *entry) {
 			s.mu.evictStuck, s.mu.stuckBytes = 0, 0
 		}
 	}
+	return ks
+}
+
+// pendLocked records that the open batch wrote k (flight.keys).
+func (s *Store) pendLocked(k string) {
+	s.mu.open.keys = append(s.mu.open.keys, k)
 }
 
 // boundCacheLocked evicts when a write took the cache over its budget:
@@ -659,8 +674,10 @@ func (s *Store) commitOnce() bool {
 	b := s.mu.batch
 	s.mu.batch = s.env.newBatch()
 	s.mu.open = newFlight(f.gen + 1)
+	s.mu.open.keys, s.mu.spareKeys = s.mu.spareKeys, nil
 	if failed := s.mu.failed; failed != nil {
 		// D6: never commit after a failed sync; these writes are refused.
+		s.mu.failedKeys = append(s.mu.failedKeys, f.keys...)
 		s.mu.Unlock()
 		f.err = failed
 		close(f.done)
@@ -682,8 +699,11 @@ func (s *Store) commitOnce() bool {
 	if err != nil {
 		s.mu.failed = fmt.Errorf("%w: %v", ErrUnavailable, err)
 		f.err = s.mu.failed
+		s.mu.failedKeys = append(s.mu.failedKeys, f.keys...)
 		slog.Error("storage failed; refusing all further writes", "err", err)
 	} else {
+		clear(f.keys) // no longer pending: not kept alive by the list
+		s.mu.spareKeys, f.keys = f.keys[:0], nil
 		s.mu.durable = f.gen
 		s.mu.expect, s.mu.lastCommit = f.n, took
 		s.stats.Commits.Add(1)
