@@ -309,7 +309,6 @@ func TestBadArgumentsAnswerErrorsAndConnectionKeepsWorking_R2(t *testing.T) {
 		{[]any{"SCAN", "abc"}, "ERR"},
 		{[]any{"SCAN", "0", "COUNT", "-1"}, "ERR"},
 		{[]any{"FOO", "bar"}, "ERR unknown command 'FOO', with args beginning with: 'bar'"},
-		{[]any{"MULTI"}, "ERR unknown command"},
 		{[]any{"EVAL", "return 1", "0"}, "ERR unknown command"},
 		{[]any{strings.Repeat("X", 1000)}, "ERR unknown command"},
 		{[]any{"GET"}, "ERR wrong number of arguments for 'get' command"},
