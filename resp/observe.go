@@ -22,8 +22,9 @@ type op struct {
 	cmd  *command // nil for an unknown command
 	skip bool     // an empty command: no reply, nothing to count
 	at   time.Time
-	// The head of the first argument, for the slow log: a copy, because
-	// the reply may be released after the input buffer was reused.
+	// The head of the command's first key, for the slow log: a copy,
+	// because the reply may be released after the input buffer was
+	// reused. Only a key: no other argument is logged (AUTH's is a token).
 	key  [64]byte
 	klen uint8
 }
@@ -58,8 +59,10 @@ func (s *Server) startOp(args [][]byte, now time.Time) op {
 	if len(args) > 0 {
 		o.cmd = s.lookup(args[0])
 	}
-	if len(args) > 1 {
-		o.klen = uint8(copy(o.key[:], args[1]))
+	if o.cmd != nil {
+		if i := o.cmd.spec.FirstKey; i > 0 && i < len(args) {
+			o.klen = uint8(copy(o.key[:], args[i]))
+		}
 	}
 	return o
 }
