@@ -17,6 +17,7 @@ import (
 
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/internal/evloop"
+	"github.com/concurrencydb/concurrencydb/internal/fdbudget"
 )
 
 // Server serves the HTTP API on event loops, as resp serves RESP, instead
@@ -101,6 +102,9 @@ type Limits struct {
 	// resp.max_conns; net/http had no limit, so a flood of idle
 	// connections could take every file descriptor.
 	MaxConns int
+	// Conns is the budget of descriptors shared with RESP (nil: none): a
+	// connection beyond it is closed at once (internal/fdbudget).
+	Conns *fdbudget.Budget
 }
 
 // DefaultLimits are the production limits.
@@ -207,6 +211,14 @@ func (s *Server) accept(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	if !s.lim.Conns.Take() {
+		// The descriptors left for connections are all taken: closed at
+		// once, not answered (that would hold this one while it waits for
+		// a request).
+		s.refusedConns.Add(1)
+		nc.Close()
+		return
+	}
 	c := &conn{s: s, remote: nc.RemoteAddr().String()}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	var plctx context.Context
@@ -219,6 +231,7 @@ func (s *Server) accept(nc net.Conn) {
 	// which it does not always report.
 	if _, err := s.loops.EnrollContext(nc, c); err != nil || !c.opened.Load() {
 		c.cancel()
+		s.lim.Conns.Release()
 		s.conns.Done()
 	}
 }
@@ -444,6 +457,7 @@ func (h *loopHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if s.connState != nil {
 		s.connState(nil, http.StateClosed)
 	}
+	s.lim.Conns.Release()
 	s.conns.Done()
 	return gnet.None
 }

@@ -34,6 +34,10 @@ type Options struct {
 	CacheBytes int64
 	// MemTableBytes is the memtable size (default 4 MiB).
 	MemTableBytes uint64
+	// MaxOpenFiles bounds the table files Pebble keeps open (default
+	// 1,000): the binary sets these descriptors aside from the
+	// connections' (internal/fdbudget).
+	MaxOpenFiles int
 	// WALFileBytes is the size past which the write-ahead log moves to a
 	// new file and checkpoints the old one (default 16 MiB; wal.go).
 	WALFileBytes int64
@@ -52,6 +56,9 @@ type DB struct {
 func Open(dir string, o Options) (*DB, error) {
 	if o.CacheBytes == 0 {
 		o.CacheBytes = 16 << 20
+	}
+	if o.MaxOpenFiles == 0 {
+		o.MaxOpenFiles = 1000
 	}
 	if o.MemTableBytes == 0 {
 		o.MemTableBytes = 4 << 20
@@ -72,6 +79,7 @@ func Open(dir string, o Options) (*DB, error) {
 		FS:              throttledFS{o.FS, bg},
 		Cache:           cache,
 		MemTableSize:    o.MemTableBytes,
+		MaxOpenFiles:    o.MaxOpenFiles,
 		LoggerAndTracer: quietLogger{},
 		// wal.go logs and syncs every batch itself (P2).
 		DisableWAL: true,

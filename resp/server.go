@@ -15,6 +15,7 @@ import (
 
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/internal/evloop"
+	"github.com/concurrencydb/concurrencydb/internal/fdbudget"
 )
 
 // Config configures a Server. Zero fields take the defaults noted.
@@ -22,6 +23,9 @@ type Config struct {
 	Auth           core.Auth // tokens (core/auth.go)
 	DefaultAccount string    // "0" when empty
 	MaxConns       int       // 0 = 10000
+	// Conns is the budget of descriptors shared with HTTP (nil: none): a
+	// connection beyond it is refused as beyond MaxConns (fdbudget).
+	Conns *fdbudget.Budget
 	// EventLoops serving the connections: 0 = 1. One loop, as Redis has one
 	// thread, measured best on 2 cores shared with the benchmark client
 	// (+12% SET and GET against two); more suit a machine with idle cores.
@@ -230,7 +234,7 @@ func (s *Server) accept(nc net.Conn) {
 		refuse(nc, "ERR server is shutting down")
 		return
 	}
-	if len(s.mu.clients) >= s.cfg.MaxConns {
+	if len(s.mu.clients) >= s.cfg.MaxConns || !s.cfg.Conns.Take() {
 		s.mu.Unlock()
 		s.rejectConns.Add(1)
 		refuse(nc, "ERR max number of clients reached")
@@ -273,6 +277,7 @@ func (s *Server) forget(c *client) {
 	s.mu.Lock()
 	delete(s.mu.clients, c.id)
 	s.mu.Unlock()
+	s.cfg.Conns.Release()
 	s.conns.Done()
 }
 

@@ -23,6 +23,11 @@ import (
 
 const manyConns = 10000 // resp.max_conns and http.max_conns in config.yml
 
+// manyConnsFiles is the open-file limit under which the server serves
+// manyConns and one more: the limit less its tables' and its own share
+// (fdbudget.Split).
+const manyConnsFiles = manyConns + 1500
+
 // raiseFileLimit lifts the soft open-file limit to the hard one (the server
 // process inherits it) and skips the test when even that is below need.
 func raiseFileLimit(t *testing.T, need uint64) {
@@ -112,7 +117,7 @@ func eachConn(t *testing.T, conns []net.Conn, fn func(i int, c net.Conn) error) 
 // real binary and each is served; the next one is refused with a clear
 // error, and once connections close new ones are served again.
 func TestTenThousandRESPConnectionsAreServedAndMaxConnsRefusesMore(t *testing.T) {
-	raiseFileLimit(t, manyConns+500)
+	raiseFileLimit(t, manyConnsFiles)
 	bin := buildBinary(t)
 	p := startWithRESP(t, bin, filepath.Join(t.TempDir(), "data"))
 	if code, _ := p.post(t, "/db/0/kv/k"); code != 200 {
@@ -164,7 +169,7 @@ func TestTenThousandRESPConnectionsAreServedAndMaxConnsRefusesMore(t *testing.T)
 // 10,000 HTTP keep-alive connections are open at once against the real
 // binary; each is served twice on the same connection.
 func TestTenThousandHTTPKeepAliveConnectionsAreServed(t *testing.T) {
-	raiseFileLimit(t, manyConns+500)
+	raiseFileLimit(t, manyConnsFiles)
 	bin := buildBinary(t)
 	p := start(t, bin, filepath.Join(t.TempDir(), "data"))
 	if code, _ := p.post(t, "/db/acme/counter/c"); code != 200 {
@@ -353,4 +358,96 @@ func TestSlowHTTPClientsAreCutOff(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Under a small open-file limit, a flood of connections cannot take the
+// descriptors the storage needs: connections beyond the limit's share for
+// them (fdbudget) are refused, and writes that make Pebble create table
+// files keep succeeding. Before, the connections took every descriptor,
+// Pebble failed to create a table, and the store refused writes until a
+// restart (a review's reproduction: ulimit -n 200, 400 idle connections,
+// then 300 values of 60 KB: MISCONF from the 133rd write on).
+func TestAFloodOfConnectionsCannotTakeTheStoragesFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	const limit = 300
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	p := startWrapped(t, []string{"sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, limit)}, bin, data, freeAddr(t))
+	var flood []net.Conn
+	t.Cleanup(func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	})
+	refused := 0
+	for range 2 * limit {
+		c, err := net.DialTimeout("tcp", p.resp, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flood = append(flood, c)
+	}
+	// Every connection is either served or refused: none is left hanging
+	// without a descriptor.
+	for _, c := range flood {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("PING\r\n")); err != nil {
+			refused++
+			continue
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		switch {
+		case line == "+PONG\r\n":
+		case err != nil || line == "-ERR max number of clients reached\r\n":
+			refused++
+		default:
+			t.Fatalf("PING on a flood connection: %q, %v", line, err)
+		}
+	}
+	if refused == 0 {
+		t.Fatalf("all %d connections were admitted under an open-file limit of %d", len(flood), limit)
+	}
+	// Keep the admitted ones open; write enough to make Pebble flush and
+	// create tables, on one of them.
+	var w net.Conn
+	for _, c := range flood {
+		if c.SetDeadline(time.Now().Add(60*time.Second)) == nil {
+			if _, err := c.Write([]byte("PING\r\n")); err == nil {
+				if line, err := bufio.NewReader(c).ReadString('\n'); err == nil && line == "+PONG\r\n" {
+					w = c
+					break
+				}
+			}
+		}
+	}
+	if w == nil {
+		t.Fatal("no flood connection is served")
+	}
+	r := bufio.NewReader(w)
+	value := strings.Repeat("v", 60<<10)
+	for i := range 300 {
+		fmt.Fprintf(w, "*3\r\n$3\r\nSET\r\n$%d\r\nkey-%d\r\n$%d\r\n%s\r\n", len(fmt.Sprint("key-", i)), i, len(value), value)
+		if line, err := r.ReadString('\n'); err != nil || line != "+OK\r\n" {
+			t.Fatalf("write %d under the flood: %q, %v\nserver log:\n%s", i, line, err, p.stderr)
+		}
+	}
+	for _, c := range flood {
+		c.Close() // the budget is shared: HTTP gets descriptors again
+	}
+	flood = nil
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(p.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+			t.Fatalf("/healthz after the writes: %d\nserver log:\n%s", resp.StatusCode, p.stderr)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz after the flood closed: %v", err)
+		}
+	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/httpapi"
+	"github.com/concurrencydb/concurrencydb/internal/fdbudget"
 	"github.com/concurrencydb/concurrencydb/metrics"
 	"github.com/concurrencydb/concurrencydb/persist"
 )
@@ -148,9 +149,11 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
+	tables, conns := fileBudget(cfg, log)
 	db, err := persist.Open(cfg.DataDir, persist.Options{
 		CacheBytes:    cfg.Storage.BlockCacheBytes,
 		MemTableBytes: uint64(cfg.Storage.MemtableBytes),
+		MaxOpenFiles:  tables,
 	})
 	if err != nil {
 		return fmt.Errorf("data_dir: %w", err)
@@ -201,12 +204,12 @@ func serve(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 			Observe:   func(cmd, status string, d time.Duration) { m.ObserveRequest("http", cmd, status, d) },
 			SlowLog:   slow,
 			ConnState: m.HTTPConnState,
-		}, httpLimits(cfg))
+		}, httpLimits(cfg, conns))
 		m.CountRejected("http", httpSrv.RefusedConns)
 		log.Info("http listening", "addr", ln.Addr().String())
 		go func() { errc <- httpSrv.Serve(ln) }()
 	}
-	drainRESP, stopRESP, respClients := startRESP(cfg, lns.resp, store, auth, log, errc, m, slow)
+	drainRESP, stopRESP, respClients := startRESP(cfg, lns.resp, store, auth, log, errc, m, slow, conns)
 	m.Attach(store, respClients)
 	defer startDebug(lns.debug, log)()
 	log.Info("concurrencydb ready", "data", cfg.DataDir, "fsync", cfg.Storage.Fsync)
@@ -338,9 +341,35 @@ func ringBytes(n int64) int {
 }
 
 // httpLimits: the HTTP transport's limits, with the configured connection
-// limit.
-func httpLimits(cfg fileConfig) httpapi.Limits {
+// limit and the descriptors shared with RESP.
+func httpLimits(cfg fileConfig, conns *fdbudget.Budget) httpapi.Limits {
 	l := httpapi.DefaultLimits
 	l.MaxConns = cfg.HTTP.MaxConns
+	l.Conns = conns
 	return l
+}
+
+// fileBudget divides the open-file limit (internal/fdbudget): the table
+// files Pebble may keep open (0: its default), and the connections both
+// protocols may hold open together. It warns when these are fewer than the
+// sum of max_conns.
+func fileBudget(cfg fileConfig, log *slog.Logger) (tables int, conns *fdbudget.Budget) {
+	limit, err := fdbudget.Limit()
+	if err != nil {
+		log.Warn("cannot read the open-file limit; connections are bounded by max_conns only", "err", err)
+		return 0, nil
+	}
+	tables, n := fdbudget.Split(limit)
+	want := 0
+	if cfg.RESP.Addr != "" {
+		want += cfg.RESP.MaxConns
+	}
+	if cfg.HTTP.Addr != "" {
+		want += cfg.HTTP.MaxConns
+	}
+	if want > n {
+		log.Warn("the open-file limit leaves fewer descriptors than max_conns asks for: beyond that many connections in all, new ones are refused (raise it: ulimit -n, systemd LimitNOFILE)",
+			"open_file_limit", limit, "connections", n, "max_conns_total", want)
+	}
+	return tables, fdbudget.New(n)
 }

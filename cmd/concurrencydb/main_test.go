@@ -142,7 +142,7 @@ func TestHTTPMaxConnsReachesTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l := httpLimits(o.cfg); l.MaxConns != 7 || l.ReadHeader != httpapi.DefaultLimits.ReadHeader {
+	if l := httpLimits(o.cfg, nil); l.MaxConns != 7 || l.ReadHeader != httpapi.DefaultLimits.ReadHeader {
 		t.Fatalf("httpLimits: %+v", l)
 	}
 }
@@ -229,8 +229,16 @@ func startWithRESP(t *testing.T, bin, data string) *proc {
 
 func startProc(t *testing.T, bin, data, respAddr string) *proc {
 	t.Helper()
+	return startWrapped(t, nil, bin, data, respAddr)
+}
+
+// startWrapped is startProc with the binary run by the command wrap (nil:
+// none), which gets the binary and its arguments.
+func startWrapped(t *testing.T, wrap []string, bin, data, respAddr string) *proc {
+	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "-config", "../../config.yml", "-data", data, "-http", addr, "-resp", respAddr)
+	args := append(wrap, bin, "-config", "../../config.yml", "-data", data, "-http", addr, "-resp", respAddr)
+	cmd := exec.Command(args[0], args[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/internal/fdbudget"
 	"github.com/concurrencydb/concurrencydb/metrics"
 	"github.com/concurrencydb/concurrencydb/resp"
 )
@@ -14,7 +15,7 @@ import (
 // startRESP serves RESP on ln when configured (nil: off). It returns the
 // server's Drain and graceful Shutdown (no-ops when RESP is off) and its
 // open-connection count (nil when RESP is off).
-func startRESP(cfg fileConfig, ln net.Listener, store *core.Store, auth core.Auth, log *slog.Logger, errc chan<- error, m *metrics.Metrics, slow time.Duration) (drain func(), stop func(context.Context), clients func() int) {
+func startRESP(cfg fileConfig, ln net.Listener, store *core.Store, auth core.Auth, log *slog.Logger, errc chan<- error, m *metrics.Metrics, slow time.Duration, conns *fdbudget.Budget) (drain func(), stop func(context.Context), clients func() int) {
 	if ln == nil {
 		return func() {}, func(context.Context) {}, nil
 	}
@@ -22,6 +23,7 @@ func startRESP(cfg fileConfig, ln net.Listener, store *core.Store, auth core.Aut
 		Auth:           auth,
 		DefaultAccount: cfg.DefaultAccount,
 		MaxConns:       cfg.RESP.MaxConns,
+		Conns:          conns,
 		EventLoops:     cfg.RESP.EventLoops,
 		MaxArgs:        cfg.RESP.MaxArgs,
 		Observe:        func(cmd, status string, d time.Duration) { m.ObserveRequest("resp", cmd, status, d) },
