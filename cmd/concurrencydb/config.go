@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -111,6 +113,12 @@ func loadConfig(path string) (fileConfig, error) {
 	if f := nullField(root.Content[0]); f != "" {
 		return c, &configError{f, `has no value: write "" for an empty one, or remove the line for the default`}
 	}
+	// NB: the decoder truncates a number with a fraction into an integer
+	// field (max_value_bytes: 1.9 would cap every value at 1 byte).
+	ints := intFields(reflect.TypeFor[fileConfig](), "")
+	if f := findField(root.Content[0], "", func(path string, _, v *yaml.Node) bool { return v.Tag == "!!float" && ints[path] }); f != "" {
+		return c, &configError{f, "must be a whole number"}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	err = dec.Decode(&c)
@@ -135,24 +143,46 @@ func loadConfig(path string) (fileConfig, error) {
 
 var lineRE = regexp.MustCompile(`line (\d+):`)
 
+// minMaxArgs is the least resp.max_args: the most arguments a command's
+// longest form takes (the name included).
+const minMaxArgs = 8
+
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // nullField returns the dotted path of the first field without a value.
 func nullField(n *yaml.Node) string {
-	return findField(n, "", func(k, v *yaml.Node) bool { return v.Kind == yaml.ScalarNode && v.Tag == "!!null" })
+	return findField(n, "", func(_ string, _, v *yaml.Node) bool { return v.Kind == yaml.ScalarNode && v.Tag == "!!null" })
 }
 
 // fieldAtLine returns the dotted path of the mapping key on line, so an
 // error names the field rather than only a line number.
 func fieldAtLine(n *yaml.Node, line int) string {
-	return findField(n, "", func(k, _ *yaml.Node) bool { return k.Line == line })
+	return findField(n, "", func(_ string, k, _ *yaml.Node) bool { return k.Line == line })
+}
+
+// intFields returns the dotted paths of t's integer fields, by yaml tag.
+func intFields(t reflect.Type, prefix string) map[string]bool {
+	out := map[string]bool{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if prefix != "" {
+			name = prefix + "." + name
+		}
+		switch f.Type.Kind() {
+		case reflect.Int, reflect.Int64:
+			out[name] = true
+		case reflect.Struct:
+			maps.Copy(out, intFields(f.Type, name))
+		}
+	}
+	return out
 }
 
 // findField returns the dotted path of the first field (depth first) of
 // the mapping n for which is holds, or "".
-func findField(n *yaml.Node, prefix string, is func(k, v *yaml.Node) bool) string {
+func findField(n *yaml.Node, prefix string, is func(path string, k, v *yaml.Node) bool) string {
 	if n.Kind != yaml.MappingNode {
 		return ""
 	}
@@ -162,7 +192,7 @@ func findField(n *yaml.Node, prefix string, is func(k, v *yaml.Node) bool) strin
 		if prefix != "" {
 			path = prefix + "." + k.Value
 		}
-		if is(k, v) {
+		if is(path, k, v) {
 			return path
 		}
 		if f := findField(v, path, is); f != "" {
@@ -206,8 +236,10 @@ func (c *fileConfig) validate() error {
 	if c.RESP.EventLoops < 1 || c.RESP.EventLoops > 256 {
 		return &configError{"resp.event_loops", "must be 1 to 256"}
 	}
-	if c.RESP.MaxArgs < 1 {
-		return &configError{"resp.max_args", "must be at least 1"}
+	if c.RESP.MaxArgs < minMaxArgs {
+		// Below it, a command's longest form is refused: at 2, SET k v
+		// and HELLO 2 AUTH … (what clients send first) were.
+		return &configError{"resp.max_args", fmt.Sprintf("must be at least %d: SET key value IFEQ match GET PX ms and SCAN cursor MATCH p COUNT n TYPE t take %d", minMaxArgs, minMaxArgs)}
 	}
 	if err := core.CheckAccount(c.DefaultAccount); err != nil {
 		return &configError{"default_account", err.Error()}

@@ -63,6 +63,10 @@ func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
 		{"duration below a millisecond", []string{"-config", write("q.yml", "limits:\n  max_duration: 0.0000000001\n")}, "limits.max_duration"},
 		{"empty -data", []string{"-data", ""}, "-data"},
 		{"empty -http", []string{"-http", ""}, "-http"},
+		// Found by a later review: each of these started, crippled.
+		{"fraction in an integer", []string{"-config", write("r.yml", "max_value_bytes: 1.9\n")}, "max_value_bytes: must be a whole number"},
+		{"fraction in a nested integer", []string{"-config", write("s.yml", "limits:\n  max_key_bytes: 512.7\n")}, "limits.max_key_bytes"},
+		{"max_args below a command's longest form", []string{"-config", write("t.yml", "resp:\n  max_args: 2\n")}, "resp.max_args"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
