@@ -118,7 +118,9 @@ func (m *Metrics) CountRejected(protocol string, f func() int64) {
 }
 
 // keyCount returns the cached key count, counting again when it is older
-// than KeysRefresh. A failed count keeps the last figure.
+// than KeysRefresh. A failed count keeps the last figure, and waits
+// KeysRefresh too: a count that ran into its 5 s deadline (a keyspace too
+// large for it) must not run again, holding m.keys, at every scrape.
 func (m *Metrics) keyCount(store *core.Store) float64 {
 	m.keys.Lock()
 	defer m.keys.Unlock()
@@ -129,6 +131,7 @@ func (m *Metrics) keyCount(store *core.Store) float64 {
 	defer cancel()
 	ks, err := store.Keyspace(ctx)
 	if err != nil {
+		m.keys.at = time.Now()
 		return m.keys.n
 	}
 	n := 0

@@ -127,3 +127,34 @@ func TestCountRejectedReportsEachProtocol(t *testing.T) {
 		t.Fatalf("rejected connections = %v, want resp 2, http 6", got)
 	}
 }
+
+// TestAFailedKeyCountWaitsLikeASuccessfulOne: a count that fails (here the
+// store is closed; in production, a keyspace that outlasts the count's 5 s
+// deadline) keeps the last figure and is not tried again before
+// KeysRefresh, so scrapes do not each spend the deadline (X2).
+func TestAFailedKeyCountWaitsLikeASuccessfulOne(t *testing.T) {
+	db, err := persist.Open(t.TempDir(), persist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := core.Open(db, core.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CtrAdd(t.Context(), "a", "c", 1); err != nil {
+		t.Fatal(err)
+	}
+	m := New()
+	if n := m.keyCount(s); n != 1 {
+		t.Fatalf("keys = %v, want 1", n)
+	}
+	m.keys.at = time.Time{} // due again
+	s.Close()
+	if n := m.keyCount(s); n != 1 {
+		t.Fatalf("keys after a failed count = %v, want the last figure, 1", n)
+	}
+	if m.keys.at.IsZero() {
+		t.Fatal("a failed count left the next scrape due at once")
+	}
+}
