@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,9 +136,12 @@ func cmdKeys(x *call) {
 // cmdScan iterates the current account. Redis clients expect a numeric
 // cursor, so the position (the last key looked at; keys are ordered, so a
 // key that exists throughout is returned exactly once) is kept in a
-// server-wide table under a number. NB: the table is bounded and in
-// memory: a cursor older than the last 16384 SCAN calls, or from before a
-// restart, answers "ERR invalid cursor".
+// server-wide table under a number (cursorTable), which also carries the
+// position's first bytes: a cursor the table no longer holds (older than
+// its last 16,384 entries, or from before a restart) resumes from the
+// first key with those bytes, so it returns some keys again, as a Redis
+// cursor may, but never skips one and never fails, as a Redis cursor
+// never does.
 func cmdScan(x *call) {
 	cur, err := strconv.ParseUint(string(x.args[1]), 10, 64)
 	if err != nil {
@@ -172,12 +176,14 @@ func cmdScan(x *call) {
 		}
 	}
 	if cur != 0 {
-		pos, ok := x.s.cursors.get(cur)
-		if !ok || pos.acc != acc {
-			x.errorText("ERR invalid cursor")
-			return
+		opts.Resume = true
+		if pos, ok := x.s.cursors.get(cur); ok && pos.acc == acc {
+			opts.After = pos.after
+		} else {
+			// NB: after the prefix, not from it: an id equal to it is not
+			// above the position, so it was returned before.
+			opts.After = cursorPrefix(cur)
 		}
-		opts.After, opts.Resume = pos.after, true
 	}
 	ids, next, more, err := x.store().Scan(x.ctx(), acc, opts)
 	if err != nil {
@@ -243,7 +249,6 @@ type cursorTable struct {
 	size int
 	mu   struct {
 		sync.Mutex
-		next  uint64
 		m     map[uint64]scanPos
 		order []uint64 // ring of issued cursors, oldest first from head
 		head  int
@@ -256,11 +261,46 @@ func (t *cursorTable) init(size int) {
 	t.mu.order = make([]uint64, 0, size)
 }
 
+// A cursor is 63 bits (clients that read it as a signed 64-bit number
+// work): the first cursorPrefixBytes of the position, then
+// cursorSerialBits picked at random among those not in the table. Random,
+// not counted: numbers counted from 1 again after a restart named other
+// scans' positions, so an old cursor silently skipped keys (found by
+// review). An old cursor that happens to name a new entry for the same
+// first bytes (one chance in 2^23 per entry) still can.
+const (
+	cursorPrefixBytes = 5
+	cursorSerialBits  = 63 - 8*cursorPrefixBytes
+)
+
+// cursorPrefix is the start of the position cursor cur was issued for:
+// no id at it is above it (its zero padding is dropped).
+func cursorPrefix(cur uint64) string {
+	var b [cursorPrefixBytes]byte
+	p := (cur &^ (1 << 63)) >> cursorSerialBits
+	for i := range b {
+		b[cursorPrefixBytes-1-i] = byte(p >> (8 * i))
+	}
+	return strings.TrimRight(string(b[:]), "\x00")
+}
+
 func (t *cursorTable) put(p scanPos) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.mu.next++
-	id := t.mu.next
+	var prefix uint64
+	for i := range cursorPrefixBytes {
+		prefix <<= 8
+		if i < len(p.after) {
+			prefix |= uint64(p.after[i])
+		}
+	}
+	var id uint64
+	for {
+		id = prefix<<cursorSerialBits | (1 + rand.Uint64N(1<<cursorSerialBits-1))
+		if _, taken := t.mu.m[id]; !taken {
+			break
+		}
+	}
 	if len(t.mu.order) < t.size {
 		t.mu.order = append(t.mu.order, id)
 	} else {
