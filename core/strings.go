@@ -66,10 +66,12 @@ func (s *Store) Set(ctx context.Context, acc, id string, value []byte, opts SetO
 	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		live := e.live(t.now)
 		if live {
-			if e.rec.Type == persist.TypeSequence {
-				return ErrWrongType
+			if e.rec.Type == persist.TypeSequence && opts.Cond != SetIfAbsent {
+				return ErrWrongType // only SEQ.NEXT/INCR move it (D3)
 			}
-			res.Old, res.OldExists = e.rec.Value, true
+			// NB: NX on a sequence is not written, as Redis answers NX on
+			// a key of any type.
+			res.Old, res.OldExists = displayValue(&e.rec), true
 		}
 		var ok bool
 		switch opts.Cond {
@@ -142,11 +144,11 @@ func (s *Store) MSet(ctx context.Context, acc string, pairs []KeyValue, nx bool)
 			if !e.live(t.now) {
 				continue
 			}
+			if nx {
+				return nil // whatever the key holds, as Redis's MSETNX
+			}
 			if e.rec.Type == persist.TypeSequence {
 				return ErrWrongType
-			}
-			if nx {
-				return nil
 			}
 		}
 		for i, k := range ks {
@@ -355,10 +357,25 @@ func substr(v []byte, start, end int64) []byte {
 // non-negative delta advances it (it is SeqNext by delta); a negative one
 // is ErrWrongType (D3). Overflow is ErrOverflow and changes nothing.
 func (s *Store) IncrBy(ctx context.Context, acc, id string, delta int64) (int64, error) {
+	return s.incrBy(ctx, acc, id, delta, false)
+}
+
+// DecrBy is IncrBy of -delta (Redis DECRBY), except that a sequence is
+// ErrWrongType whatever delta is: a decrement never moves one, not even
+// forward by a negative amount (DECRBY s -5), so DECR and DECRBY mean the
+// same thing on every key.
+func (s *Store) DecrBy(ctx context.Context, acc, id string, delta int64) (int64, error) {
+	if delta == math.MinInt64 {
+		return 0, ErrOverflow
+	}
+	return s.incrBy(ctx, acc, id, -delta, true)
+}
+
+func (s *Store) incrBy(ctx context.Context, acc, id string, delta int64, decr bool) (int64, error) {
 	var v int64
 	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if e.live(t.now) && e.rec.Type == persist.TypeSequence {
-			if delta < 0 {
+			if delta < 0 || decr {
 				return ErrWrongType
 			}
 			n, err := t.seqAdd(k, e, uint64(delta))

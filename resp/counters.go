@@ -10,21 +10,28 @@ import (
 // INCR and friends (core.Store.IncrBy: on a sequence a non-negative delta
 // advances it) and the CTR.* extension commands (core/counters.go).
 
-func (x *call) incrBy(delta int64) {
+// incrBy runs INCRBY delta, or DECRBY delta with decr.
+func (x *call) incrBy(delta int64, decr bool) {
 	acc, id, ok := x.key(1)
 	if !ok {
 		return
 	}
-	n, err := x.store().IncrBy(x.ctx(), acc, id, delta)
+	var n int64
+	var err error
+	if decr {
+		n, err = x.store().DecrBy(x.ctx(), acc, id, delta)
+	} else {
+		n, err = x.store().IncrBy(x.ctx(), acc, id, delta)
+	}
 	x.intReply(n, err)
 }
 
-func cmdIncr(x *call) { x.incrBy(1) }
-func cmdDecr(x *call) { x.incrBy(-1) }
+func cmdIncr(x *call) { x.incrBy(1, false) }
+func cmdDecr(x *call) { x.incrBy(1, true) }
 
 func cmdIncrBy(x *call) {
 	if d, ok := x.intArg(2); ok {
-		x.incrBy(d)
+		x.incrBy(d, false)
 	}
 }
 
@@ -37,7 +44,7 @@ func cmdDecrBy(x *call) {
 		x.errorText("ERR decrement would overflow")
 		return
 	}
-	x.incrBy(-d)
+	x.incrBy(d, true)
 }
 
 func cmdIncrByFloat(x *call) {

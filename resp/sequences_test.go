@@ -67,10 +67,10 @@ func TestSequenceNeverGoesBackwardsThroughRedisCommands_D3(t *testing.T) {
 	for name, err := range map[string]error{
 		"DECR":          c.Decr(bg, "s").Err(),
 		"DECRBY":        c.DecrBy(bg, "s", 1).Err(),
+		"DECRBY -5":     c.DecrBy(bg, "s", -5).Err(), // a decrement never moves one, forward neither (found by review)
 		"INCRBY -1":     c.IncrBy(bg, "s", -1).Err(),
 		"INCRBYFLOAT":   c.IncrByFloat(bg, "s", 1).Err(),
 		"SET":           c.Set(bg, "s", "1", 0).Err(),
-		"SET NX":        c.SetNX(bg, "s", "1", 0).Err(),
 		"GETSET":        c.GetSet(bg, "s", "1").Err(),
 		"MSET":          c.MSet(bg, "s", "1").Err(),
 		"APPEND":        c.Append(bg, "s", "0").Err(),
@@ -88,6 +88,17 @@ func TestSequenceNeverGoesBackwardsThroughRedisCommands_D3(t *testing.T) {
 	} {
 		if err == nil || err.Error()[:9] != "WRONGTYPE" {
 			t.Errorf("%s on a sequence: %v, want WRONGTYPE", name, err)
+		}
+	}
+	// NX: the key exists, so nothing is written, whatever it holds and
+	// wherever it stands among MSETNX's keys, as in Redis (found by review:
+	// WRONGTYPE, or 0, by argument order).
+	if ok, err := c.SetNX(bg, "s", "1", 0).Result(); ok || err != nil {
+		t.Errorf("SET NX on a sequence: %v, %v; want not written", ok, err)
+	}
+	for _, args := range [][]any{{"MSETNX", "s", "1", "fresh", "1"}, {"MSETNX", "fresh", "1", "s", "1"}} {
+		if n, err := c.Do(bg, args...).Int(); n != 0 || err != nil {
+			t.Errorf("%v: %d, %v; want 0", args, n, err)
 		}
 	}
 	if v := c.Get(bg, "s").Val(); v != "10" {
