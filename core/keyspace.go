@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -484,23 +485,70 @@ func (s *Store) RandomKey(ctx context.Context, acc string) (id string, ok bool, 
 	return id, ok, err
 }
 
-// DBSize counts the live keys of acc.
+// DBSize counts the live keys of acc, as they are when it is called.
+//
+// NB: it walks the account without the apply lock, which it holds only to
+// take a view of Pebble and the state of the writes Pebble does not have
+// yet (pendingIn), at one moment: the walk then counts the view's records,
+// each pending key by its state instead. Counted under the lock, as KEYS
+// is, a DBSIZE of 100,000 keys held every write back for 30 ms (Redis's
+// DBSIZE is O(1), and monitoring calls it freely).
 func (s *Store) DBSize(ctx context.Context, acc string) (int, error) {
 	if err := s.checkAccount(acc); err != nil {
 		return 0, err
 	}
 	start, end := accountRange(acc)
-	n := 0
+	var (
+		pending []string // sorted
+		live    []bool   // pending[i]'s state
+		view    *persist.View
+		now     int64
+	)
 	err := s.view(ctx, func(t *txn) error {
-		_, err := t.scan(start, end, nil, func(_ []byte, rec *persist.Record) bool {
-			if recLive(rec, t.now) {
-				n++
+		now = t.now
+		pending = t.pendingIn(start, end)
+		live = make([]bool, len(pending))
+		for i, k := range pending {
+			e, err := t.get([]byte(k)) // waits for its batch (D1); a failed one's error (D6)
+			if err != nil {
+				return err
 			}
-			return true
-		})
-		return err
+			live[i] = e.live(t.now)
+		}
+		v, err := s.db.View(start, end)
+		if err != nil {
+			return err
+		}
+		view = v
+		s.reads.RLock() // Close waits for the walk
+		return nil
 	})
-	return n, err
+	if view == nil {
+		return 0, err
+	}
+	defer s.reads.RUnlock()
+	if err != nil {
+		return 0, errors.Join(err, view.Close())
+	}
+	n, i := 0, 0
+	for _, l := range live {
+		if l {
+			n++
+		}
+	}
+	serr := view.Scan(func(k []byte, rec persist.Record) bool {
+		for i < len(pending) && pending[i] < string(k) {
+			i++
+		}
+		if i < len(pending) && pending[i] == string(k) {
+			return true // counted by its pending state
+		}
+		if recLive(&rec, now) {
+			n++
+		}
+		return true
+	})
+	return n, serr
 }
 
 // FlushDB deletes every key of acc, sequences included.

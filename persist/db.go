@@ -364,10 +364,30 @@ func (db *DB) ScanExpired(upTo int64, limit int, fn func(at int64, dataKey []byt
 // decoded record, until fn returns false. The record's Value is only valid
 // during the call.
 func (db *DB) Scan(start, end []byte, fn func(k []byte, r Record) bool) error {
-	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: start, UpperBound: end})
+	v, err := db.View(start, end)
 	if err != nil {
 		return err
 	}
+	return v.Scan(fn)
+}
+
+// A View is the data keys of a range as they were when View was called: a
+// commit applied since does not change what its Scan reads.
+type View struct{ it *pebble.Iterator }
+
+// View takes a view of the data keys in [start, end); its Scan or Close
+// must follow.
+func (db *DB) View(start, end []byte) (*View, error) {
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: start, UpperBound: end})
+	if err != nil {
+		return nil, err
+	}
+	return &View{it}, nil
+}
+
+// Scan is DB.Scan over the view, which it closes.
+func (v *View) Scan(fn func(k []byte, r Record) bool) error {
+	it := v.it
 	for it.First(); it.Valid(); it.Next() {
 		r, err := DecodeRecord(it.Value())
 		if err != nil {
@@ -380,6 +400,9 @@ func (db *DB) Scan(start, end []byte, fn func(k []byte, r Record) bool) error {
 	}
 	return it.Close()
 }
+
+// Close releases a view that will not be scanned.
+func (v *View) Close() error { return v.it.Close() }
 
 // StorageErr is Pebble's first background error (P6), or nil: once set,
 // commits fail, and the store is not healthy even before a write tries.
