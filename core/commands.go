@@ -88,6 +88,7 @@ func Commands() []CommandSpec {
 		{"DBSIZE", 1, rof | CmdKeyspace, 0, 0, 0, "server", "1.0.0", "", "Counts the keys of the current account.", ""},
 		{"FLUSHDB", -1, rw | CmdKeyspace, 0, 0, 0, "server", "1.0.0", "[ASYNC | SYNC]", "Deletes every key of the current account.", ""},
 		{"FLUSHALL", -1, rw | CmdAdmin | CmdKeyspace, 0, 0, 0, "server", "1.0.0", "[ASYNC | SYNC]", "Deletes every key of every account (needs the global token).", ""},
+		{"WAIT", 3, cn, 0, 0, 0, "server", "3.0.0", "numreplicas timeout", "Answers 0 at once: there are no replicas (Redis would wait for timeout when numreplicas > 0; every write is fsynced before its reply anyway).", ""},
 		{"WAITAOF", 4, cn, 0, 0, 0, "server", "7.2.0", "numlocal numreplicas timeout", "Answers [1, 0] at once: every write was fsynced before its reply.", ""},
 		{"COMMAND", -1, cn, 0, 0, 0, "server", "2.8.13", "[COUNT | INFO name ... | DOCS [name ...] | LIST]", "Describes the commands, from this table.", ""},
 		// strings

@@ -17,7 +17,7 @@ func handlers() map[string]func(*call) {
 		"AUTH": cmdAuth, "SELECT": cmdSelect, "CLIENT": cmdClient,
 		// info.go
 		"INFO": cmdInfo, "CONFIG": cmdConfig, "TIME": cmdTime, "ROLE": cmdRole, "DBSIZE": cmdDBSize,
-		"FLUSHDB": cmdFlushDB, "FLUSHALL": cmdFlushAll, "WAITAOF": cmdWaitAOF,
+		"FLUSHDB": cmdFlushDB, "FLUSHALL": cmdFlushAll, "WAITAOF": cmdWaitAOF, "WAIT": cmdWait,
 		"COMMAND": cmdCommand,
 		// strings.go
 		"GET": cmdGet, "SET": cmdSet, "SETNX": cmdSetNX, "SETEX": cmdSetEX,

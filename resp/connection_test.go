@@ -88,6 +88,14 @@ func TestConnectionCommands(t *testing.T) {
 	if len(v) != 2 || v[0] != int64(1) || v[1] != int64(0) {
 		t.Fatalf("WAITAOF = %v", v)
 	}
+	// WAIT: no replica, at once, even when one is asked for (Redis would
+	// wait for the timeout); its arguments are checked as Redis does.
+	if n, err := c.Do(bg, "WAIT", "1", "0").Int(); err != nil || n != 0 {
+		t.Fatalf("WAIT 1 0 = %d, %v", n, err)
+	}
+	wantErr(t, c.Do(bg, "WAIT", "0", "-1").Err(), "ERR timeout is negative")
+	wantErr(t, c.Do(bg, "WAIT", "x", "0").Err(), "ERR value is not an integer or out of range")
+	wantErr(t, c.Do(bg, "WAITAOF", "1", "0", "-1").Err(), "ERR timeout is negative")
 	// QUIT replies OK and closes.
 	r := e.raw()
 	r.send("QUIT\r\nPING\r\n")

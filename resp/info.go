@@ -334,16 +334,7 @@ func cmdFlushAll(x *call) {
 // its reply (R1), so there is nothing to wait for.
 func cmdWaitAOF(x *call) {
 	numlocal, ok := x.intArg(1)
-	if !ok {
-		return
-	}
-	if _, ok := x.intArg(2); !ok {
-		return
-	}
-	if t, ok := x.intArg(3); !ok || t < 0 {
-		if ok {
-			x.errorText("ERR timeout is negative")
-		}
+	if !ok || !x.waitArgs(2) {
 		return
 	}
 	if numlocal > 0 && x.s.store.Config().NoSync {
@@ -353,4 +344,27 @@ func cmdWaitAOF(x *call) {
 	x.array(2)
 	x.int(int64(boolInt(!x.s.store.Config().NoSync)))
 	x.int(0)
+}
+
+// cmdWait: no replica acknowledges anything, at once. Redis with none
+// answers 0 too, after timeout (for ever, with 0) when numreplicas > 0;
+// waiting here would only delay a client that asked for a guarantee this
+// server gives otherwise (every write is fsynced before its reply).
+func cmdWait(x *call) {
+	if x.waitArgs(1) {
+		x.int(0)
+	}
+}
+
+// waitArgs checks WAIT's and WAITAOF's numreplicas and timeout at args[i]
+// and args[i+1], answering Redis's error when one is bad.
+func (x *call) waitArgs(i int) bool {
+	if _, ok := x.intArg(i); !ok {
+		return false
+	}
+	t, ok := x.intArg(i + 1)
+	if ok && t < 0 {
+		x.errorText("ERR timeout is negative")
+	}
+	return ok && t >= 0
 }
