@@ -112,7 +112,6 @@ type loopState struct {
 	onGrant   func(uint64, error) // pass.grant(c), made at c's first wait
 	throttled bool                // a wake-up is scheduled (R7)
 	closing   bool                // close once idle (closeWhenIdle)
-	multi     bool                // after a refused MULTI, until EXEC or DISCARD (multi.go)
 	closeBy   time.Time           // closeWhenIdle's deadline
 	backoff   time.Duration       // the last wait of later
 	gone      bool                // closed (OnClose ran)

@@ -295,14 +295,9 @@ func (s *Server) exec(c *client, args [][]byte, out []byte, now time.Time) []byt
 		return out
 	}
 	s.totalCmds.Add(1)
-	if c.multi {
-		if out, done := c.inMulti(args, out); done {
-			return out
-		}
-	}
 	cmd := s.lookup(args[0])
 	if cmd == nil {
-		if out, done := c.outsideMulti(args, out); done {
+		if out, done := c.txCommand(args, out); done {
 			return out
 		}
 		return redcon.AppendError(out, unknownCommand(args))
