@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"container/list"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -137,9 +138,9 @@ func cmdKeys(x *call) {
 // cursor, so the position (the last key looked at; keys are ordered, so a
 // key that exists throughout is returned exactly once) is kept in a
 // server-wide table under a number (cursorTable), which also carries the
-// position's first bytes: a cursor the table no longer holds (older than
-// its last 16,384 entries, or from before a restart) resumes from the
-// first key with those bytes, so it returns some keys again, as a Redis
+// position's first bytes: a cursor the table no longer holds (from before
+// a restart, or of a scan that 16,384 others went on since) resumes from
+// the first key with those bytes, so it returns some keys again, as a Redis
 // cursor may, but never skips one and never fails, as a Redis cursor
 // never does.
 func cmdScan(x *call) {
@@ -192,7 +193,9 @@ func cmdScan(x *call) {
 	}
 	nextCur := uint64(0)
 	if more {
-		nextCur = x.s.cursors.put(scanPos{acc: acc, after: next})
+		nextCur = x.s.cursors.put(scanPos{acc: acc, after: next}, cur)
+	} else if cur != 0 {
+		x.s.cursors.drop(cur) // the scan is over
 	}
 	x.array(2)
 	x.bulkString(strconv.FormatUint(nextCur, 10))
@@ -243,22 +246,31 @@ func cmdRandomKey(x *call) {
 
 type scanPos struct{ acc, after string }
 
-// cursorTable maps SCAN cursor numbers to positions, keeping the newest
-// size of them.
+// cursorTable maps SCAN cursor numbers to positions, keeping those of the
+// size scans continued or begun last. A scan holds one entry however many
+// calls it makes: continuing it replaces its cursor's entry. So a slow
+// scan loses its position only once size other scans went on since its
+// last call, not after size calls of a fast one (which held an entry per
+// call, and could make a slow scan over keys sharing their first bytes
+// start over at every call, for ever; found by review).
 type cursorTable struct {
 	size int
 	mu   struct {
 		sync.Mutex
-		m     map[uint64]scanPos
-		order []uint64 // ring of issued cursors, oldest first from head
-		head  int
+		m   map[uint64]*list.Element // of *cursorEntry
+		lru list.List                // least recently issued first
 	}
+}
+
+type cursorEntry struct {
+	id  uint64
+	pos scanPos
 }
 
 func (t *cursorTable) init(size int) {
 	t.size = size
-	t.mu.m = make(map[uint64]scanPos, size)
-	t.mu.order = make([]uint64, 0, size)
+	t.mu.m = make(map[uint64]*list.Element, size)
+	t.mu.lru.Init()
 }
 
 // A cursor is 63 bits (clients that read it as a signed 64-bit number
@@ -266,10 +278,10 @@ func (t *cursorTable) init(size int) {
 // cursorSerialBits picked at random among those not in the table. Random,
 // not counted: numbers counted from 1 again after a restart named other
 // scans' positions, so an old cursor silently skipped keys (found by
-// review). An old cursor that happens to name a new entry for the same
-// first bytes (one chance in 2^23 per entry) still can.
+// review). An old cursor that happens to name a newer entry for the same
+// first bytes still can: at most one chance in 2^31 / size = 131,072.
 const (
-	cursorPrefixBytes = 5
+	cursorPrefixBytes = 4
 	cursorSerialBits  = 63 - 8*cursorPrefixBytes
 )
 
@@ -284,9 +296,15 @@ func cursorPrefix(cur uint64) string {
 	return strings.TrimRight(string(b[:]), "\x00")
 }
 
-func (t *cursorTable) put(p scanPos) uint64 {
+// put issues a cursor for position p, continuing the scan whose cursor
+// was prev (0: a new scan), whose entry it drops.
+func (t *cursorTable) put(p scanPos, prev uint64) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if el, ok := t.mu.m[prev]; ok {
+		t.mu.lru.Remove(el)
+		delete(t.mu.m, prev)
+	}
 	var prefix uint64
 	for i := range cursorPrefixBytes {
 		prefix <<= 8
@@ -301,20 +319,29 @@ func (t *cursorTable) put(p scanPos) uint64 {
 			break
 		}
 	}
-	if len(t.mu.order) < t.size {
-		t.mu.order = append(t.mu.order, id)
-	} else {
-		delete(t.mu.m, t.mu.order[t.mu.head])
-		t.mu.order[t.mu.head] = id
-		t.mu.head = (t.mu.head + 1) % t.size
+	if t.mu.lru.Len() >= t.size {
+		oldest := t.mu.lru.Front()
+		delete(t.mu.m, t.mu.lru.Remove(oldest).(*cursorEntry).id)
 	}
-	t.mu.m[id] = p
+	t.mu.m[id] = t.mu.lru.PushBack(&cursorEntry{id, p})
 	return id
+}
+
+// drop forgets cursor id.
+func (t *cursorTable) drop(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if el, ok := t.mu.m[id]; ok {
+		t.mu.lru.Remove(el)
+		delete(t.mu.m, id)
+	}
 }
 
 func (t *cursorTable) get(id uint64) (scanPos, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p, ok := t.mu.m[id]
-	return p, ok
+	if el, ok := t.mu.m[id]; ok {
+		return el.Value.(*cursorEntry).pos, true
+	}
+	return scanPos{}, false
 }

@@ -384,10 +384,10 @@ func TestAScanCursorThatOutlivesItsPositionSkipsNothing(t *testing.T) {
 			ct := &e.srv.cursors
 			ct.mu.Lock()
 			clear(ct.mu.m)
-			ct.mu.order, ct.mu.head = ct.mu.order[:0], 0
+			ct.mu.lru.Init()
 			ct.mu.Unlock()
 		},
-		func() { // 16,384 scans by others
+		func() { // 16,384 scans by others, begun since
 			o := e.client()
 			for range 16384 / 64 {
 				p := o.Pipeline()
@@ -424,21 +424,48 @@ func TestAScanCursorThatOutlivesItsPositionSkipsNothing(t *testing.T) {
 			}
 		}
 	}
-	// Positions the table holds: each key exactly once.
-	seen := map[string]int{}
-	for cur := uint64(0); ; {
-		ks, next, err := c.Scan(bg, cur, "", 7).Result()
-		must(t, err)
-		for _, k := range ks {
-			if seen[k]++; seen[k] > 1 {
-				t.Fatalf("%q returned twice by an undisturbed scan", k)
+	// Positions the table holds: each key exactly once, also when a fast
+	// scan makes 20,000 calls between two of this one's (each of its
+	// calls replaces its own entry, so it holds one).
+	scanAll := func(c *redis.Client, count int64, between func()) map[string]int {
+		seen := map[string]int{}
+		for cur, n := uint64(0), int64(0); ; n++ {
+			if n > 2*300/count {
+				t.Fatalf("a scan of 300 keys, %d at a time, not done after %d calls", count, n)
 			}
-		}
-		if cur = next; cur == 0 {
-			break
+			ks, next, err := c.Scan(bg, cur, "", count).Result()
+			must(t, err)
+			for _, k := range ks {
+				seen[k]++
+			}
+			if cur = next; cur == 0 {
+				return seen
+			}
+			between()
 		}
 	}
+	held := func() int {
+		e.srv.cursors.mu.Lock()
+		defer e.srv.cursors.mu.Unlock()
+		return e.srv.cursors.mu.lru.Len()
+	}
+	before := held()
+	fast := e.client()
+	calls := 0
+	seen := scanAll(c, 100, func() {
+		for target := calls + 20000; calls < target; calls++ {
+			scanAll(fast, 1, func() { calls++ })
+		}
+	})
 	if len(seen) != len(want) {
-		t.Fatalf("undisturbed scan: %d keys, want %d", len(seen), len(want))
+		t.Fatalf("scan beside a fast one: %d keys, want %d", len(seen), len(want))
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Fatalf("%q returned %d times by a scan that kept its position", k, n)
+		}
+	}
+	if n := held(); n > before {
+		t.Fatalf("%d cursors held after the scans ended, %d before them", n, before)
 	}
 }
