@@ -396,3 +396,24 @@ func TestListingsMergeTheBatchBeingSyncedAndAFailedOne_D1_D6(t *testing.T) {
 		t.Fatalf("KEYS of another account = %v, %v", ids, err)
 	}
 }
+
+// The key list kept for the next batches is bounded: a batch of 20,000
+// writes (a FLUSHDB, a large MSET) does not leave its list pinned for good
+// outside the cache's budget (found by review: 16 B a key, for ever).
+func TestALargeBatchsKeyListIsNotKeptForReuse(t *testing.T) {
+	s := ksStore(t)
+	pairs := make([]KeyValue, 20000)
+	for i := range pairs {
+		pairs[i] = KeyValue{ID: fmt.Sprintf("k%05d", i), Value: []byte("v")}
+	}
+	_, err := s.MSet(ksbg, "a", pairs, false)
+	ksMust(t, err)
+	for range 3 {
+		ksSet(t, s, "a", "small", "v")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := max(cap(s.mu.spareKeys), cap(s.mu.open.keys)); c > maxSpareKeys {
+		t.Fatalf("a key list of capacity %d is kept after a large batch", c)
+	}
+}

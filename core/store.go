@@ -536,6 +536,11 @@ func (s *Store) storeLocked(k []byte, e *entry) string {
 	return ks
 }
 
+// maxSpareKeys bounds the key list kept for reuse: a FLUSHDB of millions
+// of keys would otherwise pin its list (16 B a key) for good, outside the
+// cache's budget (found by review).
+const maxSpareKeys = 4096
+
 // pendLocked records that the open batch wrote k (flight.keys).
 func (s *Store) pendLocked(k string) {
 	s.mu.open.keys = append(s.mu.open.keys, k)
@@ -702,8 +707,11 @@ func (s *Store) commitOnce() bool {
 		s.mu.failedKeys = append(s.mu.failedKeys, f.keys...)
 		slog.Error("storage failed; refusing all further writes", "err", err)
 	} else {
-		clear(f.keys) // no longer pending: not kept alive by the list
-		s.mu.spareKeys, f.keys = f.keys[:0], nil
+		if cap(f.keys) <= maxSpareKeys {
+			clear(f.keys) // no longer pending: not kept alive by the list
+			s.mu.spareKeys = f.keys[:0]
+		}
+		f.keys = nil
 		s.mu.durable = f.gen
 		s.mu.expect, s.mu.lastCommit = f.n, took
 		s.stats.Commits.Add(1)

@@ -2,6 +2,8 @@ package resp
 
 import (
 	"fmt"
+	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -360,5 +362,44 @@ func TestUnauthenticatedClientsGetRedisSmallFrameLimits_R6(t *testing.T) {
 		if got, want := r.readN(4), fmt.Sprintf("+OK\r\n+OK\r\n$%d\r\n%s\r\n+OK\r\n", len(big), big); got != want {
 			t.Fatalf("split %d: replies = %.200q", split, got)
 		}
+	}
+}
+
+// A connection that has not authenticated cannot make the server hold
+// more than ~1 MiB of its input (maxUnauthedBacklog) by not reading its
+// NOAUTH replies: once throttled (R7), the input it sends waits unscanned,
+// and the usual bound, 16 MiB or two values, let a client without a token
+// park that much, large frames included (found by review).
+func TestAnUnauthenticatedClientThatDoesNotReadHoldsLittleInput_R7(t *testing.T) {
+	e := newEnv(t, withAuth(core.Auth{Token: "root"}))
+	heap := func() int64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapInuse)
+	}
+	before := heap()
+	nc, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// 400,000 PINGs answer 13 MB of NOAUTH, which it does not read: it is
+	// throttled; then 12 MiB more.
+	chunk := []byte(strings.Repeat("PING\r\n", 10000))
+	for sent := 0; sent < 2_400_000+12<<20; sent += len(chunk) {
+		nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := nc.Write(chunk); err != nil {
+			break // closed: what the bound does once it is passed
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the loop reads what was sent
+	if grew := heap() - before; grew > 6<<20 {
+		t.Fatalf("the server holds %d MB more while an unauthenticated client does not read", grew>>20)
+	}
+	r := e.raw()
+	r.send("AUTH root\r\nPING\r\n")
+	if got := r.readN(2); got != "+OK\r\n+PONG\r\n" {
+		t.Fatalf("another client: %q", got)
 	}
 }

@@ -637,6 +637,12 @@ func nextRetry(prev time.Duration) time.Duration {
 // R7).
 const maxBacklog = 16 << 20
 
+// maxUnauthedBacklog is maxBacklog for a connection that has not
+// authenticated (auth on): without it, one that never read its NOAUTH
+// replies was throttled, and then buffered 16 MiB (2 × max_value_bytes)
+// of unscanned input, large frames included (found by review).
+const maxUnauthedBacklog = 1 << 20
+
 func (s *Server) checkBacklog(c *client, gc gnet.Conn, msg string) gnet.Action {
 	if c.closing {
 		// Nothing more of its input will run: keep one byte, so that a
@@ -645,7 +651,13 @@ func (s *Server) checkBacklog(c *client, gc gnet.Conn, msg string) gnet.Action {
 		c.in, c.scanned, c.perr = c.in[:min(len(c.in), 1)], 0, nil
 		return gnet.None
 	}
-	if len(c.in) <= max(maxBacklog, 2*s.maxArg) {
+	limit := max(maxBacklog, 2*s.maxArg)
+	if !c.authed {
+		// Its frames are small (R6), and it has no business pipelining
+		// megabytes while it does not read its NOAUTH replies.
+		limit = maxUnauthedBacklog
+	}
+	if len(c.in) <= limit {
 		return gnet.None
 	}
 	return s.answerAndClose(c, gc, msg)

@@ -116,7 +116,15 @@ func loadConfig(path string) (fileConfig, error) {
 	// NB: the decoder truncates a number with a fraction into an integer
 	// field (max_value_bytes: 1.9 would cap every value at 1 byte).
 	ints := intFields(reflect.TypeFor[fileConfig](), "")
-	if f := findField(root.Content[0], "", func(path string, _, v *yaml.Node) bool { return v.Tag == "!!float" && ints[path] }); f != "" {
+	fraction := func(path string, _, v *yaml.Node) bool {
+		if v.Tag != "!!float" || !ints[path] {
+			return false
+		}
+		var f float64
+		// NB: 1e6 is a whole number, which the decoder takes as it is.
+		return v.Decode(&f) != nil || f != math.Trunc(f)
+	}
+	if f := findField(root.Content[0], "", fraction); f != "" {
 		return c, &configError{f, "must be a whole number"}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))

@@ -68,6 +68,11 @@ func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
 		{"fraction in a nested integer", []string{"-config", write("s.yml", "limits:\n  max_key_bytes: 512.7\n")}, "limits.max_key_bytes"},
 		{"max_args below a command's longest form", []string{"-config", write("t.yml", "resp:\n  max_args: 2\n")}, "resp.max_args"},
 	}
+	// A whole number written with an exponent is one (a review found the
+	// check above refusing max_value_bytes: 1e6, which used to start).
+	if o, err := parse([]string{"-config", write("u.yml", "max_value_bytes: 1e6\n")}, io.Discard); err != nil || o.cfg.MaxValueBytes != 1000000 {
+		t.Fatalf("max_value_bytes: 1e6 = %d, %v", o.cfg.MaxValueBytes, err)
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
