@@ -186,6 +186,16 @@ type MutexWait struct {
 	w  *waiter
 }
 
+// CheckWait refuses a mutex wait out of range (ErrInvalid): MutexLock's
+// check, for a request that carries a wait it does not use (an extension
+// over HTTP), so that it is refused alike.
+func (s *Store) CheckWait(wait time.Duration) error {
+	if wait < 0 || wait > s.cfg.MaxWait {
+		return invalidf("wait must be 0 to %v", s.cfg.MaxWait)
+	}
+	return nil
+}
+
 // MutexLockAsync is MutexLock for a caller that must not block (an event
 // loop). It answers at once when it can: the handle of a mutex granted at
 // once, or an error (ErrTimeout when wait is 0 and the mutex is held).
@@ -205,8 +215,8 @@ func (s *Store) MutexLockAsync(acc, name string, dur, wait time.Duration, done f
 	if err := checkDuration("the mutex duration", dur, s.cfg.MaxDuration); err != nil {
 		return 0, nil, err
 	}
-	if wait < 0 || wait > s.cfg.MaxWait {
-		return 0, nil, invalidf("wait must be 0 to %v", s.cfg.MaxWait)
+	if err := s.CheckWait(wait); err != nil {
+		return 0, nil, err
 	}
 	mt := &s.mutexes
 	mt.mu.Lock()

@@ -15,7 +15,10 @@
 //     with the transport's H7 no reply leaves before the write it reflects
 //     is synced (core's D1).
 //   - H2: a request with a missing or malformed parameter is answered 400
-//     before any core call, so it changes nothing.
+//     before any core call, so it changes nothing; so is one with a body
+//     on an endpoint that reads none (a form's owner=…, count=… or
+//     handle=… would be ignored: a release without its owner is a force
+//     release).
 //   - H3: errors map to statuses in one table (errors.go); every core
 //     sentinel has a row, and error bodies are always JSON
 //     {"error": code, "message": sentence}.

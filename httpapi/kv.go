@@ -132,6 +132,12 @@ func (a *API) kvDelete(w http.ResponseWriter, r *http.Request, acc, id string) e
 	if err != nil {
 		return err
 	}
-	_, err = a.store.KVDelete(r.Context(), acc, id, cond)
+	deleted, err := a.store.KVDelete(r.Context(), acc, id, cond)
+	if err == nil && !deleted {
+		// Absent, under a condition that held (?ver=0, If-None-Match: *):
+		// nothing was deleted, so not a 204, which curl -f would take for
+		// a deletion (found by review); 404, as without the condition.
+		err = fmt.Errorf("%w: no key to delete", core.ErrNotFound)
+	}
 	return noContent(w, err)
 }

@@ -19,9 +19,13 @@ func (a *API) mutexLock(w http.ResponseWriter, r *http.Request, acc, id string) 
 	if err != nil {
 		return err
 	}
-	// NB: read even when handle makes it unused: a malformed parameter is
-	// 400 before anything changes (H2).
+	// NB: read and checked even when handle makes it unused: a malformed
+	// parameter is 400 before anything changes (H2; the range was not
+	// checked, found by review).
 	wait, err := seconds(q, "wait", 0, false)
+	if err == nil {
+		err = a.store.CheckWait(wait)
+	}
 	if err != nil {
 		return err
 	}

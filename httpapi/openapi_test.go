@@ -207,6 +207,9 @@ func TestOpenAPIQueryParametersAreThoseTheRoutesTake(t *testing.T) {
 		if conds != rt.Conds {
 			t.Errorf("%s: openapi.yaml documents If-Match/If-None-Match: %v; the route takes them: %v", key, conds, rt.Conds)
 		}
+		if body := op["requestBody"] != nil; body != rt.Body {
+			t.Errorf("%s: openapi.yaml documents a request body: %v; the route reads one (else it is 400): %v", key, body, rt.Body)
+		}
 		takes := slices.Sorted(slices.Values(rt.Query))
 		if !slices.Equal(documented, takes) {
 			t.Errorf("%s: openapi.yaml documents query parameters %v, the route takes %v", key, documented, takes)

@@ -77,7 +77,7 @@ func TestSequenceTypeConflictsAre409WrongtypeAndChangeNothing(t *testing.T) {
 		{"kv delete on sequence", "DELETE", "/db/acme/kv/seq"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s.do(t, c.method, c.path, []byte("1"), nil).wantError(t, http.StatusConflict, "wrongtype")
+			s.do(t, c.method, c.path, bodyFor(c.method, c.path, "1"), nil).wantError(t, http.StatusConflict, "wrongtype")
 		})
 	}
 	s.get(t, "/db/acme/sequence/seq").wantText(t, "7\n")

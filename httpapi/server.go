@@ -47,6 +47,7 @@ type Route struct {
 	Method, Pattern string
 	Query           []string // the query parameters it takes
 	Conds           bool     // it takes If-Match and If-None-Match
+	Body            bool     // it reads a request body
 }
 
 // New returns the handler serving every route of the HTTP API.
@@ -60,7 +61,7 @@ func newRouter(store *core.Store, cfg Config) (*chi.Mux, *API) {
 	r := chi.NewRouter()
 	r.Use(a.observe)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, fmt.Errorf("%w: no such endpoint %s %s", core.ErrNotFound, r.Method, r.URL.Path))
+		writeError(w, fmt.Errorf("%w: no such endpoint %s %s", core.ErrNotFound, r.Method, r.URL.EscapedPath()))
 	})
 	r.MethodNotAllowed(a.methodNotAllowed)
 	// NB: HEAD is served wherever GET is, with GET's status and headers
@@ -79,7 +80,7 @@ func newRouter(store *core.Store, cfg Config) (*chi.Mux, *API) {
 	dbRoute := func(r chi.Router, prefix string, wrap func(http.Handler) http.Handler) {
 		for _, rt := range a.routes() {
 			for _, m := range withHead(rt.method) {
-				r.Method(m, prefix+rt.pattern, wrap(served{rt.h, append([]string{}, rt.query...), rt.conds}))
+				r.Method(m, prefix+rt.pattern, wrap(served{rt.h, append([]string{}, rt.query...), rt.conds, rt.body}))
 				// An empty id is malformed (400), not an unknown path.
 				if strings.HasSuffix(rt.pattern, "/{id}") {
 					r.Method(m, prefix+strings.TrimSuffix(rt.pattern, "{id}"), wrap(http.HandlerFunc(emptyID)))
@@ -142,6 +143,7 @@ type route struct {
 	method, pattern string
 	query           []string // the query parameters h reads; any other is 400
 	conds           bool     // h takes If-Match / If-None-Match (else 400 on a write)
+	body            bool     // h reads a request body (else one is 400: H2)
 	h               endpoint
 }
 
@@ -156,6 +158,7 @@ type served struct {
 	e     endpoint
 	query []string // non-nil: nil would let checkQuery take any
 	conds bool
+	body  bool
 }
 
 func (s served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -167,6 +170,16 @@ func (s served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			known = nil // any: a cache-buster (?_=1) on a read misapplies nothing
 		}
 		err = checkQuery(r, known)
+	}
+	if err == nil && !s.body && !read && r.Body != nil && r.Body != http.NoBody {
+		// Its parameters would be ignored (curl -d owner=…): a release
+		// without its owner is a force release (H2; found by review).
+		err = fmt.Errorf("%w: %s %s takes no request body: its parameters go in the query string", core.ErrInvalid, r.Method, r.URL.Path)
+	}
+	if err == nil && !read && (r.Header["If-Unmodified-Since"] != nil || r.Header["If-Modified-Since"] != nil) {
+		// Dates are not checked (versions are: If-Match), and a condition
+		// is never dropped (found by review: the write went through).
+		err = fmt.Errorf("%w: %s %s takes no If-Unmodified-Since or If-Modified-Since: keys carry versions, not dates (If-Match: \"N\" with the ETag)", core.ErrInvalid, r.Method, r.URL.Path)
 	}
 	if err == nil && !s.conds && !read && (r.Header["If-Match"] != nil || r.Header["If-None-Match"] != nil) {
 		// A write that cannot check the condition must not run without it
@@ -185,21 +198,21 @@ func (s served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // routes is the table of /db/{acc} endpoints, one row per method and path.
 func (a *API) routes() []route {
 	return []route{
-		{"POST", "/sequence/{id}", []string{"count"}, false, a.seqNext},
-		{"GET", "/sequence/{id}", nil, false, a.seqGet},
-		{"DELETE", "/sequence/{id}", nil, false, a.seqReset},
-		{"POST", "/counter/{id}", []string{"add"}, false, a.ctrAdd},
-		{"GET", "/counter/{id}", nil, false, a.ctrGet},
-		{"DELETE", "/counter/{id}", nil, false, a.ctrDelete},
-		{"POST", "/kv/{id}", []string{"ttl", "ver"}, true, a.kvSet},
-		{"PUT", "/kv/{id}", []string{"ttl", "ver"}, true, a.kvSet},
-		{"GET", "/kv/{id}", nil, false, a.kvGet},
-		{"DELETE", "/kv/{id}", []string{"ver"}, true, a.kvDelete},
-		{"POST", "/lock/{id}", []string{"dur", "owner", "id"}, false, a.lockAcquire},
-		{"GET", "/lock/{id}", nil, false, a.lockGet},
-		{"DELETE", "/lock/{id}", []string{"owner", "id"}, false, a.lockRelease},
-		{"POST", "/mlock/{id}", []string{"dur", "handle", "wait"}, false, a.mutexLock},
-		{"POST", "/munlock/{id}", []string{"handle"}, false, a.mutexUnlock},
+		{"POST", "/sequence/{id}", []string{"count"}, false, false, a.seqNext},
+		{"GET", "/sequence/{id}", nil, false, false, a.seqGet},
+		{"DELETE", "/sequence/{id}", nil, false, false, a.seqReset},
+		{"POST", "/counter/{id}", []string{"add"}, false, false, a.ctrAdd},
+		{"GET", "/counter/{id}", nil, false, false, a.ctrGet},
+		{"DELETE", "/counter/{id}", nil, false, false, a.ctrDelete},
+		{"POST", "/kv/{id}", []string{"ttl", "ver"}, true, true, a.kvSet},
+		{"PUT", "/kv/{id}", []string{"ttl", "ver"}, true, true, a.kvSet},
+		{"GET", "/kv/{id}", nil, false, false, a.kvGet},
+		{"DELETE", "/kv/{id}", []string{"ver"}, true, false, a.kvDelete},
+		{"POST", "/lock/{id}", []string{"dur", "owner", "id"}, false, false, a.lockAcquire},
+		{"GET", "/lock/{id}", nil, false, false, a.lockGet},
+		{"DELETE", "/lock/{id}", []string{"owner", "id"}, false, false, a.lockRelease},
+		{"POST", "/mlock/{id}", []string{"dur", "handle", "wait"}, false, false, a.mutexLock},
+		{"POST", "/munlock/{id}", []string{"handle"}, false, false, a.mutexUnlock},
 	}
 }
 
@@ -226,10 +239,10 @@ func waitingRoutes() map[string]bool {
 func Routes() []Route {
 	var out []Route
 	for _, rt := range (&API{}).routes() {
-		out = append(out, Route{rt.method, "/db/{acc}" + rt.pattern, rt.query, rt.conds})
+		out = append(out, Route{rt.method, "/db/{acc}" + rt.pattern, rt.query, rt.conds, rt.body})
 	}
 	for _, rt := range (&API{}).topRoutes() {
-		out = append(out, Route{rt.method, rt.pattern, nil, false})
+		out = append(out, Route{rt.method, rt.pattern, nil, false, false})
 	}
 	return out
 }
@@ -274,14 +287,17 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 // get); under /db/ that request is authenticated first all the same (H5),
 // with the account taken from the path as chi would have.
 func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", a.allowed(r.URL.Path))
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method_not_allowed", "message": "method " + r.Method + " is not allowed on " + r.URL.Path})
-	})
 	path := r.URL.Path
 	if r.URL.RawPath != "" {
-		path = r.URL.RawPath // pathParam unescapes it, as for chi's
+		// pathParam unescapes it, as for chi's. NB: the raw path, for
+		// Allow and the message too: decoded, /db/a%2Fkv/lock/x read as
+		// account "a" and resource "kv" (found by review).
+		path = r.URL.RawPath
 	}
+	answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", a.allowed(path))
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method_not_allowed", "message": "method " + r.Method + " is not allowed on " + path})
+	})
 	rest, underDB := strings.CutPrefix(path, "/db/")
 	if !underDB || chi.URLParam(r, "acc") != "" {
 		answer(w, r) // not /db/, or the /db/{acc} subrouter's: authenticated
@@ -337,12 +353,18 @@ func target(r *http.Request) (acc, id string, err error) {
 // ?owner=bob into a force release, nor a 10,001st parameter drop ?ver=.
 // What queryOf's fast path reads (no '%', '+' or ';', fewer than
 // maxFastParams pairs) has nothing to reject. A parameter the endpoint
-// does not take (not in known; nil: any) is refused too, for the same
-// reason: a misspelt ?Owner=bob or ?TTL=5 read as absent would
-// force-release a lock or store a value that never expires.
+// does not take (not in known) is refused too, for the same reason: a
+// misspelt ?Owner=bob or ?TTL=5 read as absent would force-release a lock
+// or store a value that never expires. known nil (a read, which ignores
+// its parameters): only a malformed query is refused, not a repeated or
+// unknown parameter (found by review: ?a=1&a=2 was 400).
 func checkQuery(r *http.Request, known []string) error {
 	raw := r.URL.RawQuery
-	if n := strings.Count(raw, "&"); !strings.ContainsAny(raw, "%+;") && n < maxFastParams {
+	n := strings.Count(raw, "&")
+	if known == nil && !strings.ContainsAny(raw, "%+;") && n < maxFastParams {
+		return nil
+	}
+	if !strings.ContainsAny(raw, "%+;") && n < maxFastParams {
 		// The common case: names need no unescaping; a few compared
 		// pairwise, more through a map.
 		var seen map[string]bool
@@ -354,7 +376,7 @@ func checkQuery(r *http.Request, known []string) error {
 			if kv == "" {
 				continue
 			}
-			if known != nil && !slices.Contains(known, name) {
+			if !slices.Contains(known, name) {
 				return unknownParam(name, known)
 			}
 			if n >= 8 {
@@ -378,8 +400,11 @@ func checkQuery(r *http.Request, known []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: malformed query: %v", core.ErrInvalid, err)
 	}
+	if known == nil {
+		return nil
+	}
 	for name, vs := range vals {
-		if known != nil && !slices.Contains(known, name) {
+		if !slices.Contains(known, name) {
 			return unknownParam(name, known)
 		}
 		if len(vs) > 1 {
