@@ -24,7 +24,10 @@
 //   - R4: a connection has its own context, cancelled when it closes or the
 //     server closes; a client that disconnects while blocked in MLOCK is
 //     noticed at once and leaves the queue (core's M1); one whose grant was
-//     not yet written passes the mutex on. A blocked MLOCK parks its
+//     not yet written passes the mutex on, and a grant is not written
+//     behind replies the client has not read (gnet still holds them): it
+//     waits until they are, so that a client that leaves without reading
+//     passes the mutex on too. A blocked MLOCK parks its
 //     connection instead of blocking the event loop, so it never holds up
 //     another connection. (A command that walks a whole keyspace runs off
 //     the loop, in a goroutine, but holds core's apply lock while it walks,

@@ -734,6 +734,10 @@ type parked struct {
 	// replies; written clears the park, and a client that goes before
 	// that must still pass a grant on (OnClose).
 	delivered bool
+	// heldBack: a grant (handle h) that waits for the client to read what
+	// is already in gnet's buffer before it is written (deliver).
+	heldBack bool
+	h        uint64
 }
 
 // park makes c's running command (MLOCK, on c's loop) wait for wait's
@@ -850,6 +854,20 @@ func (s *Server) deliver(g grantOutcome) {
 	if c.gone || pk == nil || pk.delivered {
 		return
 	}
+	gc := c.conn() // set: c's loop opened it before c could park
+	if g.err == nil && c.queued <= 1 && gc.OutboundBuffered() > 0 {
+		// M1: the client has not read what it was sent (gnet holds what
+		// the socket would not take). Written behind it, the grant would
+		// count as delivered, and a client that went away without
+		// reading would hold the mutex for its whole duration; kept
+		// here, the grant is passed on when the client goes (OnClose
+		// cancels the wait, which hands a granted mutex to the next
+		// waiter). It is written once gnet's buffer is empty.
+		pk.heldBack, pk.h = true, g.h
+		s.later(c, gc, func() gnet.Action { s.deliverHeldBack(c, pk); return gnet.None })
+		return
+	}
+	pk.heldBack = false
 	q := repliesPool.Get().(*replies)
 	q.c, q.resume = c, true
 	q.out = appendMLockReply(q.out, g.h, g.err)
@@ -864,9 +882,17 @@ func (s *Server) deliver(g grantOutcome) {
 		s.rp.push(q) // behind c's earlier replies
 		return
 	}
-	gc := c.conn() // set: c's loop opened it before c could park
 	gc.Write(s.settle(c, q))
 	s.written(q, gc)
+}
+
+// deliverHeldBack delivers pk's held-back grant, on c's loop, unless c
+// went (OnClose passed the mutex on) or its output is still not read.
+func (s *Server) deliverHeldBack(c *client, pk *parked) {
+	if c.gone || c.park != pk || !pk.heldBack {
+		return
+	}
+	s.deliver(grantOutcome{c: c, h: pk.h})
 }
 
 // startOffLoop runs args in a goroutine of its own; c reads no further

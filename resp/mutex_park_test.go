@@ -1,11 +1,15 @@
 package resp
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +45,77 @@ func TestMLockGrantQueuedBehindUnsyncedReplyPassesOnWhenClientGoes_M1(t *testing
 	next := e.client(func(o *redis.Options) { o.PoolSize = 1 })
 	if _, err := next.Do(bg, "MLOCK", "m", "30", "2").Int64(); err != nil {
 		t.Fatalf("MLOCK after the granted client went away: %v; the mutex is still held by a client that is gone (M1)", err)
+	}
+}
+
+// unreadWaiter connects a client that does not read, with small socket
+// buffers at both ends (the kernel's would otherwise take megabytes), and
+// sends three GETs of big (300 KB each) and MLOCK m: their 900 KB of
+// replies wait in gnet's buffer (under R7's 1 MiB, so the MLOCK behind
+// them runs and parks). It returns once the MLOCK waits.
+func unreadWaiter(t *testing.T, e *env) net.Conn {
+	t.Helper()
+	small := func(fd int) { _ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) }
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { small(int(fd)) })
+	}}
+	nc, err := d.Dial("tcp", e.addr)
+	must(t, err)
+	t.Cleanup(func() { nc.Close() })
+	eventually(t, "the server's end found", func() bool {
+		e.srv.mu.Lock()
+		defer e.srv.mu.Unlock()
+		for _, c := range e.srv.mu.clients {
+			if gc := c.conn(); gc != nil && c.addr == nc.LocalAddr().String() {
+				must(t, syscall.SetsockoptInt(gc.Fd(), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096))
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := nc.Write([]byte("GET big\r\nGET big\r\nGET big\r\nMLOCK m 30 10\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the waiter parked", func() bool { return e.store.MutexWaiters() == 1 })
+	return nc
+}
+
+// A grant for a client that has not read what it was sent (gnet holds
+// replies the socket would not take) is held back until it has: written
+// behind them, it counted as delivered, and a client that then went away
+// without reading held the mutex for its whole duration (M1). One that
+// reads gets it.
+func TestAGrantBehindUnreadRepliesPassesOnWhenTheClientGoes_M1(t *testing.T) {
+	e := newEnv(t)
+	holder := e.client()
+	must(t, holder.Set(bg, "big", strings.Repeat("x", 300<<10), 0).Err())
+	for _, reads := range []bool{false, true} {
+		h, err := holder.Do(bg, "MLOCK", "m", "30", "0").Int64()
+		must(t, err)
+		nc := unreadWaiter(t, e)
+		must(t, holder.Do(bg, "MUNLOCK", "m", h).Err()) // granted to the client that does not read
+		time.Sleep(50 * time.Millisecond)
+		if reads {
+			nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			const replies = 3 * (300<<10 + len("$307200\r\n\r\n"))
+			b, err := io.ReadAll(io.LimitReader(nc, int64(replies)))
+			must(t, err)
+			line, err := bufio.NewReader(nc).ReadString('\n')
+			if len(b) != replies || err != nil || line[0] != ':' {
+				t.Fatalf("after reading its replies, the waiter got %q, %v; want its handle", line, err)
+			}
+			must(t, holder.Do(bg, "MUNLOCK", "m", strings.TrimSpace(line[1:])).Err())
+			continue
+		}
+		before := e.srv.Clients()
+		nc.Close() // it goes without reading anything
+		eventually(t, "the server noticed", func() bool { return e.srv.Clients() == before-1 })
+		next := e.client(func(o *redis.Options) { o.PoolSize = 1 })
+		h2, err := next.Do(bg, "MLOCK", "m", "30", "2").Int64()
+		if err != nil {
+			t.Fatalf("MLOCK after the granted client went away unread: %v; the mutex is held by a client that never got its grant (M1)", err)
+		}
+		must(t, next.Do(bg, "MUNLOCK", "m", h2).Err())
 	}
 }
 
