@@ -79,7 +79,7 @@ func Commands() []CommandSpec {
 		{"HELLO", -1, cn | CmdNoAuth, 0, 0, 0, "connection", "6.0.0", "[protover [AUTH username password] [SETNAME name]]", "Handshake. Protocol 2 only; HELLO 3 answers an error that clients treat as \"use RESP2\".", ""},
 		{"AUTH", -2, cn | CmdNoAuth, 0, 0, 0, "connection", "1.0.0", "[username] token", "Authenticates with a token from the config; an account token grants its account only and selects it.", ""},
 		{"SELECT", 2, cn, 0, 0, 0, "connection", "1.0.0", "account", "Sets the connection's current account (any name, not only a number).", ""},
-		{"CLIENT", -2, cn, 0, 0, 0, "connection", "2.4.0", "SETNAME name | GETNAME | ID | SETINFO attr value | LIST [TYPE type | ID id ...] | INFO | NO-EVICT on|off | NO-TOUCH on|off", "Connection properties. A client parked in MLOCK is flagged b in LIST.", ""},
+		{"CLIENT", -2, cn, 0, 0, 0, "connection", "2.4.0", "SETNAME name | GETNAME | ID | SETINFO attr value | LIST [TYPE type | ID id ...] | INFO | NO-EVICT on|off | NO-TOUCH on|off | HELP", "Connection properties. A client parked in MLOCK is flagged b in LIST.", ""},
 		// server
 		{"INFO", -1, cn | CmdKeyspace, 0, 0, 0, "server", "1.0.0", "[section ...]", "Server, clients, memory, persistence, stats, replication (role:master) and keyspace sections (loading:0).", ""},
 		{"CONFIG", -2, cn | CmdAdmin, 0, 0, 0, "server", "2.0.0", "GET pattern [pattern ...]", "Answers the settings clients probe (appendonly yes, appendfsync always, save \"\"); CONFIG SET is refused.", ""},
@@ -90,7 +90,7 @@ func Commands() []CommandSpec {
 		{"FLUSHALL", -1, rw | CmdAdmin | CmdKeyspace, 0, 0, 0, "server", "1.0.0", "[ASYNC | SYNC]", "Deletes every key of every account (needs the global token).", ""},
 		{"WAIT", 3, cn, 0, 0, 0, "server", "3.0.0", "numreplicas timeout", "Answers 0 at once: there are no replicas (Redis would wait for timeout when numreplicas > 0; every write is fsynced before its reply anyway).", ""},
 		{"WAITAOF", 4, cn, 0, 0, 0, "server", "7.2.0", "numlocal numreplicas timeout", "Answers [1, 0] at once: every write was fsynced before its reply.", ""},
-		{"COMMAND", -1, cn, 0, 0, 0, "server", "2.8.13", "[COUNT | INFO name ... | DOCS [name ...] | LIST]", "Describes the commands, from this table.", ""},
+		{"COMMAND", -1, cn, 0, 0, 0, "server", "2.8.13", "[COUNT | INFO name ... | DOCS [name ...] | LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p] | GETKEYS command arg ... | HELP]", "Describes the commands, from this table.", ""},
 		// strings
 		{"GET", 2, rof, 1, 1, 1, "string", "1.0.0", "key", "The value, or nil. A sequence reads as its decimal value.", "GET /db/{acc}/kv/{id}"},
 		{"SET", -3, rw, 1, 1, 1, "string", "1.0.0", "key value [NX | XX | IFEQ match | IFNE match] [GET] [EX s | PX ms | EXAT ts | PXAT ms-ts | KEEPTTL]", "Stores a string. SET key owner NX PX ms is the lock acquire; IFEQ is Redis 8.4's compare-and-set.", "PUT /db/{acc}/kv/{id}"},

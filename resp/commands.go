@@ -1,7 +1,9 @@
 package resp
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -77,6 +79,70 @@ func (s *Server) sortedCommands() []*command {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].lname < out[j].lname })
 	return out
+}
+
+// listedBy is COMMAND LIST FILTERBY's test: MODULE (none is loaded),
+// ACLCAT (aclCategories, with or without its @) or PATTERN (a glob over
+// the lower-case name, as Redis's, case-insensitive).
+func (x *call) listedBy(c *command, by []byte, arg string) bool {
+	switch {
+	case bytes.EqualFold(by, []byte("MODULE")):
+		return false
+	case bytes.EqualFold(by, []byte("ACLCAT")):
+		return slices.Contains(aclCategories(c.spec), "@"+strings.TrimPrefix(strings.ToLower(arg), "@"))
+	case bytes.EqualFold(by, []byte("PATTERN")):
+		return core.MatchGlob(strings.ToLower(arg), c.lname)
+	}
+	return false
+}
+
+// getKeys answers COMMAND GETKEYS for args (a command and its arguments)
+// from the table's key positions, with Redis's errors.
+func (x *call) getKeys(args [][]byte) {
+	c := x.s.lookup(args[0])
+	switch {
+	case c == nil:
+		x.errorText("ERR Invalid command specified")
+		return
+	case c.spec.Arity > 0 && len(args) != c.spec.Arity || c.spec.Arity < 0 && len(args) < -c.spec.Arity:
+		x.errorText("ERR Invalid number of arguments specified for command")
+		return
+	case c.spec.FirstKey == 0:
+		x.errorText("ERR The command has no key arguments")
+		return
+	}
+	last := c.spec.LastKey
+	if last < 0 {
+		last += len(args)
+	}
+	var keys [][]byte
+	for i := c.spec.FirstKey; i <= last && i < len(args); i += max(c.spec.Step, 1) {
+		keys = append(keys, args[i])
+	}
+	x.array(len(keys))
+	for _, k := range keys {
+		x.bulk(k)
+	}
+}
+
+var commandHelp = []string{
+	"(no subcommand)", "    Return details about all commands.",
+	"COUNT", "    Return the total number of commands in this server.",
+	"LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]", "    Return a list of all commands in this server.",
+	"INFO [<command-name> ...]", "    Return details about the named commands, or all of them.",
+	"DOCS [<command-name> ...]", "    Return documentation details about the named commands, or all of them.",
+	"GETKEYS <full-command>", "    Return the keys from a full command.",
+	"HELP", "    Print this help.",
+}
+
+// help answers a container command's HELP as Redis does: a title line,
+// then the subcommands and their descriptions.
+func (x *call) help(name string, lines []string) {
+	x.array(len(lines) + 1)
+	x.status(name + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+	for _, l := range lines {
+		x.status(l)
+	}
 }
 
 // aclCategories derives Redis ACL categories from flags and group, for the
@@ -173,12 +239,29 @@ func cmdCommand(x *call) {
 	switch {
 	case x.is(1, "COUNT") && len(x.args) == 2:
 		x.int(int64(len(s.cmds)))
-	case x.is(1, "LIST") && len(x.args) == 2:
-		cmds := s.sortedCommands()
-		x.array(len(cmds))
-		for _, c := range cmds {
-			x.bulkString(c.lname)
+	case x.is(1, "LIST") && (len(x.args) == 2 || len(x.args) == 5 && x.is(2, "FILTERBY")):
+		if len(x.args) == 5 && !x.is(3, "MODULE") && !x.is(3, "ACLCAT") && !x.is(3, "PATTERN") {
+			x.syntaxErr()
+			return
 		}
+		var names []string
+		for _, c := range s.sortedCommands() {
+			if len(x.args) == 2 || x.listedBy(c, x.args[3], string(x.args[4])) {
+				names = append(names, c.lname)
+			}
+		}
+		x.array(len(names))
+		for _, n := range names {
+			x.bulkString(n)
+		}
+	case x.is(1, "GETKEYS"):
+		if len(x.args) < 4 { // as Redis: the command and at least one argument
+			x.out = appendArityErr(x.out, "command|getkeys")
+			return
+		}
+		x.getKeys(x.args[2:])
+	case x.is(1, "HELP") && len(x.args) == 2:
+		x.help("COMMAND", commandHelp)
 	case x.is(1, "INFO"):
 		names := x.args[2:]
 		if len(names) == 0 { // every command, as COMMAND
@@ -208,7 +291,7 @@ func cmdCommand(x *call) {
 		for _, c := range cmds {
 			x.commandDocs(c)
 		}
-	case x.subArity(map[string]int{"count": 2}):
+	case x.subArity(map[string]int{"count": 2, "help": 2}):
 	default:
 		x.errorText(fmt.Sprintf("ERR unknown subcommand '%s'. Try COMMAND HELP.", truncate(x.args[1], 128)))
 	}

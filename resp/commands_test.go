@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -142,5 +143,28 @@ func TestRespImportsNeitherPersistNorPebble(t *testing.T) {
 				t.Errorf("%s imports %s", f, p)
 			}
 		}
+	}
+}
+
+// COMMAND HELP and CLIENT HELP answer as Redis's (a title, then the
+// subcommands), and COMMAND LIST FILTERBY ACLCAT takes the categories
+// COMMAND reports, with or without their @.
+func TestHelpAndListFilterBy(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	for _, name := range []string{"COMMAND", "CLIENT"} {
+		lines, err := c.Do(bg, name, "HELP").StringSlice()
+		must(t, err)
+		if len(lines) < 3 || lines[0] != name+" <subcommand> [<arg> [value] [opt] ...]. Subcommands are:" || !slices.Contains(lines, "HELP") {
+			t.Errorf("%s HELP = %q", name, lines)
+		}
+	}
+	for _, cat := range []string{"blocking", "@blocking", "BLOCKING"} {
+		if names, err := c.Do(bg, "COMMAND", "LIST", "FILTERBY", "ACLCAT", cat).StringSlice(); err != nil || !slices.Equal(names, []string{"mlock"}) {
+			t.Errorf("COMMAND LIST FILTERBY ACLCAT %s = %q, %v", cat, names, err)
+		}
+	}
+	if keys, err := c.Do(bg, "COMMAND", "GETKEYS", "MLOCK", "{acme}:m", "10", "5").StringSlice(); err != nil || !slices.Equal(keys, []string{"{acme}:m"}) {
+		t.Errorf("COMMAND GETKEYS MLOCK = %q, %v", keys, err)
 	}
 }

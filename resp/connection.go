@@ -177,7 +177,7 @@ func validClientName(b []byte) bool {
 
 // clientArity is Redis's argument count of the CLIENT sub-commands served
 // with a fixed one.
-var clientArity = map[string]int{"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "info": 2, "no-evict": 3, "no-touch": 3}
+var clientArity = map[string]int{"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "info": 2, "no-evict": 3, "no-touch": 3, "help": 2}
 
 func cmdClient(x *call) {
 	c := x.c
@@ -239,10 +239,24 @@ func cmdClient(x *call) {
 			return
 		}
 		x.ok() // nothing is evicted, and there is no LRU to touch
+	case x.is(1, "HELP") && len(x.args) == 2:
+		x.help("CLIENT", clientHelp)
 	case x.subArity(clientArity):
 	default:
 		x.errorText(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLIENT HELP.", truncate(x.args[1], 128)))
 	}
+}
+
+var clientHelp = []string{
+	"GETNAME", "    Return the name of the current connection.",
+	"ID", "    Return the ID of the current connection.",
+	"INFO", "    Return information about the current client connection.",
+	"LIST [TYPE <normal|master|replica|pubsub>] [ID <id> [<id> ...]]", "    Return information about client connections (an account token sees its account's).",
+	"NO-EVICT (ON|OFF)", "    Accepted; nothing is evicted.",
+	"NO-TOUCH (ON|OFF)", "    Accepted; there is no LRU to touch.",
+	"SETINFO <option> <value>", "    Set client meta attr (LIB-NAME, LIB-VER).",
+	"SETNAME <name>", "    Assign the name <name> to the current connection.",
+	"HELP", "    Print this help.",
 }
 
 func sortClients(cs []*client) []*client {

@@ -83,6 +83,14 @@ func TestRepliesMatchARealRedisServer(t *testing.T) {
 		{"GETEX", "gx", "PERSIST", "PERSIST"}, {"TTL", "gx"}, {"GETEX", "gx", "EX", "10", "PERSIST"},
 		{"GETEX", "gx", "PXAT", "100", "pxat", "1"}, {"EXISTS", "gx"},
 		{"SET", "ty", "v"}, {"SCAN", "0", "MATCH", "ty", "TYPE", "String", "COUNT", "1000"},
+		// COMMAND GETKEYS and LIST FILTERBY (found missing by review).
+		{"COMMAND", "GETKEYS", "SET", "k", "v"}, {"COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"},
+		{"COMMAND", "GETKEYS", "DEL", "a", "b", "c"}, {"COMMAND", "GETKEYS", "PING", "x"},
+		{"COMMAND", "GETKEYS", "GET", "a", "b"}, {"COMMAND", "GETKEYS", "NOSUCH", "x"}, {"COMMAND", "GETKEYS", "GET"},
+		{"COMMAND", "GETKEYS"}, {"COMMAND", "LIST", "FILTERBY", "PATTERN", "GET"}, {"COMMAND", "LIST", "FILTERBY", "PATTERN", "msetn*"},
+		{"COMMAND", "LIST", "FILTERBY", "MODULE", "x"}, {"COMMAND", "LIST", "FILTERBY", "BOGUS", "x"},
+		{"COMMAND", "LIST", "FILTERBY", "ACLCAT", "nosuch"}, {"COMMAND", "HELP", "x"}, {"CLIENT", "HELP", "x"},
+		{"WAIT", "0", "0"}, {"WAIT", "0", "-1"}, {"WAIT", "x", "0"},
 	} {
 		want, got := reply(rc.Do(bg, cmd...)), reply(c.Do(bg, cmd...))
 		if fmt.Sprint(cmd[0]) == "KEYS" { // Redis lists in hash order
