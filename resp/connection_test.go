@@ -403,3 +403,19 @@ func TestAnUnauthenticatedClientThatDoesNotReadHoldsLittleInput_R7(t *testing.T)
 		t.Fatalf("another client: %q", got)
 	}
 }
+
+// A keyspace command from a connection that has not authenticated is
+// answered NOAUTH on the loop: run off it, the input behind it waited
+// under the unauthenticated backlog bound (1 MiB), and an AUTH followed by
+// a large write in the same pipeline could be cut off (found by review).
+func TestAKeyspaceCommandBeforeAuthDoesNotHoldUpTheAuthBehindIt(t *testing.T) {
+	e := newEnv(t, withAuth(core.Auth{Token: "root"}))
+	big := strings.Repeat("v", 900<<10)
+	for range 5 {
+		r := e.raw()
+		r.send(fmt.Sprintf("DBSIZE\r\nAUTH root\r\n*5\r\n$4\r\nMSET\r\n$1\r\nk\r\n$%d\r\n%s\r\n$1\r\nj\r\n$%d\r\n%s\r\n", len(big), big, len(big), big))
+		if got := r.readN(3); got != "-NOAUTH Authentication required.\r\n+OK\r\n+OK\r\n" {
+			t.Fatalf("replies = %.200q", got)
+		}
+	}
+}

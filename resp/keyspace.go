@@ -195,7 +195,7 @@ func cmdScan(x *call) {
 	if more {
 		nextCur = x.s.cursors.put(scanPos{acc: acc, after: next}, cur)
 	} else if cur != 0 {
-		x.s.cursors.drop(cur) // the scan is over
+		x.s.cursors.done(cur) // the scan is over
 	}
 	x.array(2)
 	x.bulkString(strconv.FormatUint(nextCur, 10))
@@ -246,31 +246,54 @@ func cmdRandomKey(x *call) {
 
 type scanPos struct{ acc, after string }
 
-// cursorTable maps SCAN cursor numbers to positions, keeping those of the
-// size scans continued or begun last. A scan holds one entry however many
-// calls it makes: continuing it replaces its cursor's entry. So a slow
-// scan loses its position only once size other scans went on since its
-// last call, not after size calls of a fast one (which held an entry per
-// call, and could make a slow scan over keys sharing their first bytes
-// start over at every call, for ever; found by review).
+// cursorTable maps SCAN cursor numbers to positions. A scan holds at
+// most two entries: its newest cursor's, and the one it was continued
+// from, kept so that a cursor used again (a retry after a lost reply, a
+// page read twice) resumes where it did the first time; a call drops the
+// entry from two calls back. Beyond size entries, those of scans' first
+// calls go first (a "does anything match?" SCAN 0 that is never
+// continued leaves one), least recently issued first, then those of
+// continued scans. So a slow scan loses its position only when size other
+// scans are being continued at once, or, on its first page, to size
+// newer first calls; never after many calls of a fast scan, which held an
+// entry per call, and could make a slow scan over keys sharing their
+// first bytes start over at every call, for ever (found by review).
 type cursorTable struct {
 	size int
 	mu   struct {
 		sync.Mutex
-		m   map[uint64]*list.Element // of *cursorEntry
-		lru list.List                // least recently issued first
+		m map[uint64]*list.Element // of *cursorEntry
+		// Least recently issued first: entries of scans' first calls,
+		// and of continued scans.
+		fresh, going list.List
 	}
 }
 
 type cursorEntry struct {
-	id  uint64
-	pos scanPos
+	id, prev uint64 // prev: the cursor this one continued (0: a first call)
+	pos      scanPos
+	fresh    bool
 }
 
 func (t *cursorTable) init(size int) {
 	t.size = size
 	t.mu.m = make(map[uint64]*list.Element, size)
-	t.mu.lru.Init()
+	t.mu.fresh.Init()
+	t.mu.going.Init()
+}
+
+// removeLocked forgets cursor id.
+func (t *cursorTable) removeLocked(id uint64) {
+	el, ok := t.mu.m[id]
+	if !ok {
+		return
+	}
+	if el.Value.(*cursorEntry).fresh {
+		t.mu.fresh.Remove(el)
+	} else {
+		t.mu.going.Remove(el)
+	}
+	delete(t.mu.m, id)
 }
 
 // A cursor is 63 bits (clients that read it as a signed 64-bit number
@@ -297,13 +320,12 @@ func cursorPrefix(cur uint64) string {
 }
 
 // put issues a cursor for position p, continuing the scan whose cursor
-// was prev (0: a new scan), whose entry it drops.
+// was prev (0: a new scan); the entry prev continued goes.
 func (t *cursorTable) put(p scanPos, prev uint64) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if el, ok := t.mu.m[prev]; ok {
-		t.mu.lru.Remove(el)
-		delete(t.mu.m, prev)
+	if el, ok := t.mu.m[prev]; ok && prev != 0 {
+		t.removeLocked(el.Value.(*cursorEntry).prev)
 	}
 	var prefix uint64
 	for i := range cursorPrefixBytes {
@@ -319,21 +341,29 @@ func (t *cursorTable) put(p scanPos, prev uint64) uint64 {
 			break
 		}
 	}
-	if t.mu.lru.Len() >= t.size {
-		oldest := t.mu.lru.Front()
-		delete(t.mu.m, t.mu.lru.Remove(oldest).(*cursorEntry).id)
+	for len(t.mu.m) >= t.size {
+		oldest := t.mu.fresh.Front()
+		if oldest == nil {
+			oldest = t.mu.going.Front()
+		}
+		t.removeLocked(oldest.Value.(*cursorEntry).id)
 	}
-	t.mu.m[id] = t.mu.lru.PushBack(&cursorEntry{id, p})
+	e := &cursorEntry{id: id, prev: prev, pos: p, fresh: prev == 0}
+	if e.fresh {
+		t.mu.m[id] = t.mu.fresh.PushBack(e)
+	} else {
+		t.mu.m[id] = t.mu.going.PushBack(e)
+	}
 	return id
 }
 
-// drop forgets cursor id.
-func (t *cursorTable) drop(id uint64) {
+// done ends the scan whose last cursor was id: the entry id continued
+// goes; id's stays (its last page may be asked for again) until evicted.
+func (t *cursorTable) done(id uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if el, ok := t.mu.m[id]; ok {
-		t.mu.lru.Remove(el)
-		delete(t.mu.m, id)
+		t.removeLocked(el.Value.(*cursorEntry).prev)
 	}
 }
 

@@ -424,7 +424,11 @@ func (s *Server) parse(c *client, gc gnet.Conn, buf []byte) (used int) {
 		if len(args) == 0 {
 			continue
 		}
-		if cmd := s.lookup(args[0]); cmd != nil && runsOffLoop(cmd, args) {
+		// NB: a connection that has not authenticated gets NOAUTH on the
+		// loop: off it, its later input would wait under the
+		// unauthenticated backlog bound, and an AUTH behind could be cut
+		// off (found by review).
+		if cmd := s.lookup(args[0]); cmd != nil && c.authed && runsOffLoop(cmd, args) {
 			if s.release(c, gc); c.gone {
 				return used
 			}

@@ -190,12 +190,31 @@ func intFields(t reflect.Type, prefix string) map[string]bool {
 
 // findField returns the dotted path of the first field (depth first) of
 // the mapping n for which is holds, or "".
+//
+// NB: it looks through aliases (*x) and merge keys (<<: {…}, whose fields
+// are the mapping's own), as the decoder does: a review passed
+// max_value_bytes: *x with x a fraction, and <<: {max_key_bytes: 2.9}.
 func findField(n *yaml.Node, prefix string, is func(path string, k, v *yaml.Node) bool) string {
+	n = unalias(n)
+	if n.Kind == yaml.SequenceNode { // a merge key's list of mappings
+		for _, m := range n.Content {
+			if f := findField(m, prefix, is); f != "" {
+				return f
+			}
+		}
+		return ""
+	}
 	if n.Kind != yaml.MappingNode {
 		return ""
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+		k, v := n.Content[i], unalias(n.Content[i+1])
+		if k.Value == "<<" && k.Tag == "!!merge" {
+			if f := findField(v, prefix, is); f != "" {
+				return f
+			}
+			continue
+		}
 		path := k.Value
 		if prefix != "" {
 			path = prefix + "." + k.Value
@@ -208,6 +227,14 @@ func findField(n *yaml.Node, prefix string, is func(path string, k, v *yaml.Node
 		}
 	}
 	return ""
+}
+
+// unalias is the node an alias (*x) stands for, or n.
+func unalias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 // validate checks every field; the first problem is returned.

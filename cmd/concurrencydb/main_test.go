@@ -67,6 +67,8 @@ func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
 		{"fraction in an integer", []string{"-config", write("r.yml", "max_value_bytes: 1.9\n")}, "max_value_bytes: must be a whole number"},
 		{"fraction in a nested integer", []string{"-config", write("s.yml", "limits:\n  max_key_bytes: 512.7\n")}, "limits.max_key_bytes"},
 		{"max_args below a command's longest form", []string{"-config", write("t.yml", "resp:\n  max_args: 2\n")}, "resp.max_args"},
+		{"fraction through an alias", []string{"-config", write("v.yml", "log:\n  slow_ms: &x 1.5\nmax_value_bytes: *x\n")}, "max_value_bytes: must be a whole number"},
+		{"fraction through a merge key", []string{"-config", write("w.yml", "limits:\n  <<: {max_key_bytes: 2.9}\n")}, "limits.max_key_bytes"},
 	}
 	// A whole number written with an exponent is one (a review found the
 	// check above refusing max_value_bytes: 1e6, which used to start).
