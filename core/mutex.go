@@ -252,6 +252,16 @@ func (mt *mutexTable) timeout(k mutexKey, w *waiter) {
 	w.done(0, ErrTimeout)
 }
 
+// Holds reports whether the wait was granted and its handle still holds
+// the mutex (its hold has not run out, nor been released).
+func (mw *MutexWait) Holds() bool {
+	mt := mw.mt
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	st := mt.mu.m[mw.k]
+	return mw.w.handle != 0 && st != nil && st.holder == mw.w.handle
+}
+
 // Cancel withdraws the wait of a client that is gone (M1): a wait still
 // queued leaves the queue, and done is never called; a wait already
 // granted (done called, its outcome not yet delivered) releases the mutex

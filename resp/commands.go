@@ -82,14 +82,14 @@ func (s *Server) sortedCommands() []*command {
 }
 
 // listedBy is COMMAND LIST FILTERBY's test: MODULE (none is loaded),
-// ACLCAT (aclCategories, with or without its @) or PATTERN (a glob over
-// the lower-case name, as Redis's, case-insensitive).
+// ACLCAT (aclCategories, named without the @, as Redis takes them) or
+// PATTERN (a glob over the lower-case name, as Redis's, case-insensitive).
 func (x *call) listedBy(c *command, by []byte, arg string) bool {
 	switch {
 	case bytes.EqualFold(by, []byte("MODULE")):
 		return false
 	case bytes.EqualFold(by, []byte("ACLCAT")):
-		return slices.Contains(aclCategories(c.spec), "@"+strings.TrimPrefix(strings.ToLower(arg), "@"))
+		return slices.Contains(aclCategories(c.spec), "@"+strings.ToLower(arg))
 	case bytes.EqualFold(by, []byte("PATTERN")):
 		return core.MatchGlob(strings.ToLower(arg), c.lname)
 	}
@@ -104,11 +104,11 @@ func (x *call) getKeys(args [][]byte) {
 	case c == nil:
 		x.errorText("ERR Invalid command specified")
 		return
+	case c.spec.FirstKey == 0: // before the count, as Redis checks
+		x.errorText("ERR The command has no key arguments")
+		return
 	case c.spec.Arity > 0 && len(args) != c.spec.Arity || c.spec.Arity < 0 && len(args) < -c.spec.Arity:
 		x.errorText("ERR Invalid number of arguments specified for command")
-		return
-	case c.spec.FirstKey == 0:
-		x.errorText("ERR The command has no key arguments")
 		return
 	}
 	last := c.spec.LastKey
@@ -239,9 +239,9 @@ func cmdCommand(x *call) {
 	switch {
 	case x.is(1, "COUNT") && len(x.args) == 2:
 		x.int(int64(len(s.cmds)))
-	case x.is(1, "LIST") && (len(x.args) == 2 || len(x.args) == 5 && x.is(2, "FILTERBY")):
-		if len(x.args) == 5 && !x.is(3, "MODULE") && !x.is(3, "ACLCAT") && !x.is(3, "PATTERN") {
-			x.syntaxErr()
+	case x.is(1, "LIST"):
+		if len(x.args) != 2 && (len(x.args) != 5 || !x.is(2, "FILTERBY") || !x.is(3, "MODULE") && !x.is(3, "ACLCAT") && !x.is(3, "PATTERN")) {
+			x.syntaxErr() // as Redis, for any other form
 			return
 		}
 		var names []string

@@ -159,7 +159,7 @@ func TestHelpAndListFilterBy(t *testing.T) {
 			t.Errorf("%s HELP = %q", name, lines)
 		}
 	}
-	for _, cat := range []string{"blocking", "@blocking", "BLOCKING"} {
+	for _, cat := range []string{"blocking", "BLOCKING"} {
 		if names, err := c.Do(bg, "COMMAND", "LIST", "FILTERBY", "ACLCAT", cat).StringSlice(); err != nil || !slices.Equal(names, []string{"mlock"}) {
 			t.Errorf("COMMAND LIST FILTERBY ACLCAT %s = %q, %v", cat, names, err)
 		}

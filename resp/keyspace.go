@@ -176,10 +176,11 @@ func cmdScan(x *call) {
 			return
 		}
 	}
+	var prev uint64 // cur, when its entry is this account's
 	if cur != 0 {
 		opts.Resume = true
 		if pos, ok := x.s.cursors.get(cur); ok && pos.acc == acc {
-			opts.After = pos.after
+			opts.After, prev = pos.after, cur
 		} else {
 			// NB: after the prefix, not from it: an id equal to it is not
 			// above the position, so it was returned before.
@@ -193,9 +194,9 @@ func cmdScan(x *call) {
 	}
 	nextCur := uint64(0)
 	if more {
-		nextCur = x.s.cursors.put(scanPos{acc: acc, after: next}, cur)
-	} else if cur != 0 {
-		x.s.cursors.done(cur) // the scan is over
+		nextCur = x.s.cursors.put(scanPos{acc: acc, after: next}, prev, cur != 0)
+	} else if prev != 0 {
+		x.s.cursors.done(prev) // the scan is over
 	}
 	x.array(2)
 	x.bulkString(strconv.FormatUint(nextCur, 10))
@@ -320,8 +321,10 @@ func cursorPrefix(cur uint64) string {
 }
 
 // put issues a cursor for position p, continuing the scan whose cursor
-// was prev (0: a new scan); the entry prev continued goes.
-func (t *cursorTable) put(p scanPos, prev uint64) uint64 {
+// was prev (0: none in the table for p's account), whose own previous
+// entry goes; continued: the scan's first call it is not (a scan resumed
+// from a lost cursor is continued, with no prev).
+func (t *cursorTable) put(p scanPos, prev uint64, continued bool) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if el, ok := t.mu.m[prev]; ok && prev != 0 {
@@ -348,7 +351,7 @@ func (t *cursorTable) put(p scanPos, prev uint64) uint64 {
 		}
 		t.removeLocked(oldest.Value.(*cursorEntry).id)
 	}
-	e := &cursorEntry{id: id, prev: prev, pos: p, fresh: prev == 0}
+	e := &cursorEntry{id: id, prev: prev, pos: p, fresh: !continued}
 	if e.fresh {
 		t.mu.m[id] = t.mu.fresh.PushBack(e)
 	} else {
@@ -358,12 +361,22 @@ func (t *cursorTable) put(p scanPos, prev uint64) uint64 {
 }
 
 // done ends the scan whose last cursor was id: the entry id continued
-// goes; id's stays (its last page may be asked for again) until evicted.
+// goes; id's stays, so that its last page can be asked for again, but
+// among the first evicted (a finished scan's entry must not push out a
+// live one's; found by review).
 func (t *cursorTable) done(id uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if el, ok := t.mu.m[id]; ok {
-		t.removeLocked(el.Value.(*cursorEntry).prev)
+	el, ok := t.mu.m[id]
+	if !ok {
+		return
+	}
+	e := el.Value.(*cursorEntry)
+	t.removeLocked(e.prev)
+	if !e.fresh {
+		t.mu.going.Remove(el)
+		e.fresh = true
+		t.mu.m[id] = t.mu.fresh.PushBack(e)
 	}
 }
 

@@ -485,3 +485,53 @@ func TestAScanCursorThatOutlivesItsPositionSkipsNothing(t *testing.T) {
 		t.Fatalf("%d cursors held after the scans ended, %d before them", n, before)
 	}
 }
+
+// A cursor used in another account neither finds nor drops this account's
+// entries, and a finished scan's entry is among the first evicted: 200
+// finished scans in a table of 100 leave a scan in progress its position
+// (found by review: both cost a live scan its place).
+func TestOtherScansDoNotCostALiveScanItsPosition(t *testing.T) {
+	e := newEnv(t)
+	e.srv.cursors.init(100)
+	c := e.client()
+	for i := range 30 {
+		must(t, c.Set(bg, fmt.Sprintf("user:%04d", i), "v", 0).Err())
+		must(t, c.Set(bg, fmt.Sprintf("{other}:user:%04d", i), "v", 0).Err())
+	}
+	_, c1, err := c.Scan(bg, 0, "", 5).Result()
+	must(t, err)
+	_, c2, err := c.Scan(bg, c1, "", 5).Result()
+	must(t, err)
+	other := e.client(func(o *redis.Options) { o.PoolSize = 1 })
+	must(t, other.Do(bg, "SELECT", "other").Err())
+	// Another account's use of the cursor, continued once.
+	_, b1, err := other.Scan(bg, c2, "", 5).Result()
+	must(t, err)
+	must(t, other.Scan(bg, b1, "", 5).Err())
+	for range 200 { // finished scans, of three pages each
+		for cur := uint64(0); ; {
+			_, next, err := other.Scan(bg, cur, "", 12).Result()
+			must(t, err)
+			if cur = next; cur == 0 {
+				break
+			}
+		}
+	}
+	seen := map[string]int{}
+	for cur := c2; cur != 0; {
+		ks, next, err := c.Scan(bg, cur, "", 5).Result()
+		must(t, err)
+		for _, k := range ks {
+			seen[k]++
+		}
+		cur = next
+	}
+	if len(seen) != 20 {
+		t.Fatalf("after its second page, the scan returned %d keys, want the 20 left, once each: %v", len(seen), seen)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Fatalf("%q returned %d times: the scan lost its position", k, n)
+		}
+	}
+}

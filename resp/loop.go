@@ -859,7 +859,7 @@ func (s *Server) deliver(g grantOutcome) {
 		return
 	}
 	gc := c.conn() // set: c's loop opened it before c could park
-	if g.err == nil && c.queued <= 1 && gc.OutboundBuffered() > 0 {
+	if g.err == nil && c.queued <= 1 && gc.OutboundBuffered() > 0 && !s.draining.Load() {
 		// M1: the client has not read what it was sent (gnet holds what
 		// the socket would not take). Written behind it, the grant would
 		// count as delivered, and a client that went away without
@@ -891,9 +891,17 @@ func (s *Server) deliver(g grantOutcome) {
 }
 
 // deliverHeldBack delivers pk's held-back grant, on c's loop, unless c
-// went (OnClose passed the mutex on) or its output is still not read.
+// went (OnClose passed the mutex on) or its output is still not read. A
+// grant whose hold ran out meanwhile is answered as a wait that timed out:
+// written, the handle would make two clients believe they hold the mutex
+// (found by review). During a shutdown it is written at once, so that
+// the connection can close.
 func (s *Server) deliverHeldBack(c *client, pk *parked) {
 	if c.gone || c.park != pk || !pk.heldBack {
+		return
+	}
+	if !pk.wait.Holds() {
+		s.deliver(grantOutcome{c: c, err: core.ErrTimeout})
 		return
 	}
 	s.deliver(grantOutcome{c: c, h: pk.h})

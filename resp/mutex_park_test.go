@@ -2,6 +2,7 @@ package resp
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -50,10 +51,10 @@ func TestMLockGrantQueuedBehindUnsyncedReplyPassesOnWhenClientGoes_M1(t *testing
 
 // unreadWaiter connects a client that does not read, with small socket
 // buffers at both ends (the kernel's would otherwise take megabytes), and
-// sends three GETs of big (300 KB each) and MLOCK m: their 900 KB of
-// replies wait in gnet's buffer (under R7's 1 MiB, so the MLOCK behind
+// sends three GETs of big (300 KB each) and MLOCK m dur 10: their 900 KB
+// of replies wait in gnet's buffer (under R7's 1 MiB, so the MLOCK behind
 // them runs and parks). It returns once the MLOCK waits.
-func unreadWaiter(t *testing.T, e *env) net.Conn {
+func unreadWaiter(t *testing.T, e *env, dur string) net.Conn {
 	t.Helper()
 	small := func(fd int) { _ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) }
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -73,7 +74,7 @@ func unreadWaiter(t *testing.T, e *env) net.Conn {
 		}
 		return false
 	})
-	if _, err := nc.Write([]byte("GET big\r\nGET big\r\nGET big\r\nMLOCK m 30 10\r\n")); err != nil {
+	if _, err := nc.Write([]byte("GET big\r\nGET big\r\nGET big\r\nMLOCK m " + dur + " 10\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the waiter parked", func() bool { return e.store.MutexWaiters() == 1 })
@@ -92,7 +93,7 @@ func TestAGrantBehindUnreadRepliesPassesOnWhenTheClientGoes_M1(t *testing.T) {
 	for _, reads := range []bool{false, true} {
 		h, err := holder.Do(bg, "MLOCK", "m", "30", "0").Int64()
 		must(t, err)
-		nc := unreadWaiter(t, e)
+		nc := unreadWaiter(t, e, "30")
 		must(t, holder.Do(bg, "MUNLOCK", "m", h).Err()) // granted to the client that does not read
 		time.Sleep(50 * time.Millisecond)
 		if reads {
@@ -116,6 +117,48 @@ func TestAGrantBehindUnreadRepliesPassesOnWhenTheClientGoes_M1(t *testing.T) {
 			t.Fatalf("MLOCK after the granted client went away unread: %v; the mutex is held by a client that never got its grant (M1)", err)
 		}
 		must(t, next.Do(bg, "MUNLOCK", "m", h2).Err())
+	}
+	// A held-back grant whose hold ran out before the client read is
+	// answered as a timed-out wait: its handle would make two clients
+	// believe they hold the mutex (found by review).
+	h, err := holder.Do(bg, "MLOCK", "m", "30", "0").Int64()
+	must(t, err)
+	nc := unreadWaiter(t, e, "0.3")
+	must(t, holder.Do(bg, "MUNLOCK", "m", h).Err())
+	time.Sleep(400 * time.Millisecond) // its hold runs out, unread
+	h3, err := holder.Do(bg, "MLOCK", "m", "30", "2").Int64()
+	must(t, err)
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	const replies = 3 * (300<<10 + len("$307200\r\n\r\n"))
+	if _, err := io.ReadFull(nc, make([]byte, replies)); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(nc).ReadString('\n'); err != nil || line != "$-1\r\n" {
+		t.Fatalf("a grant whose hold ran out unread was answered %q, %v; want nil (another client holds it)", line, err)
+	}
+	must(t, holder.Do(bg, "MUNLOCK", "m", h3).Err())
+}
+
+// A shutdown does not wait for a client that does not read to take a
+// held-back grant: the grant is written and the connection closes after
+// the usual wait for its output (closeFlushWait), not never (found by
+// review: StopWaiters does not answer a wait already granted).
+func TestShutdownDoesNotWaitForAHeldBackGrant_R8(t *testing.T) {
+	e := newEnv(t)
+	holder := e.client()
+	must(t, holder.Set(bg, "big", strings.Repeat("x", 300<<10), 0).Err())
+	h, err := holder.Do(bg, "MLOCK", "m", "30", "0").Int64()
+	must(t, err)
+	unreadWaiter(t, e, "30")
+	must(t, holder.Do(bg, "MUNLOCK", "m", h).Err())
+	time.Sleep(50 * time.Millisecond)
+	e.srv.Drain()
+	e.store.StopWaiters()
+	ctx, cancel := context.WithTimeout(bg, closeFlushWait+20*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := e.srv.Shutdown(ctx); err != nil || time.Since(start) > closeFlushWait+5*time.Second {
+		t.Fatalf("Shutdown took %v: %v", time.Since(start), err)
 	}
 }
 

@@ -91,6 +91,9 @@ func TestRepliesMatchARealRedisServer(t *testing.T) {
 		{"COMMAND", "LIST", "FILTERBY", "MODULE", "x"}, {"COMMAND", "LIST", "FILTERBY", "BOGUS", "x"},
 		{"COMMAND", "LIST", "FILTERBY", "ACLCAT", "nosuch"}, {"COMMAND", "HELP", "x"}, {"CLIENT", "HELP", "x"},
 		{"WAIT", "0", "0"}, {"WAIT", "0", "-1"}, {"WAIT", "x", "0"},
+		{"COMMAND", "LIST", "x"}, {"COMMAND", "LIST", "FILTERBY"}, {"COMMAND", "LIST", "FILTERBY", "PATTERN"},
+		{"COMMAND", "LIST", "FILTERBY", "PATTERN", "GET", "x"}, {"COMMAND", "LIST", "FILTERBY", "ACLCAT", "@string"},
+		{"COMMAND", "GETKEYS", "TIME", "x"}, {"COMMAND", "GETKEYS", "DBSIZE", "x"},
 	} {
 		want, got := reply(rc.Do(bg, cmd...)), reply(c.Do(bg, cmd...))
 		if fmt.Sprint(cmd[0]) == "KEYS" { // Redis lists in hash order

@@ -11,6 +11,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,16 +117,13 @@ func loadConfig(path string) (fileConfig, error) {
 	// NB: the decoder truncates a number with a fraction into an integer
 	// field (max_value_bytes: 1.9 would cap every value at 1 byte).
 	ints := intFields(reflect.TypeFor[fileConfig](), "")
-	fraction := func(path string, _, v *yaml.Node) bool {
-		if v.Tag != "!!float" || !ints[path] {
-			return false
+	// NB: on the values as the decoder resolves them, aliases (*x) and
+	// merge keys (<<) included; a recursive alias is the decoder's error.
+	var tree map[string]any
+	if yaml.Unmarshal(raw, &tree) == nil {
+		if f := fractionField(tree, "", ints); f != "" {
+			return c, &configError{f, "must be a whole number"}
 		}
-		var f float64
-		// NB: 1e6 is a whole number, which the decoder takes as it is.
-		return v.Decode(&f) != nil || f != math.Trunc(f)
-	}
-	if f := findField(root.Content[0], "", fraction); f != "" {
-		return c, &configError{f, "must be a whole number"}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
@@ -170,6 +168,28 @@ func fieldAtLine(n *yaml.Node, line int) string {
 	return findField(n, "", func(_ string, k, _ *yaml.Node) bool { return k.Line == line })
 }
 
+// fractionField returns the dotted path of a number with a fraction at
+// one of the integer fields ints, or "".
+func fractionField(m map[string]any, prefix string, ints map[string]bool) string {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		path := k
+		if prefix != "" {
+			path = prefix + "." + k
+		}
+		switch v := m[k].(type) {
+		case float64:
+			if ints[path] && v != math.Trunc(v) {
+				return path
+			}
+		case map[string]any:
+			if f := fractionField(v, path, ints); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
 // intFields returns the dotted paths of t's integer fields, by yaml tag.
 func intFields(t reflect.Type, prefix string) map[string]bool {
 	out := map[string]bool{}
@@ -190,31 +210,12 @@ func intFields(t reflect.Type, prefix string) map[string]bool {
 
 // findField returns the dotted path of the first field (depth first) of
 // the mapping n for which is holds, or "".
-//
-// NB: it looks through aliases (*x) and merge keys (<<: {…}, whose fields
-// are the mapping's own), as the decoder does: a review passed
-// max_value_bytes: *x with x a fraction, and <<: {max_key_bytes: 2.9}.
 func findField(n *yaml.Node, prefix string, is func(path string, k, v *yaml.Node) bool) string {
-	n = unalias(n)
-	if n.Kind == yaml.SequenceNode { // a merge key's list of mappings
-		for _, m := range n.Content {
-			if f := findField(m, prefix, is); f != "" {
-				return f
-			}
-		}
-		return ""
-	}
 	if n.Kind != yaml.MappingNode {
 		return ""
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], unalias(n.Content[i+1])
-		if k.Value == "<<" && k.Tag == "!!merge" {
-			if f := findField(v, prefix, is); f != "" {
-				return f
-			}
-			continue
-		}
+		k, v := n.Content[i], n.Content[i+1]
 		path := k.Value
 		if prefix != "" {
 			path = prefix + "." + k.Value
@@ -227,14 +228,6 @@ func findField(n *yaml.Node, prefix string, is func(path string, k, v *yaml.Node
 		}
 	}
 	return ""
-}
-
-// unalias is the node an alias (*x) stands for, or n.
-func unalias(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
 }
 
 // validate checks every field; the first problem is returned.

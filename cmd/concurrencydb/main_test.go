@@ -69,11 +69,16 @@ func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
 		{"max_args below a command's longest form", []string{"-config", write("t.yml", "resp:\n  max_args: 2\n")}, "resp.max_args"},
 		{"fraction through an alias", []string{"-config", write("v.yml", "log:\n  slow_ms: &x 1.5\nmax_value_bytes: *x\n")}, "max_value_bytes: must be a whole number"},
 		{"fraction through a merge key", []string{"-config", write("w.yml", "limits:\n  <<: {max_key_bytes: 2.9}\n")}, "limits.max_key_bytes"},
+		{"recursive alias", []string{"-config", write("x.yml", "log: &x {slow_ms: 1, level: *x}\n")}, "log"},
 	}
 	// A whole number written with an exponent is one (a review found the
 	// check above refusing max_value_bytes: 1e6, which used to start).
 	if o, err := parse([]string{"-config", write("u.yml", "max_value_bytes: 1e6\n")}, io.Discard); err != nil || o.cfg.MaxValueBytes != 1000000 {
 		t.Fatalf("max_value_bytes: 1e6 = %d, %v", o.cfg.MaxValueBytes, err)
+	}
+	// A merged fraction that the mapping overrides is not read (review).
+	if o, err := parse([]string{"-config", write("y.yml", "limits:\n  <<: {max_key_bytes: 2.9}\n  max_key_bytes: 300\n")}, io.Discard); err != nil || o.cfg.Limits.MaxKeyBytes != 300 {
+		t.Fatalf("an overridden merge key = %d, %v", o.cfg.Limits.MaxKeyBytes, err)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
