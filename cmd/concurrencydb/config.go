@@ -185,6 +185,14 @@ func fractionField(m map[string]any, prefix string, ints map[string]bool) string
 			if f := fractionField(v, path, ints); f != "" {
 				return f
 			}
+		case map[any]any: // a key with a tag of its own (!foo max_key_bytes)
+			sm := make(map[string]any, len(v))
+			for k, x := range v {
+				sm[fmt.Sprint(k)] = x
+			}
+			if f := fractionField(sm, path, ints); f != "" {
+				return f
+			}
 		}
 	}
 	return ""
@@ -216,6 +224,12 @@ func findField(n *yaml.Node, prefix string, is func(path string, k, v *yaml.Node
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if k.Tag == "!!merge" { // <<: {…}: its fields are the mapping's own
+			if f := findField(v, prefix, is); f != "" {
+				return f
+			}
+			continue
+		}
 		path := k.Value
 		if prefix != "" {
 			path = prefix + "." + k.Value

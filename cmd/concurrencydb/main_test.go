@@ -69,6 +69,8 @@ func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
 		{"max_args below a command's longest form", []string{"-config", write("t.yml", "resp:\n  max_args: 2\n")}, "resp.max_args"},
 		{"fraction through an alias", []string{"-config", write("v.yml", "log:\n  slow_ms: &x 1.5\nmax_value_bytes: *x\n")}, "max_value_bytes: must be a whole number"},
 		{"fraction through a merge key", []string{"-config", write("w.yml", "limits:\n  <<: {max_key_bytes: 2.9}\n")}, "limits.max_key_bytes"},
+		{"fraction under a tagged key", []string{"-config", write("z.yml", "limits:\n  !foo max_key_bytes: 2.9\n")}, "limits.max_key_bytes"},
+		{"empty value in a merge key", []string{"-config", write("za.yml", "debug:\n  <<: {addr: }\n")}, "debug.addr: has no value"},
 		{"recursive alias", []string{"-config", write("x.yml", "log: &x {slow_ms: 1, level: *x}\n")}, "log"},
 	}
 	// A whole number written with an exponent is one (a review found the
