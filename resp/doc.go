@@ -29,9 +29,10 @@
 //     waits until they are, so that a client that leaves without reading
 //     passes the mutex on too. A blocked MLOCK parks its
 //     connection instead of blocking the event loop, so it never holds up
-//     another connection. (A command that walks a whole keyspace runs off
-//     the loop, in a goroutine, but holds core's apply lock while it walks,
-//     so — like KEYS in Redis — it delays every command for that time.)
+//     another connection. (A command that walks a keyspace runs off the
+//     loop, in a goroutine; KEYS and FLUSHALL hold core's apply lock while
+//     they walk, so — like KEYS in Redis — they delay every command for
+//     that time; SCAN, RANDOMKEY and DBSIZE hold it only briefly.)
 //   - R5: core errors map to RESP error prefixes in one ordered table
 //     (errors.go); every core sentinel is mapped.
 //   - R6: framing is bounded before redcon parses it (framing.go): a bulk

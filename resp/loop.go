@@ -53,10 +53,11 @@ import (
 // sent more before their replies anyway, and every connection that became
 // ready meanwhile shares the next commit.
 //
-// A command that walks a whole keyspace (KEYS, SCAN, FLUSHALL, …:
+// A command that walks a keyspace (KEYS, SCAN, FLUSHALL, …:
 // core.CmdKeyspace) runs in a goroutine of its own, off the loop, so the
-// loop does not wait for it (it holds core's apply lock while it walks, so
-// other commands wait for it anyway, as for KEYS in Redis). A command that
+// loop does not wait for it (KEYS and FLUSHALL hold core's apply lock
+// while they walk, so other commands wait for them anyway, as for KEYS in
+// Redis; SCAN, RANDOMKEY and DBSIZE hold it only briefly). A command that
 // may block (MLOCK) runs on the loop and, when it must wait, parks its
 // connection (park) instead of holding the loop or a goroutine: the mutex's
 // grant, timeout or stop is a callback from core that queues the outcome
