@@ -92,7 +92,7 @@ func (x *call) secondsArg(i int, what string) (time.Duration, bool) {
 
 // is reports whether argument i equals word, ignoring ASCII case.
 func (x *call) is(i int, word string) bool {
-	return i < len(x.args) && bytes.EqualFold(x.args[i], []byte(word))
+	return i < len(x.args) && isWord(x.args[i], word)
 }
 
 // expiryUnits is how each way of giving an expiry counts its amount: the
@@ -134,3 +134,6 @@ func toMs(n, unit int64, mode core.ExpiryMode) (int64, bool) {
 	}
 	return ms, true
 }
+
+// isWord reports whether b is word, in any case (a command or option name).
+func isWord(b []byte, word string) bool { return bytes.EqualFold(b, []byte(word)) }

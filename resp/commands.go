@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"sort"
@@ -86,11 +85,11 @@ func (s *Server) sortedCommands() []*command {
 // PATTERN (a glob over the lower-case name, as Redis's, case-insensitive).
 func (x *call) listedBy(c *command, by []byte, arg string) bool {
 	switch {
-	case bytes.EqualFold(by, []byte("MODULE")):
+	case isWord(by, "MODULE"):
 		return false
-	case bytes.EqualFold(by, []byte("ACLCAT")):
+	case isWord(by, "ACLCAT"):
 		return slices.Contains(aclCategories(c.spec), "@"+strings.ToLower(arg))
-	case bytes.EqualFold(by, []byte("PATTERN")):
+	case isWord(by, "PATTERN"):
 		return core.MatchGlob(strings.ToLower(arg), c.lname)
 	}
 	return false

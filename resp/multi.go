@@ -1,8 +1,6 @@
 package resp
 
 import (
-	"bytes"
-
 	"github.com/tidwall/redcon"
 
 	"github.com/concurrencydb/concurrencydb/core"
@@ -40,5 +38,3 @@ func (c *client) txCommand(args [][]byte, out []byte) ([]byte, bool) {
 		return redcon.AppendError(out, "ERR DISCARD without MULTI"), true
 	}
 }
-
-func isWord(b []byte, word string) bool { return bytes.EqualFold(b, []byte(word)) }
