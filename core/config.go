@@ -22,12 +22,12 @@ type Config struct {
 	// NoSync turns fsync off: a pure-cache deployment. D1 no longer holds.
 	NoSync bool
 	// CacheBytes bounds the in-memory cache of committed records, counted
-	// as key + value + entryOverhead bytes each (default 8 MiB). A byte
+	// as key + value + entryOverhead bytes each (default 16 MiB). A byte
 	// budget, not a count: it holds many small records (counters, locks,
 	// sequences) and few large values, and a cache of 1 MiB values cannot
 	// grow to gigabytes.
 	CacheBytes int
-	// RingBytes is the record ring's memory (default 32 MiB; negative: no
+	// RingBytes is the record ring's memory (default 16 MiB; negative: no
 	// ring): committed records evicted from the cache spill into it in a
 	// compact encoding outside Go's heap (see ring), so that a working set
 	// larger than the cache is still served without Pebble reads.
@@ -61,10 +61,10 @@ func (c Config) withDefaults() Config {
 		c.MaxWait = time.Hour
 	}
 	if c.CacheBytes == 0 {
-		c.CacheBytes = 8 << 20
+		c.CacheBytes = 16 << 20
 	}
 	if c.RingBytes == 0 {
-		c.RingBytes = 32 << 20
+		c.RingBytes = 16 << 20
 	}
 	if c.ReapInterval == 0 {
 		c.ReapInterval = time.Second

@@ -76,8 +76,8 @@ func defaultConfig() fileConfig {
 	c.Limits.MaxWait = 3600
 	c.Limits.MaxKeyBytes = 512
 	c.Storage.Fsync = true
-	c.Storage.CacheBytes = 8 << 20
-	c.Storage.RingBytes = 32 << 20
+	c.Storage.CacheBytes = 16 << 20
+	c.Storage.RingBytes = 16 << 20
 	c.Storage.BlockCacheBytes = 16 << 20
 	c.Storage.MemtableBytes = 4 << 20
 	c.Log.SlowMs = 100
