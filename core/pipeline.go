@@ -16,8 +16,9 @@ import "context"
 // committed after the first command, the rest in a second fsync); the
 // first Wait or Flush does, once every command has been submitted.
 type Pipeline struct {
-	s   *Store
-	cur *flight // newest flight the current command reflects
+	s    *Store
+	cur  *flight // newest flight the current command reflects
+	held *Store  // inside that store's Atomically: its apply lock is held
 }
 
 type pipelineKey struct{}

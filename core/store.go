@@ -42,15 +42,16 @@ type Store struct {
 
 	mu struct {
 		sync.Mutex
-		rev      uint64            // last revision handed out (D2, D3)
-		mem      map[string]*entry // pending writes, and a cache of committed records
-		ring     *ring             // committed records evicted from mem (C2); nil when off or closed
-		txn      txn               // the running command's (runKeys)
-		batch    *persist.Batch    // the open batch
-		open     *flight           // the open batch's flight
-		inflight *flight           // the batch being synced, or nil
-		durable  uint64            // gen of the last synced batch
-		failed   error             // set once a sync fails (D6)
+		rev      uint64               // last revision handed out (D2, D3)
+		mem      map[string]*entry    // pending writes, and a cache of committed records
+		ring     *ring                // committed records evicted from mem (C2); nil when off or closed
+		txn      txn                  // the running command's (runKeys)
+		watch    map[string]*watchKey // keys a connection watches (tx.go); nil when none
+		batch    *persist.Batch       // the open batch
+		open     *flight              // the open batch's flight
+		inflight *flight              // the batch being synced, or nil
+		durable  uint64               // gen of the last synced batch
+		failed   error                // set once a sync fails (D6)
 		// The keys of the batches that failed (D6): their entries stay
 		// pending for good. spareKeys is a synced batch's list, for reuse.
 		failedKeys, spareKeys []string
@@ -263,30 +264,56 @@ func (s *Store) run(ctx context.Context, write bool, fn func(t *txn) error) erro
 // cached is read from Pebble with the apply lock released (loadLocked), so
 // one command's disk reads do not stall others. fn may still get any key.
 func (s *Store) runKeys(ctx context.Context, write bool, ks [][]byte, fn func(t *txn) error) error {
-	s.mu.Lock()
+	p := pipelineFrom(ctx)
+	held := p != nil && p.held == s // inside Atomically: the lock is ours already
+	if !held {
+		s.mu.Lock()
+	}
+	dep, err := s.runLocked(write, ks, p, held, fn)
+	if !held {
+		s.mu.Unlock()
+	}
+	if p != nil {
+		p.add(s, dep) // the front-end waits before replying (D1; see Pipeline)
+		return err
+	}
+	if werr := waitFor(ctx, dep); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// runLocked is runKeys under the apply lock; it returns the flight the
+// command waits for. held: the lock is held for a whole transaction
+// (Atomically), so records are read with it held too.
+func (s *Store) runLocked(write bool, ks [][]byte, p *Pipeline, held bool, fn func(t *txn) error) (*flight, error) {
 	var loadErr error
 	for _, k := range ks {
-		if err := s.loadLocked(k); err != nil && loadErr == nil {
+		var err error
+		if held {
+			// NB: releasing the lock here would let another command run
+			// in the middle of the transaction.
+			_, err = (&txn{s: s}).get(k)
+		} else {
+			err = s.loadLocked(k)
+		}
+		if err != nil && loadErr == nil {
 			loadErr = err
 		}
 	}
 	if write {
 		if err := s.writableLocked(); err != nil {
-			s.mu.Unlock()
-			return err
+			return nil, err
 		}
 		// NB: before fn, not at the key: a write of several keys (DEL,
 		// MSET, RENAME) that met an unreadable one part-way would have
 		// changed the keys before it and still answered an error.
 		if loadErr != nil {
-			s.mu.Unlock()
-			return loadErr
+			return nil, loadErr
 		}
 	} else if s.mu.closed {
-		s.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	p := pipelineFrom(ctx)
 	// One txn per store, reused under the apply lock: fn takes it by
 	// pointer, so a fresh one per command would be a heap allocation.
 	t := &s.mu.txn
@@ -300,15 +327,7 @@ func (s *Store) runKeys(ctx context.Context, write bool, ks [][]byte, fn func(t 
 		s.mu.open.kicked = true
 		s.kickCommitter()
 	}
-	s.mu.Unlock()
-	if p != nil {
-		p.add(s, dep) // the front-end waits before replying (D1; see Pipeline)
-		return err
-	}
-	if werr := waitFor(ctx, dep); werr != nil {
-		return werr
-	}
-	return err
+	return dep, err
 }
 
 // waitFor waits until f (nil: nothing) is durable.
@@ -461,6 +480,9 @@ func (t *txn) put(k []byte, old *entry, rec persist.Record) persist.Record {
 	}
 	b := s.mu.batch
 	b.PutRecord(k, &rec)
+	if s.mu.watch != nil {
+		s.touchLocked(k) // X2
+	}
 	if old.exists && old.rec.ExpireAt != 0 && old.rec.ExpireAt != rec.ExpireAt {
 		b.DeleteExpiry(old.rec.ExpireAt, k)
 	}
@@ -480,6 +502,9 @@ func (t *txn) del(k []byte, old *entry) {
 	t.nextRev()
 	b := s.mu.batch
 	b.Delete(k)
+	if s.mu.watch != nil && old.live(t.now) {
+		s.touchLocked(k) // X2: reaping what had expired changes nothing
+	}
 	if old.exists && old.rec.ExpireAt != 0 {
 		b.DeleteExpiry(old.rec.ExpireAt, k)
 	}

@@ -45,6 +45,9 @@ func handlers() map[string]func(*call) {
 		"LOCK.RELEASE": cmdLockRelease,
 		// mutex.go
 		"MLOCK": cmdMLock, "MUNLOCK": cmdMUnlock, "MLOCK.EXTEND": cmdMLockExtend,
+		// multi.go
+		"MULTI": cmdMulti, "EXEC": cmdExec, "DISCARD": cmdDiscard,
+		"WATCH": cmdWatch, "UNWATCH": cmdUnwatch,
 	}
 }
 
@@ -174,6 +177,8 @@ func aclCategories(spec core.CommandSpec) []string {
 		cats = append(cats, "@connection")
 	case "mutex":
 		cats = append(cats, "@concurrencydb")
+	case "transactions":
+		cats = append(cats, "@transaction")
 	}
 	return cats
 }
@@ -303,7 +308,7 @@ func CommandsMarkdown() string {
 	var b strings.Builder
 	b.WriteString("# RESP commands\n\n")
 	b.WriteString("Generated from the command table (`core/commands.go`) by `go test ./resp -run TestCommandsMarkdownIsUpToDate -update`; do not edit.\n\n")
-	b.WriteString("Keys of the form `{acc}:rest` address account `acc`; other keys the connection's current account (`SELECT`, default `0`), so `GET {acme}:user:1` reads what `PUT /db/acme/kv/user:1` wrote. Every write is on disk (fsynced) before its reply. `HELLO 3` answers `NOPROTO`: go-redis, rueidis and `redis-cli -3` fall back to RESP2; a client configured for RESP3 only fails to connect. `MULTI` is refused and closes the connection (no transactions).\n\n")
+	b.WriteString("Keys of the form `{acc}:rest` address account `acc`; other keys the connection's current account (`SELECT`, default `0`), so `GET {acme}:user:1` reads what `PUT /db/acme/kv/user:1` wrote. Every write is on disk (fsynced) before its reply. `HELLO 3` answers `NOPROTO`: go-redis, rueidis and `redis-cli -3` fall back to RESP2; a client configured for RESP3 only fails to connect. `MULTI … EXEC` runs the queued commands with no other client's command between them; keyspace walks and `MLOCK` are refused inside a transaction.\n\n")
 	b.WriteString(`## Examples
 
 ` + "```" + `
@@ -342,6 +347,7 @@ func CommandTables() string {
 		{"generic", "Keyspace and TTL"}, {"sequence", "Sequences (extension)"},
 		{"counter", "Counters (extension)"}, {"kv", "Versioned values (extension)"},
 		{"lock", "Persistent locks (extension)"}, {"mutex", "Mutexes (extension)"},
+		{"transactions", "Transactions"},
 	}
 	specs := core.Commands()
 	for _, g := range groups {

@@ -98,7 +98,8 @@ func newArgsFuzz(tb testing.TB) func(t testing.TB, data []byte) {
 				args = append(args, a)
 			}
 		}
-		cl.quit, cl.limitedTo = false, ""
+		cl.quit, cl.limitedTo, cl.tx = false, "", nil // each input on a fresh connection's state
+		cl.unwatch(srv)
 		out := srv.exec(cl, args, nil, time.Now())
 		if err := cl.pl.Take().Wait(ctx); err != nil {
 			t.Fatalf("%q: durability wait: %v", args, err)

@@ -429,7 +429,7 @@ func (s *Server) parse(c *client, gc gnet.Conn, buf []byte) (used int) {
 		// loop: off it, its later input would wait under the
 		// unauthenticated backlog bound, and an AUTH behind could be cut
 		// off (found by review).
-		if cmd := s.lookup(args[0]); cmd != nil && c.authed && runsOffLoop(cmd, args) {
+		if cmd := s.lookup(args[0]); cmd != nil && c.authed && c.tx == nil && runsOffLoop(cmd, args) {
 			if s.release(c, gc); c.gone {
 				return used
 			}

@@ -1,40 +1,185 @@
 package resp
 
 import (
+	"time"
+
 	"github.com/tidwall/redcon"
 
 	"github.com/concurrencydb/concurrencydb/core"
 )
 
-// Transactions (MULTI … EXEC) are not supported, and a client that uses
-// one must not get half of it: go-redis's TxPipelined, redis-py's default
-// pipeline(), ioredis's and Jedis's multi() send MULTI, the commands and
-// EXEC together and read the replies after. Were MULTI merely an unknown
-// command, the commands after it would run one by one, unconditionally,
-// and the client, seeing an error, might retry them. So MULTI is answered
-// an error and the connection is closed, as after QUIT: nothing sent
-// after it runs, and no state outlives the error (a connection left
-// refusing commands until an EXEC would be stuck for a client that gave
-// up on the transaction and put it back in its pool). Clients reconnect
-// on their next command. WATCH stays an unknown command, which a client's
-// optimistic-locking helper reports at once.
+// Transactions: MULTI, EXEC, DISCARD, WATCH and UNWATCH, as Redis 7.
+//
+// After MULTI a connection's commands are checked (name, arity, argument
+// limits) and queued, answered QUEUED; one refused while queuing (an
+// unknown command, a wrong arity, a command not allowed in a transaction)
+// answers its error and marks the transaction, which EXEC then discards
+// (EXECABORT). EXEC runs the queue inside core.Store.Atomically: no other
+// command of any client runs between its commands (core's X1), and its
+// reply, the array of their replies, leaves after the fsync of their
+// writes, as a pipeline's replies do (D1). A command that fails inside it
+// answers its error in the array and the others still run (no rollback, as
+// Redis). WATCH makes the next EXEC answer a null array, running nothing,
+// when a watched key was written, deleted or expired meanwhile (X2).
+//
+// Not allowed inside a transaction (refused, the transaction marked): the
+// commands that walk the keyspace (KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB,
+// FLUSHALL, INFO) and MLOCK, which blocks. Both kinds would wait for the
+// apply lock the transaction holds; Redis runs the first kind, and MLOCK
+// as a non-blocking attempt.
+//
+// The queue is bounded (maxTxBytes): a client cannot grow the server's
+// memory without bound by queuing.
 
-// txCommand answers MULTI, EXEC and DISCARD, which the command table does
-// not hold; ok false for any other command.
-func (c *client) txCommand(args [][]byte, out []byte) ([]byte, bool) {
-	multi := isWord(args[0], "MULTI")
-	if !multi && !isWord(args[0], "EXEC") && !isWord(args[0], "DISCARD") {
-		return out, false
+// txState is a connection's transaction while it is queued.
+type txState struct {
+	cmds    [][][]byte // queued commands, copied out of the read buffer
+	bytes   int        // their size, with per-argument overhead
+	aborted bool       // a command was refused while queuing: EXECABORT
+}
+
+// maxTxBytes bounds a queued transaction (arguments plus 16 bytes each).
+const maxTxBytes = 16 << 20
+
+// txControl: the commands that run at once inside MULTI instead of being
+// queued, as in Redis.
+func txControl(cmd *command) bool {
+	switch cmd.spec.Name {
+	case "MULTI", "EXEC", "DISCARD", "WATCH", "QUIT":
+		return true
 	}
-	switch {
-	case !c.authed:
-		return appendErr(out, "", core.ErrNoAuth), true
-	case multi:
-		c.quit = true
-		return redcon.AppendError(out, "ERR MULTI is not supported: this server has no transactions; the connection is closed so that nothing sent after MULTI runs"), true
-	case isWord(args[0], "EXEC"):
-		return redcon.AppendError(out, "ERR EXEC without MULTI"), true
-	default:
-		return redcon.AppendError(out, "ERR DISCARD without MULTI"), true
+	return false
+}
+
+// allowedInTx: a queued command must take the apply lock only as a
+// command on keys does (core.Store.Atomically's rule).
+func allowedInTx(cmd *command) bool {
+	return cmd.spec.Flags&(core.CmdKeyspace|core.CmdBlocking) == 0
+}
+
+// abortTx marks c's transaction, if any, for EXECABORT.
+func (c *client) abortTx() {
+	if c.tx != nil {
+		c.tx.aborted = true
 	}
+}
+
+// queue answers a command sent inside MULTI.
+func (s *Server) queue(c *client, cmd *command, args [][]byte, out []byte) []byte {
+	if !allowedInTx(cmd) {
+		c.tx.aborted = true
+		return redcon.AppendError(out, "ERR Command not allowed inside a transaction")
+	}
+	n := 0
+	for _, a := range args {
+		n += len(a) + 16
+	}
+	if c.tx.bytes+n > maxTxBytes {
+		c.tx.aborted = true
+		return redcon.AppendError(out, "ERR transaction too large: its queued commands would pass 16 MiB")
+	}
+	own := make([][]byte, len(args)) // args point into the loop's buffer
+	for i, a := range args {
+		own[i] = append([]byte(nil), a...)
+	}
+	c.tx.cmds = append(c.tx.cmds, own)
+	c.tx.bytes += n
+	return redcon.AppendString(out, "QUEUED")
+}
+
+func cmdMulti(x *call) {
+	if x.c.tx != nil {
+		x.errorText("ERR MULTI calls can not be nested")
+		return
+	}
+	x.c.tx = &txState{}
+	x.ok()
+}
+
+func cmdDiscard(x *call) {
+	if x.c.tx == nil {
+		x.errorText("ERR DISCARD without MULTI")
+		return
+	}
+	x.c.tx = nil
+	x.c.unwatch(x.s)
+	x.ok()
+}
+
+func cmdExec(x *call) {
+	s, c := x.s, x.c
+	tx := c.tx
+	if tx == nil {
+		x.errorText("ERR EXEC without MULTI")
+		return
+	}
+	c.tx = nil
+	defer c.unwatch(s)
+	if tx.aborted {
+		x.errorText("EXECABORT Transaction discarded because of previous errors.")
+		return
+	}
+	ctx, out := x.ctx(), x.out
+	err := s.store.Atomically(ctx, func() {
+		if len(c.watches) > 0 {
+			changed, err := s.store.Changed(ctx, c.watches)
+			if err != nil {
+				out = appendErr(out, "exec", err)
+				return
+			}
+			if changed {
+				out = append(out, "*-1\r\n"...)
+				return
+			}
+		}
+		out = redcon.AppendArray(out, len(tx.cmds))
+		now := time.Now()
+		for _, args := range tx.cmds {
+			// NB: exec reuses c.x, which is x: out is kept aside.
+			out = s.exec(c, args, out, now)
+		}
+	})
+	if err != nil {
+		out = appendErr(out, "exec", err)
+	}
+	c.x.out = out
+}
+
+func cmdWatch(x *call) {
+	if x.c.tx != nil {
+		x.errorText("ERR WATCH inside MULTI is not allowed")
+		return
+	}
+	c := x.c
+	for i := 1; i < len(x.args); i++ {
+		acc, id, ok := x.key(i)
+		if !ok {
+			return
+		}
+		k := acc + "\x00" + id
+		if c.watching[k] {
+			continue // Redis too watches a key once
+		}
+		var err error
+		if c.watches, err = x.s.store.Watch(x.ctx(), acc, []string{id}, c.watches); err != nil {
+			x.err(err)
+			return
+		}
+		if c.watching == nil {
+			c.watching = map[string]bool{}
+		}
+		c.watching[k] = true
+	}
+	x.ok()
+}
+
+func cmdUnwatch(x *call) {
+	x.c.unwatch(x.s)
+	x.ok()
+}
+
+// unwatch drops c's watched keys (EXEC, DISCARD, UNWATCH, its end).
+func (c *client) unwatch(s *Server) {
+	s.store.Unwatch(c.watches)
+	c.watches, c.watching = nil, nil
 }

@@ -1,57 +1,383 @@
 package resp
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/concurrencydb/concurrencydb/core"
+	"github.com/concurrencydb/concurrencydb/internal/fuzzcorpus"
+	"github.com/concurrencydb/concurrencydb/persist"
+	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 )
 
-// A transaction is refused whole: MULTI is an error and the connection is
-// closed, so nothing sent after it runs and no state outlives the error.
-// Were MULTI only an unknown command, a client library's transaction
-// would apply its writes one by one while reporting an error, and a retry
-// would apply them again.
-func TestATransactionIsRefusedAndNothingOfItRuns(t *testing.T) {
+// A client library's transaction (go-redis TxPipelined: MULTI, the
+// commands and EXEC in one write) runs whole and answers each command.
+func TestATransactionRunsAndAnswersEachCommand(t *testing.T) {
 	e := newEnv(t)
-	// A client library's transaction: an error, and no write applied.
 	c := e.client()
-	_, err := c.TxPipelined(bg, func(p redis.Pipeliner) error {
-		p.Incr(bg, "tx")
-		p.Incr(bg, "tx")
+	var incr *redis.IntCmd
+	var get *redis.StringCmd
+	cmds, err := c.TxPipelined(bg, func(p redis.Pipeliner) error {
+		p.Set(bg, "tx", "5", 0)
+		incr = p.Incr(bg, "tx")
+		get = p.Get(bg, "tx")
+		p.Get(bg, "{acme}:other")
 		return nil
 	})
-	if err == nil {
-		t.Fatal("TxPipelined succeeded")
+	if !errors.Is(err, redis.Nil) { // the last GET: go-redis reports the first error
+		t.Fatalf("TxPipelined: %v", err)
 	}
-	if n, err := c.Exists(bg, "tx").Result(); err != nil || n != 0 {
-		t.Fatalf("EXISTS tx after the refused transaction = %d, %v: its writes ran", n, err)
+	if len(cmds) != 4 || incr.Val() != 6 || get.Val() != "6" {
+		t.Fatalf("replies: %v", cmds)
 	}
-	// The raw exchange, as redis-cli or a pipelining client sees it.
+	// The raw exchange, as redis-cli sees it.
 	r := e.raw()
-	r.send("INCR x\r\nMULTI\r\nINCR x\r\nEXEC\r\n")
-	if got := r.expectClosed(); !strings.HasPrefix(got, ":1\r\n-ERR MULTI is not supported") || strings.Count(got, "\r\n") != 2 {
-		t.Fatalf("replies = %q, want :1, the MULTI error, then the connection closed", got)
+	r.send("MULTI\r\nINCR x\r\nSEQ.NEXT s\r\nGET x\r\nEXEC\r\nGET x\r\n")
+	want := "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n:1\r\n:1\r\n$1\r\n1\r\n$1\r\n1\r\n"
+	if got := r.readN(6); got != want {
+		t.Fatalf("replies = %q, want %q", got, want)
 	}
-	if v, err := c.Get(bg, "x").Result(); err != nil || v != "1" {
-		t.Fatalf("GET x = %q, %v; want 1: a command after MULTI ran", v, err)
+	// A command that fails inside it answers its error; the others run.
+	r.send("MULTI\r\nSET t abc\r\nINCR t\r\nINCR x\r\nEXEC\r\n")
+	want = "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n-ERR value is not an integer"
+	if got := r.readN(5); !strings.HasPrefix(got, want) || !strings.HasSuffix(got, ":2\r\n") {
+		t.Fatalf("replies = %q, want %q… :2", got, want)
 	}
-	r = e.raw()
-	r.send("EXEC\r\nDISCARD\r\nPING\r\n")
-	if got := r.readN(3); got != "-ERR EXEC without MULTI\r\n-ERR DISCARD without MULTI\r\n+PONG\r\n" {
+}
+
+// A command refused while queued (unknown, wrong arity, not allowed in a
+// transaction, too large a queue) answers its error, and EXEC then runs
+// nothing: EXECABORT, as Redis.
+func TestACommandRefusedWhileQueuedAbortsTheTransaction(t *testing.T) {
+	e := newEnv(t)
+	r := e.raw()
+	for _, bad := range []string{"NOSUCH a", "GET", "KEYS *", "SCAN 0", "FLUSHDB", "MLOCK m 10 0", "INFO"} {
+		r.send("MULTI\r\nSET a 1\r\n" + bad + "\r\nSET b 1\r\nEXEC\r\nEXISTS a b\r\n")
+		got := r.readN(6)
+		lines := strings.Split(got, "\r\n")
+		if lines[0] != "+OK" || lines[1] != "+QUEUED" || !strings.HasPrefix(lines[2], "-ERR") || lines[3] != "+QUEUED" ||
+			lines[4] != "-EXECABORT Transaction discarded because of previous errors." || lines[5] != ":0" {
+			t.Fatalf("%s in a transaction: replies %q", bad, got)
+		}
+	}
+	// Past the queue's bound.
+	big := strings.Repeat("v", 1<<20)
+	var b strings.Builder
+	b.WriteString("MULTI\r\n")
+	n := maxTxBytes/len(big) + 1
+	for i := 0; i < n; i++ {
+		key := fmt.Sprintf("big%d", i)
+		fmt.Fprintf(&b, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(key), key, len(big), big)
+	}
+	b.WriteString("EXEC\r\nEXISTS big0\r\n")
+	r.send(b.String())
+	got := r.readN(n + 3)
+	if !strings.Contains(got, "-ERR transaction too large") || !strings.HasSuffix(got, "-EXECABORT Transaction discarded because of previous errors.\r\n:0\r\n") {
+		t.Fatalf("replies past the queue bound end %q", got[max(0, len(got)-200):])
+	}
+	// The errors that do not abort, and the connection keeps working.
+	r.send("EXEC\r\nDISCARD\r\nMULTI\r\nMULTI\r\nWATCH a\r\nDISCARD\r\nPING\r\n")
+	want := "-ERR EXEC without MULTI\r\n-ERR DISCARD without MULTI\r\n+OK\r\n-ERR MULTI calls can not be nested\r\n-ERR WATCH inside MULTI is not allowed\r\n+OK\r\n+PONG\r\n"
+	if got := r.readN(7); got != want {
+		t.Fatalf("replies = %q, want %q", got, want)
+	}
+}
+
+// X1: no other client's command runs between a transaction's commands.
+// Other clients (on the other event loop, and through the core directly,
+// as HTTP does) increment the same counter all along; each transaction's
+// INCRs must answer consecutive values.
+func TestNoOtherCommandRunsInsideATransaction_X1(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(bg)
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := e.client()
+			for ctx.Err() == nil {
+				if i%2 == 0 {
+					c.Incr(ctx, "n")
+				} else {
+					e.store.CtrAdd(ctx, "0", "n", 1)
+				}
+			}
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+	c := e.client()
+	for round := 0; round < 200; round++ {
+		var got [5]*redis.IntCmd
+		if _, err := c.TxPipelined(bg, func(p redis.Pipeliner) error {
+			for i := range got {
+				got[i] = p.Incr(bg, "n")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i].Val() != got[0].Val()+int64(i) {
+				t.Fatalf("round %d: the transaction's INCRs answered %d, %d, %d, %d, %d: another command ran between them",
+					round, got[0].Val(), got[1].Val(), got[2].Val(), got[3].Val(), got[4].Val())
+			}
+		}
+	}
+}
+
+// X2: WATCH. EXEC runs nothing (a null array, go-redis's TxFailedErr)
+// when a watched key was written, deleted or expired since; it runs when
+// nothing changed, including a key that had already expired and was
+// reaped since, as Redis 7.
+func TestWatchedKeysMakeExecRunNothingOnceChanged_X2(t *testing.T) {
+	e := newEnv(t)
+	c, other := e.client(), e.client()
+	// tx watches key, lets change run, then tries SET key mine.
+	tx := func(key string, change func()) error {
+		return c.Watch(bg, func(tx *redis.Tx) error {
+			if _, err := tx.Get(bg, key).Result(); err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			change()
+			_, err := tx.TxPipelined(bg, func(p redis.Pipeliner) error {
+				p.Set(bg, key, "mine", 0)
+				return nil
+			})
+			return err
+		}, key)
+	}
+	value := func(key string) string {
+		v, err := other.Get(bg, key).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		name    string
+		setup   func(key string)
+		change  func(key string)
+		aborted bool
+	}{
+		{"untouched", func(k string) { other.Set(bg, k, "v", 0) }, func(string) {}, false},
+		{"untouched, absent", func(string) {}, func(string) {}, false},
+		{"written", func(k string) { other.Set(bg, k, "v", 0) }, func(k string) { other.Set(bg, k, "theirs", 0) }, true},
+		{"written with the same value", func(k string) { other.Set(bg, k, "v", 0) }, func(k string) { other.Set(bg, k, "v", 0) }, true},
+		{"created", func(string) {}, func(k string) { other.Set(bg, k, "theirs", 0) }, true},
+		{"created and deleted", func(string) {}, func(k string) { other.Set(bg, k, "theirs", 0); other.Del(bg, k) }, true},
+		{"deleted", func(k string) { other.Set(bg, k, "v", 0) }, func(k string) { other.Del(bg, k) }, true},
+		{"its expiry changed", func(k string) { other.Set(bg, k, "v", 0) }, func(k string) { other.Expire(bg, k, time.Hour) }, true},
+		{"incremented by a sequence of its own", func(k string) { other.Do(bg, "SEQ.NEXT", k) }, func(k string) { other.Do(bg, "SEQ.NEXT", k) }, true},
+		{"written by the same connection", func(string) {}, func(k string) { c.Set(bg, k, "again", 0) }, true},
+		{"expired", func(k string) { other.Set(bg, k, "v", 300*time.Millisecond) }, func(string) { time.Sleep(600 * time.Millisecond) }, true},
+		{"expired before WATCH, reaped since", func(k string) {
+			other.Set(bg, k, "v", 50*time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
+		}, func(string) { time.Sleep(300 * time.Millisecond) }, false},
+		{"written through the core, as HTTP writes", func(string) {}, func(k string) { e.store.CtrAdd(bg, "0", k, 1) }, true},
+		{"another key written", func(string) {}, func(k string) { other.Set(bg, k+"x", "theirs", 0) }, false},
+	} {
+		key := "w:" + strings.ReplaceAll(tc.name, " ", "_")
+		tc.setup(key)
+		err := tx(key, func() { tc.change(key) })
+		switch {
+		case tc.aborted && !errors.Is(err, redis.TxFailedErr):
+			t.Errorf("%s: EXEC = %v, want a null array (TxFailedErr)", tc.name, err)
+		case tc.aborted && value(key) == "mine":
+			t.Errorf("%s: EXEC answered null but its SET ran", tc.name)
+		case !tc.aborted && err != nil:
+			t.Errorf("%s: EXEC = %v, want it to run", tc.name, err)
+		case !tc.aborted && value(key) != "mine":
+			t.Errorf("%s: EXEC ran but %s = %q", tc.name, key, value(key))
+		}
+	}
+	// EXEC, DISCARD and UNWATCH forget the watched keys: a later
+	// transaction runs whatever happened to them before.
+	r := e.raw()
+	for _, forget := range []string{"MULTI\r\nEXEC", "MULTI\r\nDISCARD", "UNWATCH\r\n+NOREPLY"} {
+		r.send("WATCH f\r\n" + strings.TrimSuffix(forget, "\r\n+NOREPLY") + "\r\n")
+		n := 1 + strings.Count(strings.TrimSuffix(forget, "\r\n+NOREPLY"), "\r\n") + 1
+		r.readN(n)
+		other.Incr(bg, "f")
+		r.send("MULTI\r\nINCR f\r\nEXEC\r\n")
+		if got := r.readN(3); !strings.HasPrefix(got, "+OK\r\n+QUEUED\r\n*1\r\n:") {
+			t.Fatalf("after %q, a change to the once-watched key aborted: %q", forget, got)
+		}
+	}
+	if n := e.store.WatchedKeys(); n != 0 {
+		t.Fatalf("%d keys still watched after every transaction ended", n)
+	}
+}
+
+// A connection that goes while watching leaves nothing watched: the store
+// would otherwise count writes to those keys for ever.
+func TestAConnectionThatGoesStopsWatching(t *testing.T) {
+	e := newEnv(t)
+	r := e.raw()
+	r.send("WATCH a b {acme}:c\r\nMULTI\r\nSET a 1\r\n")
+	r.readN(3)
+	if n := e.store.WatchedKeys(); n != 3 {
+		t.Fatalf("WatchedKeys = %d, want 3", n)
+	}
+	r.nc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.store.WatchedKeys() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("WatchedKeys = %d after the connection closed", e.store.WatchedKeys())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if v, err := e.client().Exists(bg, "a").Result(); err != nil || v != 0 {
+		t.Fatalf("EXISTS a = %d, %v: the unexecuted transaction ran", v, err)
+	}
+}
+
+// Every command a transaction may hold runs inside one and answers: none
+// of them waits for the apply lock the transaction holds (Atomically's
+// rule), which would hang the event loop. Each seed of FuzzCommandArgs is
+// run inside MULTI … EXEC with a deadline; the seeds cover every command.
+func TestEveryCommandAllowedInATransactionRunsInOne(t *testing.T) {
+	e := newEnv(t)
+	seen := map[string]bool{}
+	for _, args := range fuzzSeedCommands(t) {
+		cmd := e.srv.lookup(args[0])
+		if cmd == nil {
+			continue
+		}
+		seen[cmd.spec.Name] = true
+		if txControl(cmd) || !allowedInTx(cmd) {
+			continue
+		}
+		r := e.raw()
+		var b strings.Builder
+		b.WriteString("MULTI\r\n")
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+		b.WriteString("EXEC\r\nPING\r\n")
+		r.nc.SetDeadline(time.Now().Add(10 * time.Second))
+		r.send(b.String())
+		got := r.readN(4)
+		if !strings.HasPrefix(got, "+OK\r\n") || !strings.HasSuffix(got, "+PONG\r\n") {
+			t.Fatalf("%q in a transaction: replies %q", args, got)
+		}
+		if !strings.Contains(got, "*1\r\n") && !strings.Contains(got, "-EXECABORT") {
+			t.Fatalf("%q in a transaction: EXEC answered %q", args, got)
+		}
+		r.nc.Close()
+	}
+	for _, spec := range core.Commands() {
+		if !seen[spec.Name] {
+			t.Errorf("no FuzzCommandArgs seed runs %s: add one (testdata/fuzz/FuzzCommandArgs)", spec.Name)
+		}
+	}
+}
+
+// EXEC's reply waits for the fsync of the transaction's writes (D1):
+// while syncs are held, no reply comes; and when the sync fails, EXEC
+// answers an error, so nothing of it is acknowledged (D6).
+func TestExecAnswersOnlyOnceItsWritesAreSynced_D1_D6(t *testing.T) {
+	fs := faultfs.New(vfs.Default)
+	e := newEnv(t, func(c *envConfig) { c.persist = persist.Options{FS: fs} })
+	r := e.raw()
+	r.send("SET warm 1\r\n")
+	r.readN(1)
+	fs.HoldSyncs()
+	r.send("MULTI\r\nINCR a\r\nINCR b\r\n")
+	if got := r.readN(3); got != "+OK\r\n+QUEUED\r\n+QUEUED\r\n" {
 		t.Fatalf("replies = %q", got)
+	}
+	r.send("EXEC\r\n")
+	r.nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := r.nc.Read(make([]byte, 64)); err == nil {
+		t.Fatalf("EXEC answered (%d bytes) while its fsync was held", n)
+	}
+	r.nc.SetReadDeadline(time.Time{})
+	fs.ReleaseSyncs()
+	if got := r.readN(1); got != "*2\r\n:1\r\n:1\r\n" {
+		t.Fatalf("EXEC = %q after the sync", got)
+	}
+	fs.FailSyncs()
+	r.send("MULTI\r\nINCR a\r\nINCR b\r\nEXEC\r\n")
+	if got := r.readN(4); !strings.HasPrefix(got, "+OK\r\n+QUEUED\r\n+QUEUED\r\n-MISCONF") {
+		t.Fatalf("EXEC whose sync failed = %q, want a MISCONF error", got)
+	}
+}
+
+// fuzzSeedCommands decodes FuzzCommandArgs's seeds into argument lists, as
+// its harness does (newArgsFuzz).
+func fuzzSeedCommands(t *testing.T) [][][]byte {
+	seeds, err := fuzzcorpus.Read("testdata/fuzz/FuzzCommandArgs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := core.Commands()
+	var out [][][]byte
+	for _, data := range seeds {
+		if len(data) == 0 {
+			continue
+		}
+		args := [][]byte{[]byte(specs[int(data[0])%len(specs)].Name)}
+		for _, a := range bytes.Split(data[1:], []byte(" ")) {
+			if len(a) > 0 {
+				args = append(args, a)
+			}
+		}
+		out = append(out, args)
+	}
+	return out
+}
+
+// The transaction replies, error texts and which errors abort, side by
+// side with Redis 7.0.
+func TestTransactionRepliesMatchARealRedisServer(t *testing.T) {
+	rc := startRedisServer(t)
+	script := "MULTI\r\nMULTI\r\nWATCH a\r\nSET a 1\r\nEXEC\r\n" +
+		"MULTI\r\nSET b 1\r\nNOSUCH x\r\nEXEC\r\nEXISTS b\r\n" +
+		"MULTI\r\nGET\r\nEXEC\r\nWATCH\r\nUNWATCH\r\nEXEC\r\nDISCARD\r\n" +
+		"MULTI\r\nINCR a\r\nSET a x\r\nINCR a\r\nGET a\r\nEXEC\r\n" +
+		"MULTI\r\nDISCARD\r\nGET a\r\nMULTI\r\nEXEC\r\n" +
+		"WATCH a b\r\nWATCH a\r\nSET a y\r\nMULTI\r\nGET a\r\nEXEC\r\n" +
+		"PING\r\n"
+	const replies = 35
+	got := func(addr string) string {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		r := &rawConn{t: t, nc: nc}
+		r.send(script)
+		return r.readN(replies)
+	}
+	ours, theirs := got(newEnv(t).addr), got(rc.Options().Addr)
+	if ours != theirs {
+		t.Fatalf("replies differ:\nours   %q\nredis  %q", ours, theirs)
+	}
+	if !strings.HasSuffix(ours, "+PONG\r\n") {
+		t.Fatalf("script replies %q: not all read", ours)
 	}
 }
 
 // Before AUTH, MULTI, EXEC and DISCARD answer NOAUTH, as in Redis, and
-// MULTI does not close the connection.
+// nothing is queued.
 func TestMultiBeforeAuthIsNoAuth(t *testing.T) {
 	e := newEnv(t, withAuth(core.Auth{Token: "root"}))
 	r := e.raw()
-	r.send("MULTI\r\nAUTH root\r\nEXEC\r\n")
-	if got := r.readN(3); got != "-NOAUTH Authentication required.\r\n+OK\r\n-ERR EXEC without MULTI\r\n" {
+	r.send("MULTI\r\nAUTH root\r\nEXEC\r\nWATCH a\r\n")
+	if got := r.readN(4); got != "-NOAUTH Authentication required.\r\n+OK\r\n-ERR EXEC without MULTI\r\n+OK\r\n" {
 		t.Fatalf("replies = %q", got)
 	}
 }

@@ -192,6 +192,11 @@ type client struct {
 	authed    bool
 	limitedTo string // account an account token limits it to; "" = all
 	quit      bool
+	// The transaction being queued (nil: none) and the keys WATCHed, by
+	// account and id (multi.go). Only c's own commands touch them.
+	tx       *txState
+	watches  []core.Watched
+	watching map[string]bool
 	// blocked: a parked MLOCK waits for its mutex (park → deliver or
 	// close); CLIENT LIST on any loop shows it as flags=b, as Redis shows
 	// a client blocked in BLPOP.
@@ -278,6 +283,7 @@ func (s *Server) forget(c *client) {
 	delete(s.mu.clients, c.id)
 	s.mu.Unlock()
 	s.cfg.Conns.Release()
+	c.unwatch(s)
 	s.conns.Done()
 }
 
@@ -297,9 +303,7 @@ func (s *Server) exec(c *client, args [][]byte, out []byte, now time.Time) []byt
 	s.totalCmds.Add(1)
 	cmd := s.lookup(args[0])
 	if cmd == nil {
-		if out, done := c.txCommand(args, out); done {
-			return out
-		}
+		c.abortTx()
 		return redcon.AppendError(out, unknownCommand(args))
 	}
 	name := cmd.lname
@@ -307,18 +311,24 @@ func (s *Server) exec(c *client, args [][]byte, out []byte, now time.Time) []byt
 	c.mu.lastCmd, c.mu.cmdAt = name, now
 	c.mu.Unlock()
 	if len(args) > s.cfg.MaxArgs {
+		c.abortTx()
 		return redcon.AppendError(out, fmt.Sprintf("ERR too many arguments: %d, max_args is %d", len(args), s.cfg.MaxArgs))
 	}
 	for _, a := range args {
 		if len(a) > s.maxArg {
+			c.abortTx()
 			return redcon.AppendError(out, fmt.Sprintf("ERR argument of %d bytes is larger than max_value_bytes (%d)", len(a), s.maxArg))
 		}
 	}
 	if a := cmd.spec.Arity; (a > 0 && len(args) != a) || (a < 0 && len(args) < -a) {
+		c.abortTx()
 		return appendArityErr(out, name)
 	}
 	if !c.authed && cmd.spec.Flags&core.CmdNoAuth == 0 {
 		return appendErr(out, name, core.ErrNoAuth)
+	}
+	if c.tx != nil && !txControl(cmd) {
+		return s.queue(c, cmd, args, out)
 	}
 	if cmd.spec.Flags&core.CmdBlocking != 0 {
 		c.pl.Flush() // earlier writes must not wait for the blocking one
