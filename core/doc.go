@@ -43,7 +43,7 @@
 //     only touched under the apply lock. The ring's own invariants, G1–G3
 //     (a lookup returns a key's latest put or misses; a drop misses until
 //     the next put; no Go pointers, fixed size), are stated in ring.go.
-//   - X1, X2: a transaction (Atomically) runs its commands with nothing
+//   - A1, A2: a transaction (Atomically) runs its commands with nothing
 //     of anyone else's between them; Changed sees every write, delete and
 //     expiry of a watched key since Watch (stated in tx.go).
 //   - M1: a mutex is granted to waiters first come, first served; a waiter

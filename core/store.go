@@ -481,7 +481,7 @@ func (t *txn) put(k []byte, old *entry, rec persist.Record) persist.Record {
 	b := s.mu.batch
 	b.PutRecord(k, &rec)
 	if s.mu.watch != nil {
-		s.touchLocked(k) // X2
+		s.touchLocked(k) // A2
 	}
 	if old.exists && old.rec.ExpireAt != 0 && old.rec.ExpireAt != rec.ExpireAt {
 		b.DeleteExpiry(old.rec.ExpireAt, k)
@@ -503,7 +503,7 @@ func (t *txn) del(k []byte, old *entry) {
 	b := s.mu.batch
 	b.Delete(k)
 	if s.mu.watch != nil && old.live(t.now) {
-		s.touchLocked(k) // X2: reaping what had expired changes nothing
+		s.touchLocked(k) // A2: reaping what had expired changes nothing
 	}
 	if old.exists && old.rec.ExpireAt != 0 {
 		b.DeleteExpiry(old.rec.ExpireAt, k)

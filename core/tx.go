@@ -14,14 +14,14 @@ import (
 // and the others still run.
 //
 // Invariants:
-//   - X1: the commands run inside Atomically see and leave the keyspace
+//   - A1: the commands run inside Atomically see and leave the keyspace
 //     with nothing of anyone else's between them; their writes go to the
 //     open batch in order, so a crash keeps a prefix of them (whole batches
 //     are durable or not; the writes of one Atomically can straddle two
 //     batches only if the committer took the batch between two commands,
 //     which it cannot: it needs the apply lock to). Their replies wait for
 //     the fsync of that batch (D1), as a pipeline's do.
-//   - X2: Changed reports true when a watched key was written or deleted
+//   - A2: Changed reports true when a watched key was written or deleted
 //     since Watch (by anyone, this connection included), or was live at
 //     Watch and has expired since; a key that was already absent or
 //     expired at Watch and is reaped since is not a change (as Redis 7).
@@ -34,7 +34,7 @@ var ErrInTransaction = errors.New("transactions do not nest")
 
 // Atomically runs fn with the apply lock held throughout: the Store calls
 // fn makes with ctx, which must carry a Pipeline (WithPipeline), run one
-// after another as one transaction (X1), and their durability waits are
+// after another as one transaction (A1), and their durability waits are
 // collected in that Pipeline as usual. fn must call only Store methods
 // that run a command on keys (the strings, counters, sequences, kv and
 // lock commands, Changed): a keyspace walk, a mutex call or Unwatch would
@@ -120,7 +120,7 @@ func (s *Store) Unwatch(ws []Watched) {
 	}
 }
 
-// Changed reports whether any of ws changed since Watch (X2). Called
+// Changed reports whether any of ws changed since Watch (A2). Called
 // inside Atomically, the answer holds until fn returns.
 func (s *Store) Changed(ctx context.Context, ws []Watched) (bool, error) {
 	changed := false
@@ -154,7 +154,7 @@ func (s *Store) WatchedKeys() int {
 	return len(s.mu.watch)
 }
 
-// touchLocked counts a write of k for its watchers (X2).
+// touchLocked counts a write of k for its watchers (A2).
 func (s *Store) touchLocked(k []byte) {
 	if w := s.mu.watch[string(k)]; w != nil {
 		w.touches++

@@ -62,4 +62,11 @@
 //     in it are not counted; a client reads the error, then EOF.
 //     Label values reported to Config.Observe come from the command table
 //     or a reply's error prefix, never from client text (metrics X1).
+//   - R9: a transaction (MULTI … EXEC, multi.go) runs whole or not at all
+//     as Redis's does: a command refused while queued makes EXEC run
+//     nothing; EXEC runs the queue inside core.Store.Atomically (core's
+//     A1, A2), on the event loop, and its reply is held like any other
+//     until its writes are synced (R1). Only commands that take the apply
+//     lock as a key command does may be queued (allowedInTx); the others
+//     would wait for the lock EXEC holds.
 package resp

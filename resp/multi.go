@@ -15,12 +15,12 @@ import (
 // unknown command, a wrong arity, a command not allowed in a transaction)
 // answers its error and marks the transaction, which EXEC then discards
 // (EXECABORT). EXEC runs the queue inside core.Store.Atomically: no other
-// command of any client runs between its commands (core's X1), and its
+// command of any client runs between its commands (core's A1), and its
 // reply, the array of their replies, leaves after the fsync of their
 // writes, as a pipeline's replies do (D1). A command that fails inside it
 // answers its error in the array and the others still run (no rollback, as
 // Redis). WATCH makes the next EXEC answer a null array, running nothing,
-// when a watched key was written, deleted or expired meanwhile (X2).
+// when a watched key was written, deleted or expired meanwhile (A2).
 //
 // Not allowed inside a transaction (refused, the transaction marked): the
 // commands that walk the keyspace (KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB,

@@ -93,11 +93,11 @@ func TestACommandRefusedWhileQueuedAbortsTheTransaction(t *testing.T) {
 	}
 }
 
-// X1: no other client's command runs between a transaction's commands.
+// A1: no other client's command runs between a transaction's commands.
 // Other clients (on the other event loop, and through the core directly,
 // as HTTP does) increment the same counter all along; each transaction's
 // INCRs must answer consecutive values.
-func TestNoOtherCommandRunsInsideATransaction_X1(t *testing.T) {
+func TestNoOtherCommandRunsInsideATransaction_A1(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(bg)
 	var wg sync.WaitGroup
@@ -136,11 +136,11 @@ func TestNoOtherCommandRunsInsideATransaction_X1(t *testing.T) {
 	}
 }
 
-// X2: WATCH. EXEC runs nothing (a null array, go-redis's TxFailedErr)
+// A2: WATCH. EXEC runs nothing (a null array, go-redis's TxFailedErr)
 // when a watched key was written, deleted or expired since; it runs when
 // nothing changed, including a key that had already expired and was
 // reaped since, as Redis 7.
-func TestWatchedKeysMakeExecRunNothingOnceChanged_X2(t *testing.T) {
+func TestWatchedKeysMakeExecRunNothingOnceChanged_A2(t *testing.T) {
 	e := newEnv(t)
 	c, other := e.client(), e.client()
 	// tx watches key, lets change run, then tries SET key mine.
