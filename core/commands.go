@@ -152,7 +152,7 @@ func Commands() []CommandSpec {
 		{"MUNLOCK", 3, rwf, 1, 1, 1, "mutex", "ext", "name handle", "Releases the mutex: OK, or NOTHELD.", "POST /db/{acc}/munlock/{id}"},
 		{"MLOCK.EXTEND", 4, rwf, 1, 1, 1, "mutex", "ext", "name handle seconds", "Gives the holder another seconds from now: OK, or NOTHELD.", "POST /db/{acc}/mlock/{id}"},
 		// transactions
-		{"MULTI", 1, cn, 0, 0, 0, "transactions", "1.2.0", "", "Starts a transaction: the commands after it are queued (QUEUED) until EXEC. Keyspace walks and MLOCK are refused inside one.", ""},
+		{"MULTI", 1, cn, 0, 0, 0, "transactions", "1.2.0", "", "Starts a transaction: the commands after it are queued (QUEUED) until EXEC. Keyspace walks and the mutex commands are refused inside one.", ""},
 		{"EXEC", 1, CmdLoading | CmdStale, 0, 0, 0, "transactions", "1.2.0", "", "Runs the queued commands with no other client's command between them and answers their replies, after their writes are on disk; a null array when a WATCHed key changed, EXECABORT when a command was refused while queued.", ""},
 		{"DISCARD", 1, cn, 0, 0, 0, "transactions", "2.0.0", "", "Drops the queued commands and the WATCHed keys.", ""},
 		{"WATCH", -2, cn, 1, -1, 1, "transactions", "2.2.0", "key [key ...]", "Makes the next EXEC run nothing (null array) if one of the keys is written, deleted or expires before it.", ""},

@@ -19,6 +19,7 @@ type Pipeline struct {
 	s    *Store
 	cur  *flight // newest flight the current command reflects
 	held *Store  // inside that store's Atomically: its apply lock is held
+	now  int64   // then: the transaction's time (unix ms)
 }
 
 type pipelineKey struct{}

@@ -317,7 +317,13 @@ func (s *Store) runLocked(write bool, ks [][]byte, p *Pipeline, held bool, fn fu
 	// One txn per store, reused under the apply lock: fn takes it by
 	// pointer, so a fresh one per command would be a heap allocation.
 	t := &s.mu.txn
-	*t = txn{s: s, now: s.clock.Now().UnixMilli(), deferKick: p != nil}
+	var now int64
+	if held {
+		now = p.now // one time for a whole transaction (A1)
+	} else {
+		now = s.clock.Now().UnixMilli()
+	}
+	*t = txn{s: s, now: now, deferKick: p != nil}
 	err := fn(t)
 	dep := t.dep
 	*t = txn{}

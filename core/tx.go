@@ -15,7 +15,8 @@ import (
 //
 // Invariants:
 //   - A1: the commands run inside Atomically see and leave the keyspace
-//     with nothing of anyone else's between them; their writes go to the
+//     with nothing of anyone else's between them, at one time (the clock
+//     is read once for all of them, as in Redis 7); their writes go to the
 //     open batch in order, so a crash keeps a prefix of them (whole batches
 //     are durable or not; the writes of one Atomically can straddle two
 //     batches only if the committer took the batch between two commands,
@@ -37,17 +38,21 @@ var ErrInTransaction = errors.New("transactions do not nest")
 // after another as one transaction (A1), and their durability waits are
 // collected in that Pipeline as usual. fn must call only Store methods
 // that run a command on keys (the strings, counters, sequences, kv and
-// lock commands, Changed): a keyspace walk, a mutex call or Unwatch would
-// wait for the lock fn holds.
+// lock commands, Changed): a keyspace walk or Unwatch would wait for the
+// lock fn holds, and a mutex call is not covered by it (mutexes have a
+// lock of their own), so front-ends keep both out of transactions.
 func (s *Store) Atomically(ctx context.Context, fn func()) error {
 	p := pipelineFrom(ctx)
 	if p == nil || p.held != nil {
 		return ErrInTransaction
 	}
 	s.mu.Lock()
-	p.held = s
+	// One clock reading for the whole transaction, as Redis 7 freezes
+	// its clock during EXEC: a key cannot expire between two of its
+	// commands, nor between Changed and the commands after it.
+	p.held, p.now = s, s.clock.Now().UnixMilli()
 	defer func() {
-		p.held = nil
+		p.held, p.now = nil, 0
 		s.mu.Unlock()
 	}()
 	fn()

@@ -24,12 +24,17 @@ import (
 //
 // Not allowed inside a transaction (refused, the transaction marked): the
 // commands that walk the keyspace (KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB,
-// FLUSHALL, INFO) and MLOCK, which blocks. Both kinds would wait for the
-// apply lock the transaction holds; Redis runs the first kind, and MLOCK
-// as a non-blocking attempt.
+// FLUSHALL, INFO), which would wait for the apply lock the transaction
+// holds (Redis runs them), and the mutex commands, whose state the apply
+// lock does not guard. The queue runs at one time (the clock is read once,
+// as Redis 7 freezes it during EXEC).
 //
-// The queue is bounded (maxTxBytes): a client cannot grow the server's
-// memory without bound by queuing.
+// The queue is bounded (maxTxBytes), and so is EXEC's reply
+// (maxExecReply): a client cannot grow the server's memory without bound
+// by queuing, nor by reading a large value many times in one EXEC. Unlike
+// Redis, a container command's subcommand (CLIENT GETNAME x, CONFIG GET)
+// is checked when EXEC runs it, not when it is queued: its error comes in
+// EXEC's array.
 
 // txState is a connection's transaction while it is queued.
 type txState struct {
@@ -38,8 +43,15 @@ type txState struct {
 	aborted bool       // a command was refused while queuing: EXECABORT
 }
 
-// maxTxBytes bounds a queued transaction (arguments plus 16 bytes each).
+// maxTxBytes bounds a queued transaction's memory: its arguments, their
+// slice headers and each command's slot (txCost).
 const maxTxBytes = 16 << 20
+
+// maxExecReply bounds the reply EXEC builds: once it passes this, the
+// commands left are not run and each answers an error, so a transaction
+// of many reads of large values cannot build a reply of any size (R7
+// bounds replies between commands; EXEC's are one command's).
+const maxExecReply = 16 << 20
 
 // txControl: the commands that run at once inside MULTI instead of being
 // queued, as in Redis.
@@ -52,9 +64,12 @@ func txControl(cmd *command) bool {
 }
 
 // allowedInTx: a queued command must take the apply lock only as a
-// command on keys does (core.Store.Atomically's rule).
+// command on keys does, and change nothing the apply lock does not guard
+// (core.Store.Atomically's rule): keyspace walks and the mutex commands,
+// whose state (and its lease timers, and other clients' MLOCKs) has a lock
+// of its own, are refused.
 func allowedInTx(cmd *command) bool {
-	return cmd.spec.Flags&(core.CmdKeyspace|core.CmdBlocking) == 0
+	return cmd.spec.Flags&(core.CmdKeyspace|core.CmdBlocking) == 0 && cmd.spec.Group != "mutex"
 }
 
 // abortTx marks c's transaction, if any, for EXECABORT.
@@ -70,20 +85,26 @@ func (s *Server) queue(c *client, cmd *command, args [][]byte, out []byte) []byt
 		c.tx.aborted = true
 		return redcon.AppendError(out, "ERR Command not allowed inside a transaction")
 	}
-	n := 0
+	size := 0
 	for _, a := range args {
-		n += len(a) + 16
+		size += len(a)
 	}
+	// The copy below: one buffer, the slice headers, the command's slot
+	// in cmds, and an allocation header's worth of rounding for each.
+	n := size + 24*len(args) + 24 + 2*16
 	if c.tx.bytes+n > maxTxBytes {
 		c.tx.aborted = true
 		return redcon.AppendError(out, "ERR transaction too large: its queued commands would pass 16 MiB")
 	}
-	own := make([][]byte, len(args)) // args point into the loop's buffer
+	// NB: args point into the loop's read buffer.
+	own, buf := make([][]byte, len(args)), make([]byte, 0, size)
 	for i, a := range args {
-		own[i] = append([]byte(nil), a...)
+		buf = append(buf, a...)
+		own[i] = buf[len(buf)-len(a) : len(buf) : len(buf)]
 	}
 	c.tx.cmds = append(c.tx.cmds, own)
 	c.tx.bytes += n
+	s.totalCmds.Add(-1) // counted when EXEC runs it, as Redis counts it
 	return redcon.AppendString(out, "QUEUED")
 }
 
@@ -114,15 +135,22 @@ func cmdExec(x *call) {
 		return
 	}
 	c.tx = nil
-	defer c.unwatch(s)
+	// EXEC forgets the watched keys whatever happens. NB: taken off c
+	// before the transaction runs: an UNWATCH queued in it then has none
+	// to drop (as in Redis, which unwatches before running the queue),
+	// and Store.Unwatch, which takes the apply lock, runs only after
+	// Atomically released it.
+	ws := c.watches
+	c.watches, c.watching = nil, nil
+	defer s.store.Unwatch(ws)
 	if tx.aborted {
 		x.errorText("EXECABORT Transaction discarded because of previous errors.")
 		return
 	}
 	ctx, out := x.ctx(), x.out
 	err := s.store.Atomically(ctx, func() {
-		if len(c.watches) > 0 {
-			changed, err := s.store.Changed(ctx, c.watches)
+		if len(ws) > 0 {
+			changed, err := s.store.Changed(ctx, ws)
 			if err != nil {
 				out = appendErr(out, "exec", err)
 				return
@@ -133,8 +161,12 @@ func cmdExec(x *call) {
 			}
 		}
 		out = redcon.AppendArray(out, len(tx.cmds))
-		now := time.Now()
+		start, now := len(out), time.Now()
 		for _, args := range tx.cmds {
+			if len(out)-start > maxExecReply {
+				out = redcon.AppendError(out, "ERR not run: EXEC's reply passed 16 MiB before this command")
+				continue
+			}
 			// NB: exec reuses c.x, which is x: out is kept aside.
 			out = s.exec(c, args, out, now)
 		}
@@ -142,6 +174,9 @@ func cmdExec(x *call) {
 	if err != nil {
 		out = appendErr(out, "exec", err)
 	}
+	c.mu.Lock()
+	c.mu.lastCmd = "exec" // not its last queued command's (CLIENT LIST cmd=)
+	c.mu.Unlock()
 	c.x.out = out
 }
 
@@ -151,11 +186,17 @@ func cmdWatch(x *call) {
 		return
 	}
 	c := x.c
-	for i := 1; i < len(x.args); i++ {
+	type key struct{ acc, id string }
+	keys := make([]key, 0, len(x.args)-1)
+	for i := 1; i < len(x.args); i++ { // all checked before any is watched
 		acc, id, ok := x.key(i)
 		if !ok {
 			return
 		}
+		keys = append(keys, key{acc, id})
+	}
+	for _, kk := range keys {
+		acc, id := kk.acc, kk.id
 		k := acc + "\x00" + id
 		if c.watching[k] {
 			continue // Redis too watches a key once

@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/concurrencydb/concurrencydb/core"
-	"github.com/concurrencydb/concurrencydb/internal/fuzzcorpus"
 	"github.com/concurrencydb/concurrencydb/persist"
 	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 )
@@ -61,7 +60,7 @@ func TestATransactionRunsAndAnswersEachCommand(t *testing.T) {
 func TestACommandRefusedWhileQueuedAbortsTheTransaction(t *testing.T) {
 	e := newEnv(t)
 	r := e.raw()
-	for _, bad := range []string{"NOSUCH a", "GET", "KEYS *", "SCAN 0", "FLUSHDB", "MLOCK m 10 0", "INFO"} {
+	for _, bad := range []string{"NOSUCH a", "GET", "KEYS *", "SCAN 0", "FLUSHDB", "MLOCK m 10 0", "MUNLOCK m 1", "MLOCK.EXTEND m 1 10", "INFO"} {
 		r.send("MULTI\r\nSET a 1\r\n" + bad + "\r\nSET b 1\r\nEXEC\r\nEXISTS a b\r\n")
 		got := r.readN(6)
 		lines := strings.Split(got, "\r\n")
@@ -243,45 +242,59 @@ func TestAConnectionThatGoesStopsWatching(t *testing.T) {
 	}
 }
 
-// Every command a transaction may hold runs inside one and answers: none
-// of them waits for the apply lock the transaction holds (Atomically's
-// rule), which would hang the event loop. Each seed of FuzzCommandArgs is
-// run inside MULTI … EXEC with a deadline; the seeds cover every command.
-func TestEveryCommandAllowedInATransactionRunsInOne(t *testing.T) {
+// txExamples holds one well-formed invocation of every command of the
+// table, for TestEveryCommandRunsInATransactionOrIsRefused.
+var txExamples = map[string]string{
+	"PING": "PING", "ECHO": "ECHO hi", "QUIT": "", "HELLO": "HELLO 2", "AUTH": "AUTH token",
+	"SELECT": "SELECT 0", "CLIENT": "CLIENT GETNAME", "INFO": "INFO", "CONFIG": "CONFIG GET maxmemory",
+	"TIME": "TIME", "ROLE": "ROLE", "DBSIZE": "DBSIZE", "FLUSHDB": "FLUSHDB", "FLUSHALL": "FLUSHALL",
+	"WAIT": "WAIT 0 0", "WAITAOF": "WAITAOF 0 0 0", "COMMAND": "COMMAND COUNT",
+	"GET": "GET k", "SET": "SET k v", "SETNX": "SETNX k2 v", "SETEX": "SETEX k3 10 v",
+	"PSETEX": "PSETEX k4 10000 v", "GETSET": "GETSET k v2", "GETDEL": "GETDEL k2", "GETEX": "GETEX k EX 10",
+	"MGET": "MGET k k3", "MSET": "MSET a 1 b 2", "MSETNX": "MSETNX c 1 d 2", "APPEND": "APPEND k x",
+	"STRLEN": "STRLEN k", "GETRANGE": "GETRANGE k 0 1", "SETRANGE": "SETRANGE k 1 z",
+	"INCR": "INCR n", "INCRBY": "INCRBY n 2", "DECR": "DECR n", "DECRBY": "DECRBY n 2",
+	"INCRBYFLOAT": "INCRBYFLOAT f 1.5", "DELEX": "DELEX k5", "DEL": "DEL a", "UNLINK": "UNLINK b",
+	"EXISTS": "EXISTS k", "TYPE": "TYPE k", "EXPIRE": "EXPIRE k 100", "PEXPIRE": "PEXPIRE k 100000",
+	"EXPIREAT": "EXPIREAT k 4000000000", "PEXPIREAT": "PEXPIREAT k 4000000000000", "TTL": "TTL k",
+	"PTTL": "PTTL k", "EXPIRETIME": "EXPIRETIME k", "PEXPIRETIME": "PEXPIRETIME k", "PERSIST": "PERSIST k",
+	"KEYS": "KEYS *", "SCAN": "SCAN 0", "RENAME": "RENAME k k6", "RENAMENX": "RENAMENX k6 k7",
+	"RANDOMKEY": "RANDOMKEY", "SEQ.NEXT": "SEQ.NEXT s", "SEQ.GET": "SEQ.GET s", "SEQ.RESET": "SEQ.RESET s",
+	"CTR.ADD": "CTR.ADD c1 1", "CTR.GET": "CTR.GET c1", "KV.GET": "KV.GET kv", "KV.SET": "KV.SET kv v",
+	"KV.DEL": "KV.DEL kv", "LOCK.ACQUIRE": "LOCK.ACQUIRE l me 10", "LOCK.GET": "LOCK.GET l",
+	"LOCK.RELEASE": "LOCK.RELEASE l me", "MLOCK": "MLOCK m 10 0", "MUNLOCK": "MUNLOCK m 1",
+	"MLOCK.EXTEND": "MLOCK.EXTEND m 1 10", "MULTI": "", "EXEC": "", "DISCARD": "", "WATCH": "",
+	"UNWATCH": "UNWATCH",
+}
+
+// Every command a transaction may hold runs inside one and answers, with
+// a key watched (UNWATCH then drops it): none of them waits for the apply
+// lock the transaction holds (Atomically's rule), which would hang the
+// event loop and every client. The others are refused while queued.
+func TestEveryCommandRunsInATransactionOrIsRefused(t *testing.T) {
 	e := newEnv(t)
-	seen := map[string]bool{}
-	for _, args := range fuzzSeedCommands(t) {
-		cmd := e.srv.lookup(args[0])
-		if cmd == nil {
+	for _, spec := range core.Commands() {
+		ex, ok := txExamples[spec.Name]
+		if !ok {
+			t.Errorf("no example of %s in txExamples: add one", spec.Name)
 			continue
 		}
-		seen[cmd.spec.Name] = true
-		if txControl(cmd) || !allowedInTx(cmd) {
+		cmd := e.srv.lookup([]byte(spec.Name))
+		if txControl(cmd) {
 			continue
 		}
 		r := e.raw()
-		var b strings.Builder
-		b.WriteString("MULTI\r\n")
-		fmt.Fprintf(&b, "*%d\r\n", len(args))
-		for _, a := range args {
-			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-		}
-		b.WriteString("EXEC\r\nPING\r\n")
 		r.nc.SetDeadline(time.Now().Add(10 * time.Second))
-		r.send(b.String())
-		got := r.readN(4)
-		if !strings.HasPrefix(got, "+OK\r\n") || !strings.HasSuffix(got, "+PONG\r\n") {
-			t.Fatalf("%q in a transaction: replies %q", args, got)
+		r.send("WATCH untouched\r\nMULTI\r\n" + ex + "\r\nEXEC\r\nPING\r\n")
+		got := r.readN(5)
+		want := "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n"
+		if !allowedInTx(cmd) {
+			want = "+OK\r\n+OK\r\n-ERR Command not allowed inside a transaction\r\n-EXECABORT"
 		}
-		if !strings.Contains(got, "*1\r\n") && !strings.Contains(got, "-EXECABORT") {
-			t.Fatalf("%q in a transaction: EXEC answered %q", args, got)
+		if !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "+PONG\r\n") {
+			t.Errorf("%q in a transaction: replies %q, want %q…", ex, got, want)
 		}
 		r.nc.Close()
-	}
-	for _, spec := range core.Commands() {
-		if !seen[spec.Name] {
-			t.Errorf("no FuzzCommandArgs seed runs %s: add one (testdata/fuzz/FuzzCommandArgs)", spec.Name)
-		}
 	}
 }
 
@@ -316,30 +329,6 @@ func TestExecAnswersOnlyOnceItsWritesAreSynced_D1_D6(t *testing.T) {
 	}
 }
 
-// fuzzSeedCommands decodes FuzzCommandArgs's seeds into argument lists, as
-// its harness does (newArgsFuzz).
-func fuzzSeedCommands(t *testing.T) [][][]byte {
-	seeds, err := fuzzcorpus.Read("testdata/fuzz/FuzzCommandArgs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs := core.Commands()
-	var out [][][]byte
-	for _, data := range seeds {
-		if len(data) == 0 {
-			continue
-		}
-		args := [][]byte{[]byte(specs[int(data[0])%len(specs)].Name)}
-		for _, a := range bytes.Split(data[1:], []byte(" ")) {
-			if len(a) > 0 {
-				args = append(args, a)
-			}
-		}
-		out = append(out, args)
-	}
-	return out
-}
-
 // The transaction replies, error texts and which errors abort, side by
 // side with Redis 7.0.
 func TestTransactionRepliesMatchARealRedisServer(t *testing.T) {
@@ -350,8 +339,9 @@ func TestTransactionRepliesMatchARealRedisServer(t *testing.T) {
 		"MULTI\r\nINCR a\r\nSET a x\r\nINCR a\r\nGET a\r\nEXEC\r\n" +
 		"MULTI\r\nDISCARD\r\nGET a\r\nMULTI\r\nEXEC\r\n" +
 		"WATCH a b\r\nWATCH a\r\nSET a y\r\nMULTI\r\nGET a\r\nEXEC\r\n" +
+		"WATCH a\r\nMULTI\r\nUNWATCH\r\nSET a z\r\nEXEC\r\nGET a\r\n" +
 		"PING\r\n"
-	const replies = 35
+	const replies = 41
 	got := func(addr string) string {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -379,5 +369,59 @@ func TestMultiBeforeAuthIsNoAuth(t *testing.T) {
 	r.send("MULTI\r\nAUTH root\r\nEXEC\r\nWATCH a\r\n")
 	if got := r.readN(4); got != "-NOAUTH Authentication required.\r\n+OK\r\n-ERR EXEC without MULTI\r\n+OK\r\n" {
 		t.Fatalf("replies = %q", got)
+	}
+}
+
+// EXEC's reply is bounded: once it passes maxExecReply, the commands left
+// are not run (they change nothing) and each answers an error, so a queue
+// of reads of a large value cannot build a reply of any size.
+func TestExecsReplyIsBounded(t *testing.T) {
+	e := newEnv(t)
+	big := strings.Repeat("v", 1<<20)
+	if err := e.client().Set(bg, "big", big, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := e.raw()
+	n := maxExecReply/len(big) + 4
+	var b strings.Builder
+	b.WriteString("MULTI\r\n")
+	for i := 0; i < n; i++ {
+		b.WriteString("GET big\r\n")
+	}
+	b.WriteString("SET after 1\r\nEXEC\r\nEXISTS after\r\n")
+	r.send(b.String())
+	r.readN(n + 2) // OK and the QUEUEDs
+	// The rest, read in large chunks (readN parses from the start at
+	// every read).
+	r.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got := r.buf
+	for !bytes.HasSuffix(got, []byte("command\r\n:0\r\n")) && !bytes.HasSuffix(got, []byte("command\r\n:1\r\n")) {
+		chunk := make([]byte, 4<<20)
+		m, err := r.nc.Read(chunk)
+		got = append(got, chunk[:m]...)
+		if err != nil {
+			t.Fatalf("read: %v after %d bytes ending %q", err, len(got), got[max(0, len(got)-120):])
+		}
+	}
+	if len(got) > maxExecReply+2*len(big) {
+		t.Fatalf("EXEC's reply is %d bytes", len(got))
+	}
+	if !bytes.HasSuffix(got, []byte("-ERR not run: EXEC's reply passed 16 MiB before this command\r\n:0\r\n")) ||
+		bytes.Count(got, []byte(big)) != maxExecReply/len(big) {
+		t.Fatalf("EXEC's reply (%d bytes) ends %q", len(got), got[max(0, len(got)-120):])
+	}
+}
+
+// A WATCH with a key the connection may not use answers its error and
+// watches none of its keys.
+func TestAForbiddenKeyWatchesNothing(t *testing.T) {
+	e := newEnv(t, withAuth(core.Auth{Accounts: map[string]string{"acme": "t1"}}))
+	r := e.raw()
+	r.send("AUTH t1\r\nWATCH {acme}:a {other}:b\r\n")
+	if got := r.readN(2); !strings.HasPrefix(got, "+OK\r\n-NOPERM") {
+		t.Fatalf("replies = %q", got)
+	}
+	if n := e.store.WatchedKeys(); n != 0 {
+		t.Fatalf("WatchedKeys = %d after a refused WATCH", n)
 	}
 }
