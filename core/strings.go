@@ -237,6 +237,10 @@ func (s *Store) GetEx(ctx context.Context, acc, id string, x Expiry) ([]byte, bo
 			rec := e.rec
 			rec.ExpireAt = at
 			t.putOrExpire(k, e, rec)
+		} else if (x.Mode == ExpiryIn || x.Mode == ExpiryAt) && s.mu.watch != nil {
+			// Nothing to write, but Redis counts setting a deadline as a
+			// change of the key (its WATCHers' EXEC fails, A2).
+			s.touchLocked(k)
 		}
 		return nil
 	})

@@ -87,11 +87,15 @@ func (s *Store) Watch(ctx context.Context, acc string, ids []string, ws []Watche
 		ks[i] = k
 	}
 	err := s.runKeys(ctx, false, ks, func(t *txn) error {
-		for _, k := range ks {
+		live := make([]bool, len(ks))
+		for i, k := range ks { // all read before any is watched
 			e, err := t.get(k)
 			if err != nil {
 				return err
 			}
+			live[i] = e.live(t.now)
+		}
+		for i, k := range ks {
 			if s.mu.watch == nil {
 				s.mu.watch = map[string]*watchKey{}
 			}
@@ -101,7 +105,7 @@ func (s *Store) Watch(ctx context.Context, acc string, ids []string, ws []Watche
 				s.mu.watch[string(k)] = w
 			}
 			w.refs++
-			ws = append(ws, Watched{k: string(k), w: w, touches: w.touches, live: e.live(t.now)})
+			ws = append(ws, Watched{k: string(k), w: w, touches: w.touches, live: live[i]})
 		}
 		return nil
 	})
@@ -131,18 +135,17 @@ func (s *Store) Changed(ctx context.Context, ws []Watched) (bool, error) {
 	changed := false
 	err := s.runKeys(ctx, false, nil, func(t *txn) error {
 		for _, x := range ws {
-			if x.w.touches != x.touches {
-				changed = true
-				return nil
-			}
-			if !x.live {
-				continue
-			}
+			// NB: read first, also when the count answers: get makes the
+			// reply wait for the write it reflects (D1).
 			e, err := t.get([]byte(x.k))
 			if err != nil {
 				return err
 			}
-			if !e.live(t.now) {
+			if x.w.touches != x.touches {
+				changed = true
+				return nil
+			}
+			if x.live && !e.live(t.now) {
 				changed = true // expired since
 				return nil
 			}

@@ -113,18 +113,28 @@ func (x *call) getKeys(args [][]byte) {
 		x.errorText("ERR Invalid number of arguments specified for command")
 		return
 	}
+	idx := c.keyPositions(len(args))
+	x.array(len(idx))
+	for _, i := range idx {
+		x.bulk(args[i])
+	}
+}
+
+// keyPositions is where the table puts the keys of a call with n
+// arguments (the name included).
+func (c *command) keyPositions(n int) []int {
+	if c.spec.FirstKey == 0 {
+		return nil
+	}
 	last := c.spec.LastKey
 	if last < 0 {
-		last += len(args)
+		last += n
 	}
-	var keys [][]byte
-	for i := c.spec.FirstKey; i <= last && i < len(args); i += max(c.spec.Step, 1) {
-		keys = append(keys, args[i])
+	var idx []int
+	for i := c.spec.FirstKey; i <= last && i < n; i += max(c.spec.Step, 1) {
+		idx = append(idx, i)
 	}
-	x.array(len(keys))
-	for _, k := range keys {
-		x.bulk(k)
-	}
+	return idx
 }
 
 var commandHelp = []string{

@@ -74,7 +74,11 @@ func appendErr(out []byte, cmd string, err error) []byte {
 // appendArityErr is Redis's reply to a wrong argument count; dispatch and
 // the few handlers with sub-command arities share it.
 func appendArityErr(out []byte, cmd string) []byte {
-	return redcon.AppendError(out, "ERR wrong number of arguments for '"+cmd+"' command")
+	return redcon.AppendError(out, arityErr(cmd))
+}
+
+func arityErr(cmd string) string {
+	return "ERR wrong number of arguments for '" + cmd + "' command"
 }
 
 // subArity answers Redis's arity error ("client|id") when args[1] names

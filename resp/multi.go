@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"strings"
 	"time"
 
 	"github.com/tidwall/redcon"
@@ -31,7 +32,10 @@ import (
 //
 // The queue is bounded (maxTxBytes), and so is EXEC's reply
 // (maxExecReply): a client cannot grow the server's memory without bound
-// by queuing, nor by reading a large value many times in one EXEC. Unlike
+// by queuing, nor by reading a large value many times in one EXEC. The
+// keys of a queued command are checked as Redis checks them while
+// queuing (NOPERM, and CROSSSLOT for R3), so such a command aborts the
+// transaction rather than failing in the middle of it. Unlike
 // Redis, a container command's subcommand (CLIENT GETNAME x, CONFIG GET)
 // is checked when EXEC runs it, not when it is queued: its error comes in
 // EXEC's array.
@@ -47,10 +51,13 @@ type txState struct {
 // slice headers and each command's slot (txCost).
 const maxTxBytes = 16 << 20
 
-// maxExecReply bounds the reply EXEC builds: once it passes this, the
-// commands left are not run and each answers an error, so a transaction
-// of many reads of large values cannot build a reply of any size (R7
-// bounds replies between commands; EXEC's are one command's).
+// maxExecReply bounds the reply EXEC keeps: every queued command runs,
+// but a reply that would take EXEC's past this is replaced by an error
+// saying the command ran, so many reads of a large value in one
+// transaction cannot build a reply of any size (R7 bounds replies
+// between commands; EXEC's are one command's). One command's reply is
+// still built whole before it is dropped (an MGET of many large values
+// is unbounded, inside a transaction or not).
 const maxExecReply = 16 << 20
 
 // txControl: the commands that run at once inside MULTI instead of being
@@ -79,11 +86,34 @@ func (c *client) abortTx() {
 	}
 }
 
+// refused answers msg (an error) for a command refused before it ran. In
+// a transaction it aborts it, and a refused EXEC discards it at once, as
+// Redis's execCommandAbort does.
+func (s *Server) refused(c *client, cmd *command, msg string, out []byte) []byte {
+	if c.tx != nil && cmd.spec.Name == "EXEC" {
+		c.tx = nil
+		c.unwatch(s)
+		return redcon.AppendError(out, "EXECABORT Transaction discarded because of: "+strings.TrimPrefix(msg, "ERR "))
+	}
+	c.abortTx()
+	return redcon.AppendError(out, msg)
+}
+
 // queue answers a command sent inside MULTI.
 func (s *Server) queue(c *client, cmd *command, args [][]byte, out []byte) []byte {
 	if !allowedInTx(cmd) {
 		c.tx.aborted = true
 		return redcon.AppendError(out, "ERR Command not allowed inside a transaction")
+	}
+	// The key checks Redis makes while queuing (ACL: NOPERM; one account,
+	// R3: CROSSSLOT), so that such a command aborts the transaction
+	// instead of failing inside a half-run EXEC.
+	if idx := cmd.keyPositions(len(args)); len(idx) > 0 {
+		x := call{s: s, c: c, args: args, name: cmd.lname}
+		if _, _, ok := x.keysOf(idx); !ok {
+			c.tx.aborted = true
+			return append(out, x.out...)
+		}
 	}
 	size := 0
 	for _, a := range args {
@@ -163,12 +193,14 @@ func cmdExec(x *call) {
 		out = redcon.AppendArray(out, len(tx.cmds))
 		start, now := len(out), time.Now()
 		for _, args := range tx.cmds {
-			if len(out)-start > maxExecReply {
-				out = redcon.AppendError(out, "ERR not run: EXEC's reply passed 16 MiB before this command")
-				continue
-			}
 			// NB: exec reuses c.x, which is x: out is kept aside.
+			mark := len(out)
 			out = s.exec(c, args, out, now)
+			if len(out)-start > maxExecReply {
+				// Every command runs (a transaction is never half-run);
+				// a reply that does not fit is replaced.
+				out = redcon.AppendError(out[:mark], "ERR reply dropped: EXEC's reply passed 16 MiB; the command ran")
+			}
 		}
 	})
 	if err != nil {
@@ -186,30 +218,31 @@ func cmdWatch(x *call) {
 		return
 	}
 	c := x.c
-	type key struct{ acc, id string }
-	keys := make([]key, 0, len(x.args)-1)
-	for i := 1; i < len(x.args); i++ { // all checked before any is watched
-		acc, id, ok := x.key(i)
-		if !ok {
-			return
-		}
-		keys = append(keys, key{acc, id})
+	// One account (R3), every key checked before any is watched: a WATCH
+	// that answers an error watches nothing.
+	acc, ids, ok := x.keysOf(x.span(1, 1))
+	if !ok {
+		return
 	}
-	for _, kk := range keys {
-		acc, id := kk.acc, kk.id
-		k := acc + "\x00" + id
-		if c.watching[k] {
-			continue // Redis too watches a key once
+	fresh := ids[:0]
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if k := acc + "\x00" + id; !c.watching[k] && !seen[k] {
+			fresh = append(fresh, id) // Redis too watches a key once
+			seen[k] = true
 		}
-		var err error
-		if c.watches, err = x.s.store.Watch(x.ctx(), acc, []string{id}, c.watches); err != nil {
-			x.err(err)
-			return
+	}
+	var err error
+	if c.watches, err = x.s.store.Watch(x.ctx(), acc, fresh, c.watches); err != nil {
+		x.err(err)
+		return
+	}
+	if c.watching == nil {
+		c.watching = seen
+	} else {
+		for k := range seen {
+			c.watching[k] = true
 		}
-		if c.watching == nil {
-			c.watching = map[string]bool{}
-		}
-		c.watching[k] = true
 	}
 	x.ok()
 }

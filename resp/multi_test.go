@@ -179,7 +179,7 @@ func TestWatchedKeysMakeExecRunNothingOnceChanged_A2(t *testing.T) {
 		{"its expiry changed", func(k string) { other.Set(bg, k, "v", 0) }, func(k string) { other.Expire(bg, k, time.Hour) }, true},
 		{"incremented by a sequence of its own", func(k string) { other.Do(bg, "SEQ.NEXT", k) }, func(k string) { other.Do(bg, "SEQ.NEXT", k) }, true},
 		{"written by the same connection", func(string) {}, func(k string) { c.Set(bg, k, "again", 0) }, true},
-		{"expired", func(k string) { other.Set(bg, k, "v", 300*time.Millisecond) }, func(string) { time.Sleep(600 * time.Millisecond) }, true},
+		{"expired", func(k string) { other.Set(bg, k, "v", time.Second) }, func(string) { time.Sleep(1500 * time.Millisecond) }, true},
 		{"expired before WATCH, reaped since", func(k string) {
 			other.Set(bg, k, "v", 50*time.Millisecond)
 			time.Sleep(100 * time.Millisecond)
@@ -224,7 +224,7 @@ func TestWatchedKeysMakeExecRunNothingOnceChanged_A2(t *testing.T) {
 func TestAConnectionThatGoesStopsWatching(t *testing.T) {
 	e := newEnv(t)
 	r := e.raw()
-	r.send("WATCH a b {acme}:c\r\nMULTI\r\nSET a 1\r\n")
+	r.send("WATCH a b c\r\nMULTI\r\nSET a 1\r\n")
 	r.readN(3)
 	if n := e.store.WatchedKeys(); n != 3 {
 		t.Fatalf("WatchedKeys = %d, want 3", n)
@@ -304,6 +304,7 @@ func TestEveryCommandRunsInATransactionOrIsRefused(t *testing.T) {
 func TestExecAnswersOnlyOnceItsWritesAreSynced_D1_D6(t *testing.T) {
 	fs := faultfs.New(vfs.Default)
 	e := newEnv(t, func(c *envConfig) { c.persist = persist.Options{FS: fs} })
+	t.Cleanup(fs.ReleaseSyncs) // a failed check must not leave the server's close held
 	r := e.raw()
 	r.send("SET warm 1\r\n")
 	r.readN(1)
@@ -321,6 +322,35 @@ func TestExecAnswersOnlyOnceItsWritesAreSynced_D1_D6(t *testing.T) {
 	fs.ReleaseSyncs()
 	if got := r.readN(1); got != "*2\r\n:1\r\n:1\r\n" {
 		t.Fatalf("EXEC = %q after the sync", got)
+	}
+	// An EXEC that answers null because of another client's write waits
+	// for that write's sync too: the null reflects it.
+	r.send("WATCH w\r\n")
+	r.readN(1)
+	fs.HoldSyncs()
+	// Another client's write, applied when Set returns (a Pipeline's
+	// context defers only its durability wait), held unsynced.
+	octx, op := core.WithPipeline(bg)
+	if _, err := e.store.Set(octx, "0", "w", []byte("theirs"), core.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	theirs := op.Take()
+	r.send("MULTI\r\nSET w mine\r\n")
+	if got := r.readN(2); got != "+OK\r\n+QUEUED\r\n" {
+		t.Fatalf("replies = %q", got)
+	}
+	r.send("EXEC\r\n")
+	r.nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := r.nc.Read(make([]byte, 64)); err == nil {
+		t.Fatalf("EXEC answered (%d bytes) before the write that changed its watched key was synced", n)
+	}
+	r.nc.SetReadDeadline(time.Time{})
+	fs.ReleaseSyncs()
+	if got := r.readN(1); got != "*-1\r\n" {
+		t.Fatalf("EXEC = %q, want a null array", got)
+	}
+	if err := theirs.Wait(bg); err != nil {
+		t.Fatal(err)
 	}
 	fs.FailSyncs()
 	r.send("MULTI\r\nINCR a\r\nINCR b\r\nEXEC\r\n")
@@ -340,8 +370,11 @@ func TestTransactionRepliesMatchARealRedisServer(t *testing.T) {
 		"MULTI\r\nDISCARD\r\nGET a\r\nMULTI\r\nEXEC\r\n" +
 		"WATCH a b\r\nWATCH a\r\nSET a y\r\nMULTI\r\nGET a\r\nEXEC\r\n" +
 		"WATCH a\r\nMULTI\r\nUNWATCH\r\nSET a z\r\nEXEC\r\nGET a\r\n" +
+		"WATCH a\r\nMULTI\r\nSET a w\r\nEXEC x\r\nEXEC\r\nSET a v\r\nMULTI\r\nEXEC\r\n" +
+		fmt.Sprintf("SET k4 v EXAT %[1]d\r\nWATCH k4\r\nGETEX k4 EXAT %[1]d\r\nMULTI\r\nPING\r\nEXEC\r\n", time.Now().Add(time.Hour).Unix()) +
+		"WATCH k4\r\nGETEX k4\r\nMULTI\r\nPING\r\nEXEC\r\n" +
 		"PING\r\n"
-	const replies = 41
+	const replies = 60
 	got := func(addr string) string {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -372,43 +405,68 @@ func TestMultiBeforeAuthIsNoAuth(t *testing.T) {
 	}
 }
 
-// EXEC's reply is bounded: once it passes maxExecReply, the commands left
-// are not run (they change nothing) and each answers an error, so a queue
-// of reads of a large value cannot build a reply of any size.
-func TestExecsReplyIsBounded(t *testing.T) {
+// EXEC's reply is bounded: every queued command runs (a transaction is
+// never half-run), and a reply that would take EXEC's past maxExecReply is
+// replaced by an error saying so, so reads of a large value cannot build a
+// reply of any size.
+func TestExecsReplyIsBoundedAndEveryCommandRuns(t *testing.T) {
 	e := newEnv(t)
 	big := strings.Repeat("v", 1<<20)
 	if err := e.client().Set(bg, "big", big, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	r := e.raw()
-	n := maxExecReply/len(big) + 4
-	var b strings.Builder
-	b.WriteString("MULTI\r\n")
-	for i := 0; i < n; i++ {
-		b.WriteString("GET big\r\n")
-	}
-	b.WriteString("SET after 1\r\nEXEC\r\nEXISTS after\r\n")
-	r.send(b.String())
-	r.readN(n + 2) // OK and the QUEUEDs
-	// The rest, read in large chunks (readN parses from the start at
-	// every read).
-	r.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	got := r.buf
-	for !bytes.HasSuffix(got, []byte("command\r\n:0\r\n")) && !bytes.HasSuffix(got, []byte("command\r\n:1\r\n")) {
-		chunk := make([]byte, 4<<20)
-		m, err := r.nc.Read(chunk)
-		got = append(got, chunk[:m]...)
-		if err != nil {
-			t.Fatalf("read: %v after %d bytes ending %q", err, len(got), got[max(0, len(got)-120):])
+	const dropped = "-ERR reply dropped: EXEC's reply passed 16 MiB; the command ran\r\n"
+	for _, tc := range []struct {
+		name, reads string
+		n           int // commands in reads
+		kept        int // replies of big kept
+	}{
+		{"many GETs", strings.Repeat("GET big\r\n", maxExecReply/len(big)+4), maxExecReply/len(big) + 4, maxExecReply/len(big) - 1},
+		{"one MGET", "MGET" + strings.Repeat(" big", maxExecReply/len(big)+4) + "\r\n", 1, 0},
+	} {
+		r := e.raw()
+		e.client().Del(bg, "before", "after")
+		r.send("MULTI\r\nINCR before\r\n" + tc.reads + "INCR after\r\nEXEC\r\nMGET before after\r\n")
+		r.readN(tc.n + 3) // OK and the QUEUEDs
+		// The rest, read in large chunks (readN parses from the start at
+		// every read).
+		r.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		got := r.buf
+		for !bytes.HasSuffix(got, []byte("\r\n*2\r\n$1\r\n1\r\n$1\r\n1\r\n")) {
+			chunk := make([]byte, 4<<20)
+			m, err := r.nc.Read(chunk)
+			got = append(got, chunk[:m]...)
+			if err != nil {
+				t.Fatalf("%s: read: %v after %d bytes ending %q (want both counters at 1: every command ran)", tc.name, err, len(got), got[max(0, len(got)-160):])
+			}
 		}
+		if len(got) > maxExecReply+len(big)/2 {
+			t.Fatalf("%s: EXEC's reply is %d bytes", tc.name, len(got))
+		}
+		if n := bytes.Count(got, []byte(big)); n != tc.kept || !bytes.Contains(got, []byte(dropped)) {
+			t.Fatalf("%s: %d replies of big kept, want %d, and then %q; reply ends %q", tc.name, n, tc.kept, dropped, got[max(0, len(got)-160):])
+		}
+		r.nc.Close()
 	}
-	if len(got) > maxExecReply+2*len(big) {
-		t.Fatalf("EXEC's reply is %d bytes", len(got))
+}
+
+// The key checks Redis makes while queuing (a key of an account the
+// token does not grant: NOPERM; keys of two accounts in one command:
+// CROSSSLOT) abort the transaction: none of it runs, rather than the
+// commands before the refused one.
+func TestAKeyRefusedWhileQueuedAbortsTheTransaction(t *testing.T) {
+	e := newEnv(t, withAuth(core.Auth{Token: "root", Accounts: map[string]string{"acme": "t1"}}))
+	r := e.raw()
+	r.send("AUTH t1\r\nMULTI\r\nINCR {acme}:n\r\nINCR {other}:n\r\nEXEC\r\nGET {acme}:n\r\n")
+	if got := r.readN(6); !strings.HasPrefix(got, "+OK\r\n+OK\r\n+QUEUED\r\n-NOPERM") ||
+		!strings.HasSuffix(got, "-EXECABORT Transaction discarded because of previous errors.\r\n$-1\r\n") {
+		t.Fatalf("replies = %q", got)
 	}
-	if !bytes.HasSuffix(got, []byte("-ERR not run: EXEC's reply passed 16 MiB before this command\r\n:0\r\n")) ||
-		bytes.Count(got, []byte(big)) != maxExecReply/len(big) {
-		t.Fatalf("EXEC's reply (%d bytes) ends %q", len(got), got[max(0, len(got)-120):])
+	r = newEnv(t).raw() // no auth: only CROSSSLOT
+	r.send("MULTI\r\nINCR {acme}:n\r\nMSET {acme}:a 1 {acme}:b 2 {zz}:c 3\r\nEXEC\r\nGET {acme}:n\r\n")
+	if got := r.readN(5); got != "+OK\r\n+QUEUED\r\n-CROSSSLOT Keys in request don't hash to the same slot\r\n"+
+		"-EXECABORT Transaction discarded because of previous errors.\r\n$-1\r\n" {
+		t.Fatalf("replies = %q", got)
 	}
 }
 
@@ -423,5 +481,25 @@ func TestAForbiddenKeyWatchesNothing(t *testing.T) {
 	}
 	if n := e.store.WatchedKeys(); n != 0 {
 		t.Fatalf("WatchedKeys = %d after a refused WATCH", n)
+	}
+}
+
+// A WATCH that answers an error watches none of its keys, whichever key
+// is refused and why; its keys must be of one account (R3).
+func TestAWatchThatFailsWatchesNothing(t *testing.T) {
+	e := newEnv(t)
+	r := e.raw()
+	r.send("WATCH a " + strings.Repeat("k", 600) + "\r\nWATCH {a}:x {b}:y\r\n")
+	got := r.readN(2)
+	if got != "-ERR key is longer than 512 bytes\r\n-CROSSSLOT Keys in request don't hash to the same slot\r\n" {
+		t.Fatalf("replies = %q", got)
+	}
+	if n := e.store.WatchedKeys(); n != 0 {
+		t.Fatalf("WatchedKeys = %d after refused WATCHes", n)
+	}
+	r.send("WATCH a a b\r\n")
+	r.readN(1)
+	if n := e.store.WatchedKeys(); n != 2 {
+		t.Fatalf("WatchedKeys = %d after WATCH a a b, want 2", n)
 	}
 }

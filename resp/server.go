@@ -311,18 +311,15 @@ func (s *Server) exec(c *client, args [][]byte, out []byte, now time.Time) []byt
 	c.mu.lastCmd, c.mu.cmdAt = name, now
 	c.mu.Unlock()
 	if len(args) > s.cfg.MaxArgs {
-		c.abortTx()
-		return redcon.AppendError(out, fmt.Sprintf("ERR too many arguments: %d, max_args is %d", len(args), s.cfg.MaxArgs))
+		return s.refused(c, cmd, fmt.Sprintf("ERR too many arguments: %d, max_args is %d", len(args), s.cfg.MaxArgs), out)
 	}
 	for _, a := range args {
 		if len(a) > s.maxArg {
-			c.abortTx()
-			return redcon.AppendError(out, fmt.Sprintf("ERR argument of %d bytes is larger than max_value_bytes (%d)", len(a), s.maxArg))
+			return s.refused(c, cmd, fmt.Sprintf("ERR argument of %d bytes is larger than max_value_bytes (%d)", len(a), s.maxArg), out)
 		}
 	}
 	if a := cmd.spec.Arity; (a > 0 && len(args) != a) || (a < 0 && len(args) < -a) {
-		c.abortTx()
-		return appendArityErr(out, name)
+		return s.refused(c, cmd, arityErr(name), out)
 	}
 	if !c.authed && cmd.spec.Flags&core.CmdNoAuth == 0 {
 		return appendErr(out, name, core.ErrNoAuth)
