@@ -135,17 +135,21 @@ func (s *Store) Changed(ctx context.Context, ws []Watched) (bool, error) {
 	changed := false
 	err := s.runKeys(ctx, false, nil, func(t *txn) error {
 		for _, x := range ws {
-			// NB: read first, also when the count answers: get makes the
-			// reply wait for the write it reflects (D1).
+			touched := x.w.touches != x.touches
+			if !touched && !x.live {
+				continue // absent or expired then, untouched since: still so
+			}
+			// NB: read also when the count answers: get makes the reply
+			// wait for the write it reflects (D1).
 			e, err := t.get([]byte(x.k))
 			if err != nil {
 				return err
 			}
-			if x.w.touches != x.touches {
+			if touched {
 				changed = true
 				return nil
 			}
-			if x.live && !e.live(t.now) {
+			if !e.live(t.now) {
 				changed = true // expired since
 				return nil
 			}

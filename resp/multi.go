@@ -45,6 +45,9 @@ type txState struct {
 	cmds    [][][]byte // queued commands, copied out of the read buffer
 	bytes   int        // their size, with per-argument overhead
 	aborted bool       // a command was refused while queuing: EXECABORT
+	// accountLater: a queued command may change the connection's account
+	// or token (SELECT, AUTH, HELLO): later keys are checked by EXEC.
+	accountLater bool
 }
 
 // maxTxBytes bounds a queued transaction's memory: its arguments, their
@@ -87,10 +90,10 @@ func (c *client) abortTx() {
 }
 
 // refused answers msg (an error) for a command refused before it ran. In
-// a transaction it aborts it, and a refused EXEC discards it at once, as
-// Redis's execCommandAbort does.
+// a transaction it aborts it; a refused EXEC discards the transaction, if
+// any, and the watched keys at once, as Redis's execCommandAbort does.
 func (s *Server) refused(c *client, cmd *command, msg string, out []byte) []byte {
-	if c.tx != nil && cmd.spec.Name == "EXEC" {
+	if cmd.spec.Name == "EXEC" { // in a transaction or not, as Redis
 		c.tx = nil
 		c.unwatch(s)
 		return redcon.AppendError(out, "EXECABORT Transaction discarded because of: "+strings.TrimPrefix(msg, "ERR "))
@@ -108,7 +111,17 @@ func (s *Server) queue(c *client, cmd *command, args [][]byte, out []byte) []byt
 	// The key checks Redis makes while queuing (ACL: NOPERM; one account,
 	// R3: CROSSSLOT), so that such a command aborts the transaction
 	// instead of failing inside a half-run EXEC.
-	if idx := cmd.keyPositions(len(args)); len(idx) > 0 {
+	// Not after a queued SELECT, AUTH or HELLO: the keys resolve in the
+	// account current when EXEC runs them, unknown now. Nor when the
+	// arguments do not pair up (MSET a b c): the handler's own error
+	// comes first.
+	switch cmd.spec.Name {
+	case "SELECT", "AUTH", "HELLO":
+		c.tx.accountLater = true
+	}
+	step := max(cmd.spec.Step, 1)
+	if idx := cmd.keyPositions(len(args)); len(idx) > 0 && !c.tx.accountLater &&
+		(cmd.spec.LastKey != -1 || step == 1 || (len(args)-cmd.spec.FirstKey)%step == 0) {
 		x := call{s: s, c: c, args: args, name: cmd.lname}
 		if _, _, ok := x.keysOf(idx); !ok {
 			c.tx.aborted = true

@@ -373,8 +373,11 @@ func TestTransactionRepliesMatchARealRedisServer(t *testing.T) {
 		"WATCH a\r\nMULTI\r\nSET a w\r\nEXEC x\r\nEXEC\r\nSET a v\r\nMULTI\r\nEXEC\r\n" +
 		fmt.Sprintf("SET k4 v EXAT %[1]d\r\nWATCH k4\r\nGETEX k4 EXAT %[1]d\r\nMULTI\r\nPING\r\nEXEC\r\n", time.Now().Add(time.Hour).Unix()) +
 		"WATCH k4\r\nGETEX k4\r\nMULTI\r\nPING\r\nEXEC\r\n" +
+		"MULTI\r\nMSET a b {x}:c\r\nEXEC\r\n" +
+		"WATCH a\r\nEXEC x\r\nSET a 1\r\nMULTI\r\nPING\r\nEXEC\r\n" +
+		"MULTI\r\nSELECT 1\r\nMGET k {1}:j\r\nEXEC\r\n" +
 		"PING\r\n"
-	const replies = 60
+	const replies = 73
 	got := func(addr string) string {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -460,6 +463,13 @@ func TestAKeyRefusedWhileQueuedAbortsTheTransaction(t *testing.T) {
 	r.send("AUTH t1\r\nMULTI\r\nINCR {acme}:n\r\nINCR {other}:n\r\nEXEC\r\nGET {acme}:n\r\n")
 	if got := r.readN(6); !strings.HasPrefix(got, "+OK\r\n+OK\r\n+QUEUED\r\n-NOPERM") ||
 		!strings.HasSuffix(got, "-EXECABORT Transaction discarded because of previous errors.\r\n$-1\r\n") {
+		t.Fatalf("replies = %q", got)
+	}
+	// After a queued AUTH (or SELECT), keys resolve in the account EXEC
+	// will run them in, unknown while queuing: checked then.
+	r = e.raw()
+	r.send("AUTH root\r\nMULTI\r\nAUTH t1\r\nMGET k {acme}:j\r\nEXEC\r\n")
+	if got := r.readN(5); got != "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n*2\r\n$-1\r\n$-1\r\n" {
 		t.Fatalf("replies = %q", got)
 	}
 	r = newEnv(t).raw() // no auth: only CROSSSLOT
