@@ -402,8 +402,9 @@ func TestTransactionRepliesMatchARealRedisServer(t *testing.T) {
 func TestMultiBeforeAuthIsNoAuth(t *testing.T) {
 	e := newEnv(t, withAuth(core.Auth{Token: "root"}))
 	r := e.raw()
-	r.send("MULTI\r\nAUTH root\r\nEXEC\r\nWATCH a\r\n")
-	if got := r.readN(4); got != "-NOAUTH Authentication required.\r\n+OK\r\n-ERR EXEC without MULTI\r\n+OK\r\n" {
+	r.send("EXEC\r\nMULTI\r\nAUTH root\r\nEXEC\r\nWATCH a\r\n")
+	if got := r.readN(5); got != "-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n"+
+		"-NOAUTH Authentication required.\r\n+OK\r\n-ERR EXEC without MULTI\r\n+OK\r\n" {
 		t.Fatalf("replies = %q", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -322,6 +323,9 @@ func (s *Server) exec(c *client, args [][]byte, out []byte, now time.Time) []byt
 		return s.refused(c, cmd, arityErr(name), out)
 	}
 	if !c.authed && cmd.spec.Flags&core.CmdNoAuth == 0 {
+		if cmd.spec.Name == "EXEC" { // EXECABORT … because of: NOAUTH …, as Redis
+			return s.refused(c, cmd, strings.TrimSuffix(string(appendErr(nil, name, core.ErrNoAuth)[1:]), "\r\n"), out)
+		}
 		return appendErr(out, name, core.ErrNoAuth)
 	}
 	if c.tx != nil && !txControl(cmd) {
