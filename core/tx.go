@@ -78,15 +78,11 @@ type Watched struct {
 // every entry it returns back to Unwatch (EXEC, DISCARD, UNWATCH, the
 // connection's end), or the store keeps counting writes to those keys.
 func (s *Store) Watch(ctx context.Context, acc string, ids []string, ws []Watched) ([]Watched, error) {
-	ks := make([][]byte, len(ids))
-	for i, id := range ids {
-		k, err := s.key(acc, id)
-		if err != nil {
-			return ws, err
-		}
-		ks[i] = k
+	ks, err := s.keys(acc, ids)
+	if err != nil {
+		return ws, err
 	}
-	err := s.runKeys(ctx, false, ks, func(t *txn) error {
+	err = s.runKeys(ctx, false, ks, func(t *txn) error {
 		live := make([]bool, len(ks))
 		for i, k := range ks { // all read before any is watched
 			e, err := t.get(k)

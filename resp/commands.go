@@ -318,7 +318,7 @@ func CommandsMarkdown() string {
 	var b strings.Builder
 	b.WriteString("# RESP commands\n\n")
 	b.WriteString("Generated from the command table (`core/commands.go`) by `go test ./resp -run TestCommandsMarkdownIsUpToDate -update`; do not edit.\n\n")
-	b.WriteString("Keys of the form `{acc}:rest` address account `acc`; other keys the connection's current account (`SELECT`, default `0`), so `GET {acme}:user:1` reads what `PUT /db/acme/kv/user:1` wrote. Every write is on disk (fsynced) before its reply. `HELLO 3` answers `NOPROTO`: go-redis, rueidis and `redis-cli -3` fall back to RESP2; a client configured for RESP3 only fails to connect. `MULTI … EXEC` runs the queued commands with no other client's command between them; keyspace walks and `MLOCK` are refused inside a transaction.\n\n")
+	b.WriteString("Keys of the form `{acc}:rest` address account `acc`; other keys the connection's current account (`SELECT`, default `0`), so `GET {acme}:user:1` reads what `PUT /db/acme/kv/user:1` wrote. Every write is on disk (fsynced) before its reply. `HELLO 3` answers `NOPROTO`: go-redis, rueidis and `redis-cli -3` fall back to RESP2; a client configured for RESP3 only fails to connect. `MULTI … EXEC` runs the queued commands with no other client's command between them; keyspace walks and the mutex commands are refused inside a transaction.\n\n")
 	b.WriteString(`## Examples
 
 ` + "```" + `

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -298,6 +299,17 @@ func TestEveryCommandRunsInATransactionOrIsRefused(t *testing.T) {
 	}
 }
 
+// silentFor fails the test if anything arrives within d (what: who would
+// have answered too early).
+func (r *rawConn) silentFor(d time.Duration, what string) {
+	r.t.Helper()
+	r.nc.SetReadDeadline(time.Now().Add(d))
+	if n, err := r.nc.Read(make([]byte, 64)); err == nil {
+		r.t.Fatalf("%s: answered (%d bytes)", what, n)
+	}
+	r.nc.SetReadDeadline(time.Time{})
+}
+
 // EXEC's reply waits for the fsync of the transaction's writes (D1):
 // while syncs are held, no reply comes; and when the sync fails, EXEC
 // answers an error, so nothing of it is acknowledged (D6).
@@ -314,11 +326,7 @@ func TestExecAnswersOnlyOnceItsWritesAreSynced_D1_D6(t *testing.T) {
 		t.Fatalf("replies = %q", got)
 	}
 	r.send("EXEC\r\n")
-	r.nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if n, err := r.nc.Read(make([]byte, 64)); err == nil {
-		t.Fatalf("EXEC answered (%d bytes) while its fsync was held", n)
-	}
-	r.nc.SetReadDeadline(time.Time{})
+	r.silentFor(300*time.Millisecond, "EXEC, while its fsync was held")
 	fs.ReleaseSyncs()
 	if got := r.readN(1); got != "*2\r\n:1\r\n:1\r\n" {
 		t.Fatalf("EXEC = %q after the sync", got)
@@ -340,11 +348,7 @@ func TestExecAnswersOnlyOnceItsWritesAreSynced_D1_D6(t *testing.T) {
 		t.Fatalf("replies = %q", got)
 	}
 	r.send("EXEC\r\n")
-	r.nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if n, err := r.nc.Read(make([]byte, 64)); err == nil {
-		t.Fatalf("EXEC answered (%d bytes) before the write that changed its watched key was synced", n)
-	}
-	r.nc.SetReadDeadline(time.Time{})
+	r.silentFor(300*time.Millisecond, "EXEC, before the write that changed its watched key was synced")
 	fs.ReleaseSyncs()
 	if got := r.readN(1); got != "*-1\r\n" {
 		t.Fatalf("EXEC = %q, want a null array", got)
@@ -512,5 +516,45 @@ func TestAWatchThatFailsWatchesNothing(t *testing.T) {
 	r.readN(1)
 	if n := e.store.WatchedKeys(); n != 2 {
 		t.Fatalf("WatchedKeys = %d after WATCH a a b, want 2", n)
+	}
+}
+
+// A queued command is counted once, when EXEC runs it, as Redis counts
+// it (total_commands_processed), and CLIENT LIST shows the connection's
+// last command as exec, not its last queued one.
+func TestATransactionIsCountedAndListedAsRedisDoes(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	total := func() int {
+		info, err := c.Info(bg, "stats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, v, _ := strings.Cut(info, "total_commands_processed:")
+		n, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(v, "\r\n", 2)[0]))
+		if err != nil {
+			t.Fatalf("INFO stats: %q", info)
+		}
+		return n
+	}
+	before := total()
+	r := e.raw()
+	r.send("CLIENT SETNAME txer\r\nMULTI\r\nPING\r\nECHO x\r\nEXEC\r\n")
+	r.readN(5)
+	// CLIENT SETNAME, MULTI, PING, ECHO, EXEC, and the second INFO.
+	if got := total() - before; got != 6 {
+		t.Fatalf("total_commands_processed grew by %d, want 6", got)
+	}
+	list, err := c.ClientList(bg).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(list, "\n") {
+		if strings.Contains(line, "name=txer ") && !strings.Contains(line, " cmd=exec ") {
+			t.Fatalf("CLIENT LIST: %s", line)
+		}
+	}
+	if !strings.Contains(list, "name=txer ") {
+		t.Fatalf("CLIENT LIST lacks the connection: %s", list)
 	}
 }
