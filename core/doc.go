@@ -30,11 +30,12 @@
 //   - C1: the record cache (Store.mu.mem) holds committed records within
 //     Config.CacheBytes (counted by entryCost; every write and every load
 //     evicts when over it) plus the pending ones, which are never evicted
-//     because they are the only copy until their batch syncs (while the
-//     pending ones alone fill the budget, committed ones may add a tenth
-//     of it before the next look: after a failed sync, for good); a record read
-//     from Pebble without the apply lock is installed only when no write to
-//     it can have happened meanwhile (loadLocked).
+//     because they are the only copy until their batch syncs, and then
+//     until Pebble has it (C3). While those alone fill the budget,
+//     committed ones may add a tenth of it before the next look (after a
+//     failed sync, for good). A record read from Pebble without the apply
+//     lock is installed only when no write to it can have happened
+//     meanwhile (loadLocked).
 //   - C2: the record ring (ring.go) holds, for a key absent from the record
 //     cache, nothing or the key's latest committed record: every write
 //     goes through the cache, and every committed entry the cache evicts
@@ -43,6 +44,12 @@
 //     only touched under the apply lock. The ring's own invariants, G1–G3
 //     (a lookup returns a key's latest put or misses; a drop misses until
 //     the next put; no Go pointers, fixed size), are stated in ring.go.
+//   - C3: Pebble holds every synced write that is not in the record cache.
+//     A synced batch reaches Pebble after its writers have heard of it
+//     (Store.Applied: an event loop answers first); until then its
+//     entries are not evicted, as pending ones (C1), and its keys are
+//     merged into listings (pendingIn); reads of Pebble alone (INFO's key
+//     count, the reaper's scan of the expiry index) call Applied first.
 //   - A1, A2: a transaction (Atomically) runs its commands with nothing
 //     of anyone else's between them; Changed sees every write, delete and
 //     expiry of a watched key since Watch (stated in tx.go).

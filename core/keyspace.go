@@ -355,6 +355,9 @@ func (t *txn) pendingIn(lower, end []byte) []string {
 	if s.mu.inflight != nil {
 		add(s.mu.inflight.keys)
 	}
+	if s.mu.applying != nil {
+		add(s.mu.applying.keys)
+	}
 	add(s.mu.failedKeys)
 	slices.Sort(out)
 	return slices.Compact(out)
@@ -604,6 +607,7 @@ func (s *Store) Keyspace(ctx context.Context) ([]AccountKeys, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	s.Applied() // every acknowledged write is counted (C3)
 	start := persist.DataPrefix()
 	now := s.clock.Now().UnixMilli()
 	var out []AccountKeys

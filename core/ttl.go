@@ -36,6 +36,8 @@ func (s *Store) reapLoop() {
 // reapOnce deletes up to reapBatch expired keys. It returns how many index
 // entries it looked at and the flight of its deletes (nil if none).
 func (s *Store) reapOnce() (int, *flight) {
+	// The scan reads Pebble alone: it must hold the last pass's deletes.
+	s.Applied()
 	now := s.clock.Now().UnixMilli()
 	type item struct {
 		at  int64

@@ -507,6 +507,7 @@ func (p *pass) Run(context.Context) error {
 		}
 	}
 	p.spare = w[:0]
+	p.s.store.Applied() // after the responses: see core.Store.Applied
 	return nil
 }
 

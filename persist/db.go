@@ -338,6 +338,27 @@ func (db *DB) Commit(b *Batch, sync bool) error {
 	return db.wal.commit(b.b, sync)
 }
 
+// Log is the first half of Commit: it writes b to the log, and with sync
+// returns only once b is fsynced (P2: b survives a crash), but reads do
+// not see b until Apply(b), the second half, has returned. After a nil
+// error the caller must call Apply(b), in any goroutine; the next Log
+// waits until it has (W4). Errors are Commit's.
+func (db *DB) Log(b *Batch, sync bool) error {
+	err := db.wal.log(b.b, sync)
+	if err != nil {
+		b.b.Close()
+	}
+	return err
+}
+
+// Apply is the second half of Commit: it makes b, which Log wrote, visible
+// to reads. An error is sticky, as Commit's: b is in the log, and the next
+// open replays it.
+func (db *DB) Apply(b *Batch) error {
+	defer b.b.Close()
+	return db.wal.apply(b.b)
+}
+
 // ScanExpired calls fn for index entries with expiry ≤ upTo, in time order,
 // at most limit of them.
 func (db *DB) ScanExpired(upTo int64, limit int, fn func(at int64, dataKey []byte)) error {

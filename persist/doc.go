@@ -12,6 +12,9 @@
 //     its invariants W1–W3), not Pebble's, which is disabled: the commit's
 //     fdatasync runs in the committing goroutine instead of Pebble's log
 //     writer goroutine, measured to cost less than half the latency.
+//     Commit is Log, which P2 holds for, then Apply, which makes the batch
+//     visible to reads; the caller may answer in between (core's C3 says
+//     what that takes).
 //   - P3: a batch is applied atomically: it is one log record under one
 //     CRC, replayed whole or not at all, and Pebble applies a batch
 //     atomically; so the revision counter written in a batch (core's D2)

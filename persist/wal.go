@@ -75,6 +75,11 @@ import (
 //     memtables in order), so it is never on disk before the batches it
 //     covers. Replaying a file whose successors' effects are on disk while
 //     theirs are not replayed would roll keys back; W3 rules that out.
+//   - W4: the log and Pebble take batches in the same order, one at a time:
+//     a logged batch is applied (apply, possibly in another goroutine)
+//     before the next one is logged (log waits for its turn). A batch
+//     thus reaches Pebble, and the rotation and checkpoint after it run,
+//     only once every earlier batch has, as when one call did both.
 type wal struct {
 	fs      vfs.FS
 	dir     string
@@ -97,6 +102,10 @@ type wal struct {
 	preparing, prepared, prepTried bool
 	retryAt                        int64 // no rotation attempt before off reaches it
 	closed                         bool
+	// turn holds a token from a log until that batch's apply (W4);
+	// unapplied is set meanwhile, under mu.
+	turn      chan struct{}
+	unapplied bool
 
 	// inPebble is when the call now inside Pebble under mu (a commit's
 	// Apply and checkpoint, Close's flush) entered it (monoNow; 0: none
@@ -140,7 +149,7 @@ func parseWALName(name string) (uint64, bool) {
 // openWAL replays the log into pdb (W2), checkpoints what it replayed and
 // opens a fresh file for new records.
 func openWAL(fs vfs.FS, dir string, pdb *pebble.DB, maxFile int64, bg *bgState) (*wal, error) {
-	w := &wal{fs: fs, dir: dir, pdb: pdb, maxFile: maxFile, bg: bg}
+	w := &wal{fs: fs, dir: dir, pdb: pdb, maxFile: maxFile, bg: bg, turn: make(chan struct{}, 1)}
 	names, err := fs.List(dir)
 	if err != nil {
 		return nil, err
@@ -476,13 +485,26 @@ func appendRecord(buf []byte, num uint64, payload []byte) []byte {
 // commit logs b, syncs the log when sync is set, and applies b to Pebble
 // (P2). A failed write or sync fails this and every later commit.
 func (w *wal) commit(b *pebble.Batch, sync bool) error {
+	if err := w.log(b, sync); err != nil {
+		return err
+	}
+	return w.apply(b)
+}
+
+// log writes b to the log, and syncs it when sync. Unless it fails, the
+// caller must then apply b (apply) before anything else is logged: log
+// waits for that (W4).
+func (w *wal) log(b *pebble.Batch, sync bool) (err error) {
+	w.turn <- struct{}{}
+	defer func() {
+		if err != nil {
+			<-w.turn // nothing to apply
+		}
+	}()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err != nil {
-		return w.err
-	}
-	if w.closed {
-		return pebble.ErrClosed
+	if err := w.usableLocked(); err != nil {
+		return err
 	}
 	if err := w.bg.get(); err != nil {
 		// P6: Pebble cannot write its files (a full disk the pre-allocated
@@ -511,6 +533,30 @@ func (w *wal) commit(b *pebble.Batch, sync bool) error {
 			return w.err
 		}
 	}
+	w.unapplied = true
+	return nil
+}
+
+// usableLocked is nil unless the log failed (sticky, D6) or is closed.
+func (w *wal) usableLocked() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return pebble.ErrClosed
+	}
+	return nil
+}
+
+// apply applies b, which log just wrote, to Pebble, and rotates the log
+// file when it is full. It is what gives the next log its turn (W4).
+func (w *wal) apply(b *pebble.Batch) error {
+	defer func() { <-w.turn }()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usableLocked(); err != nil {
+		return err
+	}
 	// NB: not only Apply: the rotation's AsyncFlush below waits in the
 	// same throttle, one memtable earlier.
 	w.enterPebble()
@@ -521,6 +567,7 @@ func (w *wal) commit(b *pebble.Batch, sync bool) error {
 		w.err = fmt.Errorf("persist: apply: %w", err)
 		return w.err
 	}
+	w.unapplied = false
 	if !w.flushing && (w.off >= w.maxFile || w.prepared && w.off > w.size) {
 		w.rotateLocked()
 	} else if w.off > w.size+min(prepAfter, w.maxFile/4) && !w.preparing && !w.prepared && !w.prepTried {
@@ -797,6 +844,11 @@ func (w *wal) close() error {
 	cerr = errors.Join(cerr, w.f.Close())
 	if err := w.fs.Remove(w.fs.PathJoin(w.dir, walPrepName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		slog.Warn("write-ahead log: remove", "file", walPrepName, "err", err)
+	}
+	if w.unapplied && w.err == nil {
+		// The caller closes between a Log and its Apply: the final
+		// checkpoint would cover a batch Pebble does not have (W3).
+		w.err = errors.New("persist: closed with a logged batch not applied; the next open replays it")
 	}
 	if w.err != nil || w.bg.get() != nil {
 		// Fail-stopped (or Pebble cannot flush, P6, which would hang the

@@ -996,6 +996,9 @@ func (p *loopPass) Run(context.Context) error {
 		}
 	}
 	p.spare = w[:0]
+	// Only now, with the replies written: the clients read them, and send
+	// their next commands, while the batch goes into Pebble.
+	p.s.store.ApplyLater()
 	return nil
 }
 
