@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -98,6 +99,9 @@ func TestAFailedApplyStopsWritesAndKeepsTheAcknowledgedOne_C3_D6(t *testing.T) {
 	if ids, err := s.Keys(ctx, "a", "k*"); err != nil || !slices.Equal(ids, []string{"k"}) {
 		t.Fatalf("KEYS after k's apply failed = %v, %v", ids, err)
 	}
+	if ks, err := s.Keyspace(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("INFO's count, from Pebble, which lacks k = %v, %v; want the failure", ks, err)
+	}
 	if err := s.close(); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Close after a failed apply = %v", err)
 	}
@@ -131,5 +135,36 @@ func TestCloseWaitsForABatchAppliedLater_C3(t *testing.T) {
 	r := openStore(t, s.fs, s.dir, s.cfg)
 	if ids, err := r.Keys(ctx, "a", "*"); err != nil || len(ids) != 2*asyncApplyMin {
 		t.Fatalf("after Close and reopen: %d keys, %v", len(ids), err)
+	}
+}
+
+// A commit applies the batch the last one left (an event loop's Sync
+// leaves it to its caller) before it logs its own (persist's W4): two
+// Syncs in a row both return, and Pebble ends with the second's value.
+func TestACommitAppliesTheBatchLeftBeforeIt_C3(t *testing.T) {
+	ctx := ctxT(t)
+	// No reaper: its pass would apply the batch left too.
+	cfg := Config{Clock: newFakeClock(), CacheBytes: 4 * (entryOverhead + 32), RingBytes: -1, ReapInterval: time.Hour}
+	s := openStore(t, vfs.NewMem(), "db", cfg)
+	pctx, _ := WithPipeline(ctx) // its writes wait for Sync
+	for _, v := range []string{"1", "2"} {
+		if _, err := s.Set(pctx, "a", "k", []byte(v), SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		done := goCall(func() (any, error) { s.Sync(); return nil, nil })
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Sync of k=%s did not return: its log waits for the last batch's apply", v)
+		}
+	}
+	if err := s.Applied(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 { // evict k: it is read back from Pebble
+		ksSet(t, s.Store, "a", fmt.Sprintf("other%02d", i), "v")
+	}
+	if v, ok, err := s.Get(ctx, "a", "k"); err != nil || !ok || string(v) != "2" {
+		t.Fatalf("Get k = %q, %v, %v; want 2", v, ok, err)
 	}
 }

@@ -24,7 +24,8 @@
 //     many writes to one key share one fsync; batches commit in order, one
 //     at a time (commitMu), whether the committer goroutine commits them or
 //     a front-end's event loop does (Store.Sync).
-//   - D6: after a failed sync the store is fail-stopped: no later write is
+//   - D6: after a failed sync, or a failed apply of a synced batch to
+//     Pebble (C3), the store is fail-stopped: no later write is
 //     acknowledged, every write answers ErrUnavailable; durable data can
 //     still be read.
 //   - C1: the record cache (Store.mu.mem) holds committed records within

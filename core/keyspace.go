@@ -607,7 +607,10 @@ func (s *Store) Keyspace(ctx context.Context) ([]AccountKeys, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.Applied() // every acknowledged write is counted (C3)
+	// Every acknowledged write is counted (C3), or the count fails.
+	if err := s.appliedCtx(ctx); err != nil {
+		return nil, err
+	}
 	start := persist.DataPrefix()
 	now := s.clock.Now().UnixMilli()
 	var out []AccountKeys

@@ -53,9 +53,11 @@ type Store struct {
 		durable  uint64               // gen of the last synced batch
 		failed   error                // set once a sync fails (D6)
 		// The last synced batch until it is applied to Pebble (Applied),
-		// or nil; applied is the gen of the last one Pebble has (C3).
+		// or nil; applied is the gen of the last one Pebble has (C3);
+		// applyErr is set once an apply fails, for good.
 		applying *flight
 		applied  uint64
+		applyErr error
 		// The keys of the batches that failed (D6), in their sync or their
 		// apply: their entries stay in mem for good. spareKeys is an
 		// applied batch's list, for reuse.
@@ -568,11 +570,11 @@ func (s *Store) storeLocked(k []byte, e *entry) string {
 	cost := len(k) + cap(e.rec.Value) + entryOverhead
 	s.mu.memBytes += cost
 	if e.gen <= s.mu.applied && s.mu.evictStuck != 0 {
-		// Committed entries (loads) can be evicted: once they add a tenth
-		// of the budget, the next eviction looks again. NB: not at once:
-		// each look scans the pending entries; and not only at the next
-		// commit: after a failed sync (D6) durable never moves again, and
-		// reads would grow the cache without bound (C1).
+		// Entries Pebble has (loads) can be evicted: once they add a
+		// tenth of the budget, the next eviction looks again. NB: not at
+		// once: each look scans the pending entries; and not only at the
+		// next apply: after a failed sync or apply (D6) applied never
+		// moves again, and reads would grow the cache without bound (C1).
 		s.mu.stuckBytes += cost
 		if s.mu.stuckBytes > s.cfg.CacheBytes/10 {
 			s.mu.evictStuck, s.mu.stuckBytes = 0, 0
@@ -606,7 +608,7 @@ func (s *Store) boundCacheLocked() {
 // batch syncs, nor synced ones until Pebble has them (C3).
 func (s *Store) evictLocked() {
 	if s.mu.evictStuck == s.mu.applied && s.mu.applied != 0 {
-		return // every entry was pending at this durable gen: don't rescan
+		return // every entry was pending at this applied gen: don't rescan
 	}
 	target := s.cfg.CacheBytes / 10 * 9
 	removed := 0
@@ -784,8 +786,8 @@ func (s *Store) commitOnce() bool {
 }
 
 // Applied applies the last synced batch to Pebble, if no goroutine has
-// yet, or waits for the one applying it; once it returns, Pebble holds
-// every write synced before the call. Until then the batch's entries
+// yet, or waits for the one applying it; once it returns nil, Pebble
+// holds every write synced before the call. Until then the batch's entries
 // stay in mem (evictLocked) and its keys in listings (pendingIn): a read
 // that misses mem goes to Pebble, which must hold every write not in mem
 // (C3). Sync leaves the apply to its caller, which answers first: an
@@ -800,18 +802,34 @@ func (s *Store) commitOnce() bool {
 // A failed apply fail-stops the store like a failed sync (D6), but the
 // batch's writes are durable (in the log, replayed at the next open) and
 // were acknowledged: they stay readable from mem for good, as committed
-// entries that are never evicted.
-func (s *Store) Applied() {
+// entries that are never evicted, and Pebble never has them in this
+// process: Applied then answers that failure, for good.
+func (s *Store) Applied() error { return s.appliedCtx(nil) }
+
+// appliedCtx is Applied, but a wait for another goroutine's apply ends
+// with ctx (nil: never).
+func (s *Store) appliedCtx(ctx context.Context) error {
 	s.mu.Lock()
 	f := s.mu.applying
 	if f == nil {
+		err := s.mu.applyErr
 		s.mu.Unlock()
-		return
+		return err
 	}
 	if f.claimed {
 		s.mu.Unlock()
-		<-f.applied
-		return
+		var done <-chan struct{}
+		if ctx != nil {
+			done = ctx.Done()
+		}
+		select {
+		case <-f.applied:
+		case <-done:
+			return ctx.Err()
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.mu.applyErr
 	}
 	f.claimed = true
 	s.mu.Unlock()
@@ -819,8 +837,9 @@ func (s *Store) Applied() {
 	s.mu.Lock()
 	s.mu.applying = nil
 	if err != nil {
+		s.mu.applyErr = fmt.Errorf("%w: %v", ErrUnavailable, err)
 		if s.mu.failed == nil {
-			s.mu.failed = fmt.Errorf("%w: %v", ErrUnavailable, err)
+			s.mu.failed = s.mu.applyErr
 			slog.Error("storage failed; refusing all further writes", "err", err)
 		}
 		s.mu.failedKeys = append(s.mu.failedKeys, f.keys...)
@@ -832,8 +851,10 @@ func (s *Store) Applied() {
 		}
 	}
 	f.keys, f.batch = nil, nil
+	err = s.mu.applyErr
 	s.mu.Unlock()
 	close(f.applied)
+	return err
 }
 
 // asyncApplyMin is the size from which ApplyLater hands a batch to another
@@ -843,20 +864,29 @@ const asyncApplyMin = 128
 // ApplyLater is Applied for an event loop that has answered: a large
 // batch (pipelines) is applied by a new goroutine, on another core while
 // the loop serves its next pass; a small one at once, where handing it
-// over costs more than it saves. Measured (bench/ab.sh, against the
-// build that applied inside the commit, before answering): every batch
+// over costs more than it saves. Measured (bench/ab.sh): every batch
 // handed over, durable SETs with 50 clients 0.82× Redis-always against
-// 0.93×; only batches of 128 writes or more, INCR -P 16 0.67× against
-// 0.60× and SET -P 16 0.71× against 0.63×.
+// 0.93× for the build that applied inside the commit; batches of 128
+// writes or more handed over, against every batch applied inline after
+// the replies: INCR -P 16 0.67× against 0.60×, SET -P 16 0.71× against
+// 0.63×.
 func (s *Store) ApplyLater() {
 	s.mu.Lock()
 	f := s.mu.applying
+	async := f != nil && f.n >= asyncApplyMin && !s.mu.closed
+	if async {
+		// NB: Add under mu while not closed: Close sets closed under mu
+		// before it waits, so it waits for this goroutine (STYLE 13).
+		s.wg.Add(1)
+	}
 	s.mu.Unlock()
 	switch {
-	case f == nil:
-	case f.n >= asyncApplyMin:
-		go s.Applied()
-	default:
+	case async:
+		go func() {
+			defer s.wg.Done()
+			s.Applied()
+		}()
+	case f != nil:
 		s.Applied()
 	}
 }

@@ -37,7 +37,9 @@ func (s *Store) reapLoop() {
 // entries it looked at and the flight of its deletes (nil if none).
 func (s *Store) reapOnce() (int, *flight) {
 	// The scan reads Pebble alone: it must hold the last pass's deletes.
-	s.Applied()
+	if s.Applied() != nil {
+		return 0, nil // fail-stopped (D6): nothing is reaped
+	}
 	now := s.clock.Now().UnixMilli()
 	type item struct {
 		at  int64

@@ -9,7 +9,7 @@
 //   - P2: Commit with sync=true returns only after the batch is in the
 //     write-ahead log and the log is fdatasynced; a nil error means the
 //     batch survives a crash. The log is this package's own (wal.go, with
-//     its invariants W1–W3), not Pebble's, which is disabled: the commit's
+//     its invariants W1–W4), not Pebble's, which is disabled: the commit's
 //     fdatasync runs in the committing goroutine instead of Pebble's log
 //     writer goroutine, measured to cost less than half the latency.
 //     Commit is Log, which P2 holds for, then Apply, which makes the batch
