@@ -338,12 +338,19 @@ func (c *client) info() string {
 	if cmd == "" {
 		cmd = "NULL"
 	}
-	flags := "N"
+	flags := ""
 	if c.blocked.Load() {
-		flags = "b"
+		flags += "b"
 	}
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=%s db=%s sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s",
-		c.id, c.addr, c.laddr, c.mu.name, int64(now.Sub(c.created).Seconds()), idle, flags, escapeWord(c.mu.account), cmd, c.mu.libName, c.mu.libVer)
+	multi := c.txShown.Load() - 1 // -1: not in MULTI
+	if multi >= 0 {
+		flags += "x"
+	}
+	if flags == "" {
+		flags = "N"
+	}
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=%s db=%s sub=0 psub=0 ssub=0 multi=%d watch=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s",
+		c.id, c.addr, c.laddr, c.mu.name, int64(now.Sub(c.created).Seconds()), idle, flags, escapeWord(c.mu.account), multi, c.watchShown.Load(), cmd, c.mu.libName, c.mu.libVer)
 }
 
 // escapeWord percent-encodes the bytes of an account name that would end

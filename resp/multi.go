@@ -94,7 +94,7 @@ func (c *client) abortTx() {
 // any, and the watched keys at once, as Redis's execCommandAbort does.
 func (s *Server) refused(c *client, cmd *command, msg string, out []byte) []byte {
 	if cmd.spec.Name == "EXEC" { // in a transaction or not, as Redis
-		c.tx = nil
+		c.setTx(nil)
 		c.unwatch(s)
 		return redcon.AppendError(out, "EXECABORT Transaction discarded because of: "+strings.TrimPrefix(msg, "ERR "))
 	}
@@ -147,6 +147,7 @@ func (s *Server) queue(c *client, cmd *command, args [][]byte, out []byte) []byt
 	}
 	c.tx.cmds = append(c.tx.cmds, own)
 	c.tx.bytes += n
+	c.txShown.Add(1)
 	s.totalCmds.Add(-1) // counted when EXEC runs it, as Redis counts it
 	return redcon.AppendString(out, "QUEUED")
 }
@@ -156,7 +157,7 @@ func cmdMulti(x *call) {
 		x.errorText("ERR MULTI calls can not be nested")
 		return
 	}
-	x.c.tx = &txState{}
+	x.c.setTx(&txState{})
 	x.ok()
 }
 
@@ -165,7 +166,7 @@ func cmdDiscard(x *call) {
 		x.errorText("ERR DISCARD without MULTI")
 		return
 	}
-	x.c.tx = nil
+	x.c.setTx(nil)
 	x.c.unwatch(x.s)
 	x.ok()
 }
@@ -177,7 +178,7 @@ func cmdExec(x *call) {
 		x.errorText("ERR EXEC without MULTI")
 		return
 	}
-	c.tx = nil
+	c.setTx(nil)
 	// EXEC forgets the watched keys whatever happens. NB: taken off c
 	// before the transaction runs: an UNWATCH queued in it then has none
 	// to drop (as in Redis, which unwatches before running the queue),
@@ -185,6 +186,7 @@ func cmdExec(x *call) {
 	// Atomically released it.
 	ws := c.watches
 	c.watches, c.watching = nil, nil
+	c.watchShown.Store(0)
 	defer s.store.Unwatch(ws)
 	if tx.aborted {
 		x.errorText("EXECABORT Transaction discarded because of previous errors.")
@@ -257,6 +259,7 @@ func cmdWatch(x *call) {
 			c.watching[k] = true
 		}
 	}
+	c.watchShown.Store(int64(len(c.watching)))
 	x.ok()
 }
 
@@ -269,4 +272,14 @@ func cmdUnwatch(x *call) {
 func (c *client) unwatch(s *Server) {
 	s.store.Unwatch(c.watches)
 	c.watches, c.watching = nil, nil
+	c.watchShown.Store(0)
+}
+
+// setTx starts (tx) or ends (nil) c's transaction.
+func (c *client) setTx(tx *txState) {
+	c.tx = tx
+	c.txShown.Store(0)
+	if tx != nil {
+		c.txShown.Store(1)
+	}
 }

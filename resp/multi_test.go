@@ -537,24 +537,40 @@ func TestATransactionIsCountedAndListedAsRedisDoes(t *testing.T) {
 		}
 		return n
 	}
-	before := total()
-	r := e.raw()
-	r.send("CLIENT SETNAME txer\r\nMULTI\r\nPING\r\nECHO x\r\nEXEC\r\n")
-	r.readN(5)
-	// CLIENT SETNAME, MULTI, PING, ECHO, EXEC, and the second INFO.
-	if got := total() - before; got != 6 {
-		t.Fatalf("total_commands_processed grew by %d, want 6", got)
-	}
-	list, err := c.ClientList(bg).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(list, "\n") {
-		if strings.Contains(line, "name=txer ") && !strings.Contains(line, " cmd=exec ") {
-			t.Fatalf("CLIENT LIST: %s", line)
+	line := func() string { // the CLIENT LIST line of the connection named txer
+		t.Helper()
+		list, err := c.ClientList(bg).Result()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if !strings.Contains(list, "name=txer ") {
+		for _, l := range strings.Split(list, "\n") {
+			if strings.Contains(l, "name=txer ") {
+				return l
+			}
+		}
 		t.Fatalf("CLIENT LIST lacks the connection: %s", list)
+		return ""
+	}
+	r := e.raw()
+	r.send("CLIENT SETNAME txer\r\nWATCH a b a\r\nMULTI\r\nPING\r\nECHO x\r\n")
+	r.readN(5)
+	// As Redis 7.0 shows it: queued commands, watched keys, flag x.
+	if l := line(); !strings.Contains(l, " flags=x ") || !strings.Contains(l, " multi=2 watch=2 ") {
+		t.Fatalf("CLIENT LIST inside MULTI, 2 keys watched and 2 commands queued: %s", l)
+	}
+	r.send("DISCARD\r\n")
+	r.readN(1)
+	if l := line(); !strings.Contains(l, " flags=N ") || !strings.Contains(l, " multi=-1 watch=0 ") {
+		t.Fatalf("CLIENT LIST after DISCARD: %s", l)
+	}
+	before := total()
+	r.send("MULTI\r\nPING\r\nECHO x\r\nEXEC\r\n")
+	r.readN(4)
+	// MULTI, PING, ECHO, EXEC, and the second INFO.
+	if got := total() - before; got != 5 {
+		t.Fatalf("total_commands_processed grew by %d, want 5", got)
+	}
+	if l := line(); !strings.Contains(l, " cmd=exec ") || !strings.Contains(l, " multi=-1 watch=0 ") {
+		t.Fatalf("CLIENT LIST after EXEC: %s", l)
 	}
 }

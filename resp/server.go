@@ -198,6 +198,9 @@ type client struct {
 	tx       *txState
 	watches  []core.Watched
 	watching map[string]bool
+	// What CLIENT LIST, on any loop, shows of them: 1 + the commands
+	// queued (0: no MULTI), and the keys watched.
+	txShown, watchShown atomic.Int64
 	// blocked: a parked MLOCK waits for its mutex (park → deliver or
 	// close); CLIENT LIST on any loop shows it as flags=b, as Redis shows
 	// a client blocked in BLPOP.
