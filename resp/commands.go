@@ -305,9 +305,8 @@ func cmdCommand(x *call) {
 		for _, c := range cmds {
 			x.commandDocs(c)
 		}
-	case x.subArity(map[string]int{"count": 2, "help": 2}):
 	default:
-		x.errorText(fmt.Sprintf("ERR unknown subcommand '%s'. Try COMMAND HELP.", truncate(x.args[1], 128)))
+		x.badSubcommand("COMMAND")
 	}
 }
 

@@ -175,10 +175,6 @@ func validClientName(b []byte) bool {
 	return true
 }
 
-// clientArity is Redis's argument count of the CLIENT sub-commands served
-// with a fixed one.
-var clientArity = map[string]int{"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "info": 2, "no-evict": 3, "no-touch": 3, "help": 2}
-
 func cmdClient(x *call) {
 	c := x.c
 	switch {
@@ -241,9 +237,8 @@ func cmdClient(x *call) {
 		x.ok() // nothing is evicted, and there is no LRU to touch
 	case x.is(1, "HELP") && len(x.args) == 2:
 		x.help("CLIENT", clientHelp)
-	case x.subArity(clientArity):
 	default:
-		x.errorText(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLIENT HELP.", truncate(x.args[1], 128)))
+		x.badSubcommand("CLIENT")
 	}
 }
 

@@ -85,13 +85,43 @@ func arityErr(cmd string) string {
 // a sub-command of arity (Redis's: the argument count with the command's
 // and the sub-command's names) given another count, and reports whether
 // it did; else the caller answers its unknown sub-command error.
-func (x *call) subArity(arity map[string]int) bool {
-	sub := strings.ToLower(string(x.args[1]))
-	if n, ok := arity[sub]; !ok || n == len(x.args) {
-		return false
+// subcommands are the sub-commands of the commands that have them, with
+// Redis's argument counts (negative: at least that many): what a
+// transaction checks while it queues such a command, as Redis does, and
+// what the command answers to one it does not serve.
+var subcommands = map[string]map[string]int{
+	"CLIENT":  {"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "info": 2, "no-evict": 3, "no-touch": 3, "help": 2, "list": -2},
+	"CONFIG":  {"get": -3, "set": -4, "resetstat": 2, "rewrite": 2},
+	"COMMAND": {"count": 2, "list": -2, "getkeys": -3, "help": 2, "info": -2, "docs": -2},
+}
+
+// subcommandErr is Redis's error for args, a command of subcommands with
+// its arguments, when its sub-command is unknown or has the wrong number
+// of arguments; "" otherwise.
+func subcommandErr(name string, args [][]byte) string {
+	subs, ok := subcommands[name]
+	if !ok || len(args) < 2 {
+		return ""
 	}
-	x.out = appendArityErr(x.out, x.name+"|"+sub)
-	return true
+	sub := strings.ToLower(string(args[1]))
+	n, ok := subs[sub]
+	switch {
+	case !ok:
+		return fmt.Sprintf("ERR unknown subcommand '%s'. Try %s HELP.", truncate(args[1], 128), name)
+	case n >= 0 && len(args) != n, n < 0 && len(args) < -n:
+		return arityErr(strings.ToLower(name) + "|" + sub)
+	}
+	return ""
+}
+
+// badSubcommand answers a sub-command the command's handler did not
+// serve: unknown, or with the wrong number of arguments.
+func (x *call) badSubcommand(name string) {
+	msg := subcommandErr(name, x.args)
+	if msg == "" { // known, with its count, yet not served: as unknown
+		msg = fmt.Sprintf("ERR unknown subcommand '%s'. Try %s HELP.", truncate(x.args[1], 128), name)
+	}
+	x.errorText(msg)
 }
 
 // forbidden is the NOPERM reply for a token that does not grant acc.

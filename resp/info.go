@@ -227,7 +227,7 @@ func cmdConfig(x *call) {
 			x.errorText("ERR CONFIG " + strings.ToUpper(string(x.args[1])) + " is not supported; settings come from the config file")
 			return
 		}
-		x.errorText(fmt.Sprintf("ERR unknown subcommand '%s'. Try CONFIG HELP.", truncate(x.args[1], 128)))
+		x.badSubcommand("CONFIG")
 		return
 	}
 	if len(x.args) < 3 {

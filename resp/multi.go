@@ -108,6 +108,10 @@ func (s *Server) queue(c *client, cmd *command, args [][]byte, out []byte) []byt
 		c.tx.aborted = true
 		return redcon.AppendError(out, "ERR Command not allowed inside a transaction")
 	}
+	if msg := subcommandErr(cmd.spec.Name, args); msg != "" {
+		c.tx.aborted = true // Redis looks sub-commands up while queuing
+		return redcon.AppendError(out, msg)
+	}
 	// The key checks Redis makes while queuing (ACL: NOPERM; one account,
 	// R3: CROSSSLOT), so that such a command aborts the transaction
 	// instead of failing inside a half-run EXEC.

@@ -380,8 +380,12 @@ func TestTransactionRepliesMatchARealRedisServer(t *testing.T) {
 		"MULTI\r\nMSET a b {x}:c\r\nEXEC\r\n" +
 		"WATCH a\r\nEXEC x\r\nSET a 1\r\nMULTI\r\nPING\r\nEXEC\r\n" +
 		"MULTI\r\nSELECT 1\r\nMGET k {1}:j\r\nEXEC\r\n" +
+		// Sub-commands are looked up while queuing.
+		"MULTI\r\nCLIENT NOSUCH\r\nEXEC\r\nMULTI\r\nCLIENT SETNAME\r\nEXEC\r\n" +
+		"MULTI\r\nCOMMAND COUNT x\r\nEXEC\r\nMULTI\r\nCONFIG GET\r\nEXEC\r\n" +
+		"MULTI\r\nCLIENT GETNAME\r\nEXEC\r\n" +
 		"PING\r\n"
-	const replies = 73
+	const replies = 88
 	got := func(addr string) string {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
