@@ -334,12 +334,12 @@ func (c *client) info() string {
 		cmd = "NULL"
 	}
 	flags := ""
-	if c.blocked.Load() {
-		flags += "b"
-	}
 	multi := c.txShown.Load() - 1 // -1: not in MULTI
 	if multi >= 0 {
 		flags += "x"
+	}
+	if c.blocked.Load() {
+		flags += "b"
 	}
 	if flags == "" {
 		flags = "N"

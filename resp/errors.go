@@ -86,13 +86,16 @@ func arityErr(cmd string) string {
 // and the sub-command's names) given another count, and reports whether
 // it did; else the caller answers its unknown sub-command error.
 // subcommands are the sub-commands of the commands that have them, with
-// Redis's argument counts (negative: at least that many): what a
-// transaction checks while it queues such a command, as Redis does, and
-// what the command answers to one it does not serve.
+// Redis's argument counts (negative: at least that many): Redis 7.0's,
+// and CLIENT SETINFO and NO-TOUCH of 7.2. A transaction checks them while
+// it queues such a command, as Redis does (a subcommand missing here
+// would abort a transaction Redis runs), and the command answers with
+// them for one it does not serve.
 var subcommands = map[string]map[string]int{
-	"CLIENT":  {"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "info": 2, "no-evict": 3, "no-touch": 3, "help": 2, "list": -2},
-	"CONFIG":  {"get": -3, "set": -4, "resetstat": 2, "rewrite": 2},
-	"COMMAND": {"count": 2, "list": -2, "getkeys": -3, "help": 2, "info": -2, "docs": -2},
+	"CLIENT": {"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "info": 2, "no-evict": 3, "no-touch": 3, "help": 2, "list": -2,
+		"caching": 3, "getredir": 2, "kill": -3, "pause": -3, "reply": 3, "tracking": -3, "trackinginfo": 2, "unblock": -3, "unpause": 2},
+	"CONFIG":  {"get": -3, "set": -4, "resetstat": 2, "rewrite": 2, "help": 2},
+	"COMMAND": {"count": 2, "list": -2, "getkeys": -4, "getkeysandflags": -4, "help": 2, "info": -2, "docs": -2},
 }
 
 // subcommandErr is Redis's error for args, a command of subcommands with

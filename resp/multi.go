@@ -35,10 +35,13 @@ import (
 // by queuing, nor by reading a large value many times in one EXEC. The
 // keys of a queued command are checked as Redis checks them while
 // queuing (NOPERM, and CROSSSLOT for R3), so such a command aborts the
-// transaction rather than failing in the middle of it. Unlike
-// Redis, a container command's subcommand (CLIENT GETNAME x, CONFIG GET)
-// is checked when EXEC runs it, not when it is queued: its error comes in
-// EXEC's array.
+// transaction rather than failing in the middle of it, and so are a
+// container command's subcommand and its argument count (CLIENT GETNAME
+// x, CONFIG GET). Once a transaction is aborted, the commands that pass
+// these checks are answered QUEUED but neither kept nor counted, as
+// Redis's queueMultiCommand does. Unlike Redis, a transaction whose
+// watched key has changed goes on queuing (and CLIENT LIST does not show
+// it with flag d): only EXEC looks at the watched keys.
 
 // txState is a connection's transaction while it is queued.
 type txState struct {
@@ -143,6 +146,10 @@ func (s *Server) queue(c *client, cmd *command, args [][]byte, out []byte) []byt
 		c.tx.aborted = true
 		return redcon.AppendError(out, "ERR transaction too large: its queued commands would pass 16 MiB")
 	}
+	if c.tx.aborted { // as Redis's queueMultiCommand: not kept, not counted
+		s.totalCmds.Add(-1) // EXEC will not run it
+		return redcon.AppendString(out, "QUEUED")
+	}
 	// NB: args point into the loop's read buffer.
 	own, buf := make([][]byte, len(args)), make([]byte, 0, size)
 	for i, a := range args {
@@ -182,7 +189,8 @@ func cmdExec(x *call) {
 		x.errorText("ERR EXEC without MULTI")
 		return
 	}
-	c.setTx(nil)
+	c.tx = nil
+	defer c.setTx(nil) // CLIENT LIST shows the transaction while it runs, as Redis
 	// EXEC forgets the watched keys whatever happens. NB: taken off c
 	// before the transaction runs: an UNWATCH queued in it then has none
 	// to drop (as in Redis, which unwatches before running the queue),

@@ -384,8 +384,11 @@ func TestTransactionRepliesMatchARealRedisServer(t *testing.T) {
 		"MULTI\r\nCLIENT NOSUCH\r\nEXEC\r\nMULTI\r\nCLIENT SETNAME\r\nEXEC\r\n" +
 		"MULTI\r\nCOMMAND COUNT x\r\nEXEC\r\nMULTI\r\nCONFIG GET\r\nEXEC\r\n" +
 		"MULTI\r\nCLIENT GETNAME\r\nEXEC\r\n" +
+		"MULTI\r\nSET c 1\r\nCOMMAND GETKEYS SET\r\nEXEC\r\nEXISTS c\r\n" +
+		// An aborted transaction answers QUEUED and keeps nothing.
+		"MULTI\r\nNOSUCH\r\nSET c 1\r\nEXEC\r\nEXISTS c\r\n" +
 		"PING\r\n"
-	const replies = 88
+	const replies = 98
 	got := func(addr string) string {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -562,10 +565,20 @@ func TestATransactionIsCountedAndListedAsRedisDoes(t *testing.T) {
 	if l := line(); !strings.Contains(l, " flags=x ") || !strings.Contains(l, " multi=2 watch=2 ") {
 		t.Fatalf("CLIENT LIST inside MULTI, 2 keys watched and 2 commands queued: %s", l)
 	}
+	r.send("NOSUCH\r\nPING\r\n") // aborted: what follows is not kept
+	r.readN(2)
+	if l := line(); !strings.Contains(l, " multi=2 ") {
+		t.Fatalf("CLIENT LIST after an aborting command: %s", l)
+	}
 	r.send("DISCARD\r\n")
 	r.readN(1)
 	if l := line(); !strings.Contains(l, " flags=N ") || !strings.Contains(l, " multi=-1 watch=0 ") {
 		t.Fatalf("CLIENT LIST after DISCARD: %s", l)
+	}
+	// While EXEC runs them, the transaction is still shown.
+	r.send("MULTI\r\nCLIENT INFO\r\nEXEC\r\n")
+	if got := r.readN(3); !strings.Contains(got, " flags=x ") || !strings.Contains(got, " multi=1 ") {
+		t.Fatalf("CLIENT INFO run by EXEC: %q", got)
 	}
 	before := total()
 	r.send("MULTI\r\nPING\r\nECHO x\r\nEXEC\r\n")
@@ -576,5 +589,18 @@ func TestATransactionIsCountedAndListedAsRedisDoes(t *testing.T) {
 	}
 	if l := line(); !strings.Contains(l, " cmd=exec ") || !strings.Contains(l, " multi=-1 watch=0 ") {
 		t.Fatalf("CLIENT LIST after EXEC: %s", l)
+	}
+}
+
+// A subcommand Redis has and this server does not serve (CLIENT KILL) is
+// queued, as Redis queues it: its error comes in EXEC's array, and the
+// rest of the transaction runs.
+func TestAnUnservedSubcommandDoesNotAbortTheTransaction(t *testing.T) {
+	e := newEnv(t)
+	r := e.raw()
+	r.send("MULTI\r\nSET a 1\r\nCLIENT KILL 1.2.3.4:5\r\nEXEC\r\nGET a\r\n")
+	got := r.readN(5)
+	if !strings.HasPrefix(got, "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n-") || !strings.HasSuffix(got, "$1\r\n1\r\n") {
+		t.Fatalf("replies = %q", got)
 	}
 }
