@@ -144,8 +144,8 @@ func cmdKeys(x *call) {
 // cursor may, but never skips one and never fails, as a Redis cursor
 // never does.
 func cmdScan(x *call) {
-	cur, err := strconv.ParseUint(string(x.args[1]), 10, 64)
-	if err != nil {
+	cur, ok := parseCursor(x.args[1])
+	if !ok {
 		x.errorText("ERR invalid cursor")
 		return
 	}
@@ -387,4 +387,25 @@ func (t *cursorTable) get(id uint64) (scanPos, bool) {
 		return el.Value.(*cursorEntry).pos, true
 	}
 	return scanPos{}, false
+}
+
+// parseCursor reads a SCAN cursor as Redis does, with C's strtoul: an
+// optional sign ("-1" is 2^64-1, which clients send to mean "the end"),
+// decimal digits, nothing around them; "" is 0. Out of range fails.
+func parseCursor(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, true
+	}
+	neg := b[0] == '-'
+	if b[0] == '-' || b[0] == '+' {
+		b = b[1:]
+	}
+	n, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil { // ParseUint takes no second sign
+		return 0, false
+	}
+	if neg {
+		n = -n // strtoul's negation, modulo 2^64
+	}
+	return n, true
 }

@@ -213,6 +213,10 @@ func TestKeysScanRenameRandomKeyAndFlush(t *testing.T) {
 		t.Fatalf("SCAN TYPE STRING = %v", keys)
 	}
 	must(t, c.Do(bg, "SCAN", "12345678").Err()) // as Redis: any number is a cursor
+	// "-1" too, read as C's strtoul reads it (2^64-1): past every key.
+	if r, err := c.Do(bg, "SCAN", "-1").Slice(); err != nil || len(r) != 2 || r[0] != "0" || len(r[1].([]any)) != 0 {
+		t.Fatalf("SCAN -1 = %v, %v; want 0 and no keys", r, err)
+	}
 	wantErr(t, c.Do(bg, "SCAN", "x").Err(), "ERR invalid cursor")
 	wantErr(t, c.Do(bg, "SCAN", "0", "COUNT", "0").Err(), "ERR syntax error")
 	// RENAME / RENAMENX

@@ -83,6 +83,11 @@ func TestRepliesMatchARealRedisServer(t *testing.T) {
 		{"GETEX", "gx", "PERSIST", "PERSIST"}, {"TTL", "gx"}, {"GETEX", "gx", "EX", "10", "PERSIST"},
 		{"GETEX", "gx", "PXAT", "100", "pxat", "1"}, {"EXISTS", "gx"},
 		{"SET", "ty", "v"}, {"SCAN", "0", "MATCH", "ty", "TYPE", "String", "COUNT", "1000"},
+		// SCAN's cursor is read as C's strtoul reads it ("-1" too: what a
+		// cursor of 2^64-1 returns is hash-order's, see keyspace_test.go).
+		{"SCAN", "-0", "MATCH", "nomatch*", "COUNT", "1000"},
+		{"SCAN", "", "MATCH", "nomatch*", "COUNT", "1000"}, {"SCAN", "+"}, {"SCAN", "-"}, {"SCAN", "--1"},
+		{"SCAN", " 1"}, {"SCAN", "1 "}, {"SCAN", "18446744073709551616"}, {"SCAN", "-18446744073709551616"},
 		// COMMAND GETKEYS and LIST FILTERBY (found missing by review).
 		{"COMMAND", "GETKEYS", "SET", "k", "v"}, {"COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"},
 		{"COMMAND", "GETKEYS", "DEL", "a", "b", "c"}, {"COMMAND", "GETKEYS", "PING", "x"},
