@@ -444,6 +444,7 @@ func (h *loopHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 			}
 		}
 		s.writeHeld(c, gc)
+		s.store.Applied() // after the responses, as a pass does (core's C3)
 	}
 	c.gone = true
 	c.cancel()

@@ -337,6 +337,7 @@ func (s *Server) answerHalfClosed(c *client, gc gnet.Conn) {
 	}
 	gc.Write(s.settle(c, r))
 	r.reset()
+	s.store.Applied() // after the replies, as a pass does (core's C3)
 }
 
 // takeInput moves what gnet has read of c into c.in.
