@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -75,6 +76,7 @@ func Open(dir string, o Options) (*DB, error) {
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	bg := &bgState{failed: make(chan struct{})}
+	stalls := &stallLog{}
 	popts := &pebble.Options{
 		FS:              throttledFS{o.FS, bg},
 		Cache:           cache,
@@ -85,7 +87,11 @@ func Open(dir string, o Options) (*DB, error) {
 		DisableWAL: true,
 		// P6. NB: it also replaces Pebble's own logging of these, which
 		// repeats a failing flush's error thousands of times a second.
-		EventListener: &pebble.EventListener{BackgroundError: bg.set},
+		EventListener: &pebble.EventListener{
+			BackgroundError: bg.set,
+			WriteStallBegin: stalls.begin,
+			WriteStallEnd:   stalls.end,
+		},
 		// Pebble stops writes once its queued memtables reach this many
 		// memtables' worth, counting the one being filled as full; at its
 		// default (2), one memtable whose flush fails already stalls the
@@ -471,6 +477,33 @@ func (db *DB) DiskUsage() uint64 { return db.pdb.Metrics().DiskSpaceUsage() + db
 // bgState holds Pebble's first background error (P6): a flush,
 // compaction or table read that failed. The listener runs in Pebble's
 // goroutines, some under Pebble's own lock, so it only records.
+// stallLog logs Pebble's write stalls (its memtables or L0 full, writes
+// held until a flush or compaction catches up) that last stallLogMin or
+// more: every commit waits behind one (persist's W4), so a stall is a
+// latency spike for every client, which the log should explain.
+type stallLog struct {
+	mu     sync.Mutex
+	at     time.Time
+	reason string
+}
+
+const stallLogMin = 50 * time.Millisecond
+
+func (l *stallLog) begin(info pebble.WriteStallBeginInfo) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.at, l.reason = time.Now(), info.Reason
+}
+
+func (l *stallLog) end() {
+	l.mu.Lock()
+	d, reason := time.Since(l.at), l.reason
+	l.mu.Unlock()
+	if d >= stallLogMin {
+		slog.Warn("storage stalled writes", "reason", reason, "duration_ms", d.Milliseconds())
+	}
+}
+
 type bgState struct {
 	err    atomic.Pointer[error]
 	at     atomic.Int64  // monoNow of the first error (Stalled)
