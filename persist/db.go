@@ -497,9 +497,10 @@ func (l *stallLog) begin(info pebble.WriteStallBeginInfo) {
 
 func (l *stallLog) end() {
 	l.mu.Lock()
-	d, reason := time.Since(l.at), l.reason
+	at, reason := l.at, l.reason
+	l.at = time.Time{}
 	l.mu.Unlock()
-	if d >= stallLogMin {
+	if d := time.Since(at); !at.IsZero() && d >= stallLogMin {
 		slog.Warn("storage stalled writes", "reason", reason, "duration_ms", d.Milliseconds())
 	}
 }

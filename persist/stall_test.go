@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 )
 
 // A write stall of Pebble's (memtables full while a flush cannot finish)
@@ -28,21 +27,7 @@ func TestAWriteStallIsLogged(t *testing.T) {
 		return logged.Write(p)
 	}), nil)))
 
-	h := &holdTables{}
-	db, err := Open("db", Options{FS: errorfs.Wrap(vfs.NewMem(), h), MemTableBytes: 256 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.mu.Lock()
-	h.hold = make(chan struct{}) // after Open, which flushes a new store's format key
-	h.mu.Unlock()
-	release := sync.OnceFunc(func() {
-		h.mu.Lock()
-		close(h.hold)
-		h.hold = nil
-		h.mu.Unlock()
-	})
-	t.Cleanup(func() { release(); db.Close() })
+	db, release := holdTablesOpts(t, Options{FS: vfs.NewMem(), MemTableBytes: 256 << 10})
 	go func() { time.Sleep(200 * time.Millisecond); release() }()
 	v := bytes.Repeat([]byte("v"), 32<<10)
 	for i := range 200 { // 6.4 MiB: far past 4 memtables of 256 KiB

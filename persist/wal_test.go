@@ -370,8 +370,14 @@ func (h *holdTables) String() string { return "holdTables" }
 // holdTablesT opens a store whose table syncs block until the returned
 // release (also run at cleanup, before the store closes).
 func holdTablesT(t *testing.T, mem vfs.FS) (*DB, func()) {
+	return holdTablesOpts(t, Options{FS: mem, WALFileBytes: 600})
+}
+
+// holdTablesOpts is holdTablesT with other options (o.FS is wrapped).
+func holdTablesOpts(t *testing.T, o Options) (*DB, func()) {
 	h := &holdTables{}
-	db, err := Open("db", Options{FS: errorfs.Wrap(mem, h), WALFileBytes: 600})
+	o.FS = errorfs.Wrap(o.FS, h)
+	db, err := Open("db", o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func subcommandErr(name string, args [][]byte) string {
 	n, ok := subs[sub]
 	switch {
 	case !ok:
-		return fmt.Sprintf("ERR unknown subcommand '%s'. Try %s HELP.", truncate(args[1], 128), name)
+		return unknownSubcommand(name, args[1])
 	case n >= 0 && len(args) != n, n < 0 && len(args) < -n:
 		return arityErr(strings.ToLower(name) + "|" + sub)
 	}
@@ -122,9 +122,13 @@ func subcommandErr(name string, args [][]byte) string {
 func (x *call) badSubcommand(name string) {
 	msg := subcommandErr(name, x.args)
 	if msg == "" { // known, with its count, yet not served: as unknown
-		msg = fmt.Sprintf("ERR unknown subcommand '%s'. Try %s HELP.", truncate(x.args[1], 128), name)
+		msg = unknownSubcommand(name, x.args[1])
 	}
 	x.errorText(msg)
+}
+
+func unknownSubcommand(name string, sub []byte) string {
+	return fmt.Sprintf("ERR unknown subcommand '%s'. Try %s HELP.", truncate(sub, 128), name)
 }
 
 // forbidden is the NOPERM reply for a token that does not grant acc.
