@@ -12,6 +12,7 @@
 #   ROUNDS=5 bench/ab.sh BIN_A BIN_B -t incr -P 16   # any redis-benchmark load
 #   PREFILL=6 bench/ab.sh BIN_A BIN_B -t incr      # after 6 × 100,000 other keys
 #   PREFILL=1 CHURN=5 bench/ab.sh BIN_A BIN_B       # and 5 × 100,000 before each run
+#   FILL=1 bench/ab.sh BIN_A BIN_B -t get -P 16     # the loads' own keys written first
 #   git worktree add /tmp/old HEAD~1 && (cd /tmp/old && go build -o /tmp/a ./cmd/concurrencydb)
 #
 # Each run is -n N (default 100000) requests over 100,000 random keys; the
@@ -131,11 +132,13 @@ fi
 fill() { # port prefix
   redis-benchmark -p "$1" -c 50 -P 16 -n 300000 -r 100000 -q SET "$2:__rand_int__" 1 >/dev/null 2>&1
 }
-if [ "${PREFILL:-0}" -gt 0 ]; then
+if [ "${PREFILL:-0}" -gt 0 ] || [ -n "${FILL:-}" ]; then
+  # FILL alone: only the keys of the loads themselves, so that a GET reads
+  # a value and an INCR finds its counter.
   for p in "${ports[@]:0:3}"; do
     fill "$p" key # the keys of -t set, get, incr…
     fill "$p" counter
-    for ((k = 1; k <= PREFILL; k++)); do fill "$p" "fill$k"; done
+    for ((k = 1; k <= ${PREFILL:-0}; k++)); do fill "$p" "fill$k"; done
   done
 fi
 echo "load: ${HTTP:+wrk HTTP=$HTTP (A, B) against }redis-benchmark -c 50 -n $N -r 100000 ${ARGS[*]} (after ${PREFILL:-0} × 100,000 other keys; ${CHURN:-0} × 100,000 before each run)"

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -400,6 +402,45 @@ func TestCommitObserverRunsBeforeTheWritersHear(t *testing.T) {
 		}
 		if n := observed.Load(); n < int64(i) {
 			t.Fatalf("after %d acknowledged writes the observer had counted %d", i, n)
+		}
+	}
+}
+
+// TestARecordReadFromTheRingSurvivesTheEvictionItCauses_C2: a record read
+// back from the ring aliases the ring's log until it is copied; installing
+// it in a full cache evicts a tenth of the cache into the ring, which can
+// clean and rewrite the very segment the record was read from. So the
+// record is copied first (fromRingLocked): with a cache large enough that
+// one eviction spans segments, every value read back is the key's own —
+// small ones (kept inside the entry) and larger ones alike.
+func TestARecordReadFromTheRingSurvivesTheEvictionItCauses_C2(t *testing.T) {
+	ctx := ctxT(t)
+	s := openStore(t, vfs.NewMem(), "db", Config{Clock: newFakeClock(), CacheBytes: 256 << 10, RingBytes: 1 << 20})
+	const n = 20000 // beyond what the ring keeps whole: it cleans its oldest segments
+	value := func(i, round int) []byte {
+		v := fmt.Sprintf("%d/%d", i, round) // inside the entry
+		if i%3 == 0 {
+			v += strings.Repeat("-", 40) // kept apart
+		}
+		return []byte(v)
+	}
+	for round := range 3 {
+		for i := range n {
+			if _, err := s.KVSet(ctx, "a", "k"+strconv.Itoa(i), value(i, round), KVSetOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hits := s.stats.RingHits.Load()
+		for pass := range 2 {
+			for i := range n {
+				kv, err := s.KVGet(ctx, "a", "k"+strconv.Itoa(i))
+				if want := value(i, round); err != nil || !bytes.Equal(kv.Value, want) {
+					t.Fatalf("round %d, pass %d: k%d = (%q, %v), want %q", round, pass, i, kv.Value, err, want)
+				}
+			}
+		}
+		if h := s.stats.RingHits.Load() - hits; h < n {
+			t.Fatalf("round %d: %d ring hits, want the reads to come from the ring", round, h)
 		}
 	}
 }

@@ -65,13 +65,16 @@ func TestSetConditionsAndTTL_T1(t *testing.T) {
 	if _, err := s.Set(ksbg, "a", "k", []byte("v"), SetOptions{Expiry: Expiry{Mode: ExpiryIn, Ms: 0}}); !errors.Is(err, ErrInvalidExpire) {
 		t.Fatalf("EX 0: %v", err)
 	}
-	// The caller's buffer is not kept.
-	buf := []byte("original")
-	_, err := s.Set(ksbg, "a", "alias", buf, SetOptions{})
-	ksMust(t, err)
-	copy(buf, "XXXXXXXX")
-	if v, _, _ := s.Get(ksbg, "a", "alias"); string(v) != "original" {
-		t.Fatalf("stored value aliases the caller's buffer: %q", v)
+	// The caller's buffer is not kept: neither a small value (copied into
+	// its entry) nor a larger one (cloned).
+	for _, orig := range []string{"original", strings.Repeat("original", 5)} {
+		buf := []byte(orig)
+		_, err := s.Set(ksbg, "a", "alias", buf, SetOptions{})
+		ksMust(t, err)
+		copy(buf, strings.Repeat("X", len(buf)))
+		if v, _, _ := s.Get(ksbg, "a", "alias"); string(v) != orig {
+			t.Fatalf("stored value aliases the caller's buffer: %q", v)
+		}
 	}
 }
 
