@@ -17,7 +17,7 @@ import (
 // that no longer fits there is read back without a Pebble read.
 //
 // Why a second cache: an entry of mem is Go objects — the entry, its record,
-// its key and value, a map slot — about 128 bytes beyond its key and value,
+// its key and value, a map slot — about 136 bytes beyond its key and value,
 // all of which the garbage collector scans and GOGC lets grow by half
 // again. The ring holds the same record as a few dozen bytes of encoding
 // (persist.AppendRecord) in memory outside Go's heap, which the collector
