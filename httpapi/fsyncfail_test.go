@@ -1,10 +1,8 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,37 +14,11 @@ import (
 
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/httpapi"
+	"github.com/concurrencydb/concurrencydb/internal/logtest"
 	"github.com/concurrencydb/concurrencydb/metrics"
 	"github.com/concurrencydb/concurrencydb/persist"
 	"github.com/concurrencydb/concurrencydb/persist/faultfs"
 )
-
-// lockedBuffer is a log destination safe for concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// captureLogs sends the default slog logger to a buffer for the test.
-func captureLogs(t *testing.T) *lockedBuffer {
-	var buf lockedBuffer
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
-	t.Cleanup(func() { slog.SetDefault(old) })
-	return &buf
-}
 
 // newMetricsServer is a store on fs behind the HTTP API with /metrics
 // wired as cmd/concurrencydb wires it.
@@ -93,7 +65,7 @@ func (s *testServer) metricsText(t *testing.T) string {
 // /healthz and the concurrencydb_writable gauge turn unhealthy; the cause
 // is logged once, not once per write (core D6, H1).
 func TestFsyncFailureAnswers503ServesReadsAndLogsOnce_D6(t *testing.T) {
-	logs := captureLogs(t)
+	logs := logtest.Capture(t)
 	fs := faultfs.New(vfs.Default)
 	s := newMetricsServer(t, fs, core.Auth{})
 	s.do(t, "PUT", "/db/a/kv/durable", []byte("v1"), nil).want(t, 200)

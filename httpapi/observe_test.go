@@ -10,6 +10,7 @@ import (
 
 	"github.com/concurrencydb/concurrencydb/core"
 	"github.com/concurrencydb/concurrencydb/httpapi"
+	"github.com/concurrencydb/concurrencydb/internal/logtest"
 )
 
 // TestMetricsReportRequestsCommitsAndGauges: /metrics (Prometheus text)
@@ -89,7 +90,7 @@ func TestMetricsAbsentWhenNotConfigured(t *testing.T) {
 // is logged with its route and path; a mutex request, whose time is the
 // wait it asked for, is not.
 func TestSlowLogNamesTheRouteButNotMutexWaits(t *testing.T) {
-	logs := captureLogs(t)
+	logs := logtest.Capture(t)
 	s := newServerWith(t, core.Config{}, httpapi.Config{SlowLog: time.Nanosecond})
 	s.do(t, "POST", "/db/acme/counter/slowkey", nil, nil).want(t, 200)
 	s.do(t, "POST", "/db/acme/mlock/m?dur=10", nil, nil).want(t, 200)

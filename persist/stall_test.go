@@ -2,30 +2,21 @@ package persist
 
 import (
 	"bytes"
-	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/concurrencydb/concurrencydb/internal/logtest"
 )
 
 // A write stall of Pebble's (memtables full while a flush cannot finish)
 // is logged once it ends, with its reason and length: every commit waits
 // behind it, so the log must explain the latency spike.
 func TestAWriteStallIsLogged(t *testing.T) {
-	var (
-		mu     sync.Mutex
-		logged bytes.Buffer
-	)
-	defer func(l *slog.Logger) { slog.SetDefault(l) }(slog.Default())
-	slog.SetDefault(slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return logged.Write(p)
-	}), nil)))
+	logged := logtest.Capture(t) // NB: Pebble's event listener logs from its own goroutine
 
 	db, release := holdTablesOpts(t, Options{FS: vfs.NewMem(), MemTableBytes: 256 << 10})
 	go func() { time.Sleep(200 * time.Millisecond); release() }()
@@ -37,13 +28,7 @@ func TestAWriteStallIsLogged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if out := logged.String(); !strings.Contains(out, `msg="storage stalled writes"`) || !strings.Contains(out, "reason=") {
 		t.Fatalf("log after a stall of ~200 ms: %q", out)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
