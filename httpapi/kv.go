@@ -104,6 +104,9 @@ func (a *API) kvGet(w http.ResponseWriter, r *http.Request, acc, id string) erro
 		return err
 	}
 	setVersionHeaders(w, kv.Version)
+	// The body's form depends on Accept: a cache must not answer one
+	// client with the form another asked for.
+	w.Header().Set("Vary", "Accept")
 	ttlMs := kv.TTLMs
 	if ttlMs >= 0 {
 		w.Header().Set("X-TTL-Ms", strconv.FormatInt(ttlMs, 10))

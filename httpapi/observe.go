@@ -72,10 +72,12 @@ func (o observation) report(status int) {
 // label is r's metrics label: the method and chi's route pattern, which
 // chi's router stored in r.Pattern ("unmatched" when no route matched).
 // The labels are few (one per route and method): each is built once.
+// NB: a path under /db/ that no route serves was matched by the /db/{acc}
+// mount only (pattern "/db/{acc}/*"): it is unmatched too.
 func label(r *http.Request) string {
 	switch r.Method {
 	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead:
-		if r.Pattern != "" {
+		if r.Pattern != "" && !strings.HasSuffix(r.Pattern, "/*") {
 			k := labelKey{r.Method, r.Pattern}
 			if l, ok := labels.Load(k); ok {
 				return l.(string)

@@ -22,6 +22,7 @@ func TestMetricsReportRequestsCommitsAndGauges(t *testing.T) {
 	s.do(t, "POST", "/db/acme/counter/c", nil, nil).want(t, 200)
 	s.do(t, "GET", "/db/acme/kv/absent", nil, nil).want(t, 404)
 	s.do(t, "GET", "/no/such/path/secret-123", nil, nil).want(t, 404)
+	s.do(t, "POST", "/db/acme/nope/x", nil, nil).want(t, 404)
 	s.do(t, "POST", "/db/acme/mlock/m?dur=10", nil, nil).want(t, 200)
 	// Requests the transport refuses before routing are reported too (H6).
 	for _, req := range []string{
@@ -36,7 +37,7 @@ func TestMetricsReportRequestsCommitsAndGauges(t *testing.T) {
 	for _, line := range []string{
 		`concurrencydb_requests_total{command="POST /db/{acc}/counter/{id}",protocol="http",status="200"} 1`,
 		`concurrencydb_requests_total{command="GET /db/{acc}/kv/{id}",protocol="http",status="404"} 1`,
-		`concurrencydb_requests_total{command="unmatched",protocol="http",status="404"} 1`,
+		`concurrencydb_requests_total{command="unmatched",protocol="http",status="404"} 2`,
 		`concurrencydb_requests_total{command="unmatched",protocol="http",status="413"} 1`,
 		`concurrencydb_requests_total{command="unmatched",protocol="http",status="505"} 1`,
 		`concurrencydb_request_duration_seconds_count{command="POST /db/{acc}/counter/{id}",protocol="http"} 1`,

@@ -511,29 +511,66 @@ func uintParam(q query, name string) (uint64, bool, error) {
 	return uint64(n), true, nil
 }
 
-// wantsJSON reports whether the client asked for JSON results (H4).
-//
-// NB: media types are case-insensitive and a q of 0 means "not
-// acceptable" (RFC 9110 12.5.1); every Accept line counts.
+// wantsJSON reports whether the client prefers JSON results to plain
+// text (H4), as RFC 9110 12.5.1 reads Accept: each of the two types gets
+// the q of the most specific range that matches it (application/json
+// before application/* before */*; text/plain before text/* before */*),
+// 0 when none does, and JSON is chosen when its q is above 0 and above
+// text's, or equal to it and application/json is named (so "*/*", curl's
+// default, is text, and "application/json, text/plain" is JSON). Media
+// types are case-insensitive; every Accept line counts; a q that does not
+// parse counts as 1.
 func wantsJSON(r *http.Request) bool {
+	var json, text acceptMatch
+	named := false
 	for _, line := range r.Header.Values("Accept") {
 		for rng := range strings.SplitSeq(line, ",") {
 			typ, params, _ := strings.Cut(rng, ";")
-			if !strings.EqualFold(strings.TrimSpace(typ), "application/json") {
-				continue
+			typ = strings.TrimSpace(typ)
+			q := acceptQ(params)
+			switch {
+			case strings.EqualFold(typ, "application/json"):
+				json.see(3, q)
+				named = named || q > 0
+			case strings.EqualFold(typ, "application/*"):
+				json.see(2, q)
+			case strings.EqualFold(typ, "text/plain"):
+				text.see(3, q)
+			case strings.EqualFold(typ, "text/*"):
+				text.see(2, q)
+			case typ == "*/*":
+				json.see(1, q)
+				text.see(1, q)
 			}
-			for p := range strings.SplitSeq(params, ";") {
-				k, v, _ := strings.Cut(p, "=")
-				if strings.EqualFold(strings.TrimSpace(k), "q") {
-					if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q == 0 {
-						return false
-					}
-				}
-			}
-			return true
 		}
 	}
-	return false
+	return json.q > 0 && (json.q > text.q || json.q == text.q && named)
+}
+
+// acceptMatch is the most specific Accept range seen for one media type.
+type acceptMatch struct {
+	spec int     // 3 the type itself, 2 type/*, 1 */*, 0 none
+	q    float64 // that range's q (the highest, if it is repeated)
+}
+
+func (m *acceptMatch) see(spec int, q float64) {
+	if spec > m.spec || spec == m.spec && q > m.q {
+		m.spec, m.q = spec, q
+	}
+}
+
+// acceptQ is the q parameter among an Accept range's parameters: 1 when
+// absent or malformed.
+func acceptQ(params string) float64 {
+	for p := range strings.SplitSeq(params, ";") {
+		k, v, _ := strings.Cut(p, "=")
+		if strings.EqualFold(strings.TrimSpace(k), "q") {
+			if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q >= 0 && q <= 1 {
+				return q
+			}
+		}
+	}
+	return 1
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

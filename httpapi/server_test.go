@@ -458,7 +458,8 @@ func TestUnknownPathIs404AndWrongMethodIs405(t *testing.T) {
 }
 
 // JSON is chosen as RFC 9110 reads Accept: media types in any case, a q
-// of 0 refusing it, every Accept line.
+// of 0 refusing it, every Accept line, and a text/plain the client ranks
+// higher winning.
 func TestAcceptChoosesJSONCaseInsensitivelyAndNotAtQZero(t *testing.T) {
 	s := newServer(t)
 	s.post(t, "/db/acme/counter/c?add=5").want(t, http.StatusOK)
@@ -468,7 +469,17 @@ func TestAcceptChoosesJSONCaseInsensitivelyAndNotAtQZero(t *testing.T) {
 	}{
 		{"application/json", true},
 		{"Application/JSON", true},
-		{"text/plain, application/json; q=0.5", true},
+		{"text/plain, application/json; q=0.5", false},
+		{"text/plain;q=0.4, application/json; q=0.5", true},
+		{"text/*;q=0.4, application/json; q=0.5", true},
+		{"application/json;q=0.9, */*", false},
+		{"application/json;q=0.9, text/html, */*;q=0.1", true},
+		{"application/json, text/plain", true},
+		{"text/plain, application/json", true},
+		{"*/*", false},
+		{"application/*", true},
+		{"application/*, text/plain", false},
+		{"application/json;q=abc", true},
 		{"text/plain, application/json;q=0", false},
 		{"application/json;q=0.0", false},
 		{"text/html", false},
@@ -478,6 +489,11 @@ func TestAcceptChoosesJSONCaseInsensitivelyAndNotAtQZero(t *testing.T) {
 		if isJSON := strings.HasPrefix(got.header.Get("Content-Type"), "application/json"); isJSON != c.json {
 			t.Errorf("Accept %q: Content-Type %q, body %q", c.accept, got.header.Get("Content-Type"), got.body)
 		}
+	}
+	// The form depends on Accept, and GET /kv is cacheable (it has an ETag).
+	s.do(t, "PUT", "/db/acme/kv/k", []byte("v"), nil).want(t, http.StatusOK)
+	if got := s.do(t, "GET", "/db/acme/kv/k", nil, nil).header.Get("Vary"); got != "Accept" {
+		t.Errorf("GET /kv: Vary %q, want Accept", got)
 	}
 	r := s.raw(t)
 	r.send(t, "GET /db/acme/counter/c HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\nAccept: application/json\r\n\r\n")
