@@ -51,6 +51,50 @@ func TestCacheStaysBoundedAfterAFailedSync_C1_D6(t *testing.T) {
 	}
 }
 
+// While the pending entries of a failed batch alone fill the budget, a
+// read of an uncached key must not walk the whole record cache under the
+// apply lock: each read installs one entry, and an eviction pass that
+// evicted only it, having walked every pending entry, did not count as
+// stuck, so the next read walked them all again (found by review: 10 ms a
+// read with 200,000 pending entries). Passes are counted, not timed.
+func TestReadsAfterAFailedBatchLargerThanTheCacheDoNotEachWalkIt_C1_D6(t *testing.T) {
+	ctx := ctxT(t)
+	fs := faultfs.New(vfs.NewMem())
+	budget := 16 << 10
+	s := openStore(t, fs, "db", Config{Clock: newFakeClock(), CacheBytes: budget, RingBytes: -1})
+	if _, err := s.CtrAdd(ctx, "a", "first", 1); err != nil {
+		t.Fatal(err)
+	}
+	fs.HoldSyncs()
+	var pairs []KeyValue
+	for i := range 1000 { // ~160 KB pending against a 16 KiB budget
+		pairs = append(pairs, KeyValue{ID: "p" + strconv.Itoa(i), Value: []byte("x")})
+	}
+	c := goCall(func() (any, error) { return s.MSet(ctx, "a", pairs, false) })
+	<-fs.Held
+	fs.FailSyncs()
+	if r := recv(t, c); r.err == nil {
+		t.Fatal("MSet acknowledged although its sync failed")
+	}
+	s.mu.Lock()
+	before := s.mu.evictPasses
+	s.mu.Unlock()
+	const reads = 2000
+	for i := range reads {
+		if _, _, err := s.Get(ctx, "a", "absent"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	passes := s.mu.evictPasses - before
+	s.mu.Unlock()
+	// A pass may look again once loads added a tenth of the budget
+	// (~10 entries of ~150 B here): ~200 passes, not one per read.
+	if passes > reads/4 {
+		t.Fatalf("%d eviction passes over the whole cache for %d reads", passes, reads)
+	}
+}
+
 // A value given as nil is an empty value, not an absent key, also while
 // its entry is cached (found by review: KVSet and MSet kept it nil, which
 // Get reads as "no key", until the entry was reloaded from Pebble).

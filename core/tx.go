@@ -47,6 +47,13 @@ func (s *Store) Atomically(ctx context.Context, fn func()) error {
 		return ErrInTransaction
 	}
 	s.mu.Lock()
+	if s.mu.closed {
+		// NB: its commands read records with the lock held (runLocked),
+		// not through readDB, which Close waits for: after Close they
+		// would read a closed Pebble (found by review: a panic).
+		s.mu.Unlock()
+		return ErrClosed
+	}
 	// One clock reading for the whole transaction, as Redis 7 freezes
 	// its clock during EXEC: a key cannot expire between two of its
 	// commands, nor between Changed and the commands after it.

@@ -49,3 +49,22 @@ func TestAtomicallyNeedsAPipelineAndDoesNotNest(t *testing.T) {
 		t.Fatalf("nested: outer %v, inner %v", err, inner)
 	}
 }
+
+// A transaction that starts after Close answers ErrClosed and runs
+// nothing: its commands read records with the apply lock held, outside the
+// reads Close waits for, so they would read a closed Pebble (found by
+// review: a panic, "pebble: closed").
+func TestATransactionAfterCloseAnswersErrClosed(t *testing.T) {
+	s, _ := newStore(t)
+	ctx, _ := WithPipeline(context.Background())
+	if _, err := s.Set(ctx, "a", "k", []byte("v"), SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	if err := s.Atomically(ctx, func() { ran = true; _, _, _ = s.Get(ctx, "a", "uncached") }); err != ErrClosed || ran {
+		t.Fatalf("Atomically after Close = %v (ran: %v), want ErrClosed and nothing run", err, ran)
+	}
+}

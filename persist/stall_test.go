@@ -19,7 +19,25 @@ func TestAWriteStallIsLogged(t *testing.T) {
 	logged := logtest.Capture(t) // NB: Pebble's event listener logs from its own goroutine
 
 	db, release := holdTablesOpts(t, Options{FS: vfs.NewMem(), MemTableBytes: 256 << 10})
-	go func() { time.Sleep(200 * time.Millisecond); release() }()
+	// Release the flushes once a commit has waited in Pebble for 200 ms:
+	// a stall, however slowly the writes before it ran. NB: not after a
+	// fixed 200 ms: under -race on a busy machine the memtables had not
+	// filled by then, nothing stalled, and the test failed.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if since := db.wal.inPebble.Load(); since != 0 && time.Duration(monoNow()-since) > 200*time.Millisecond {
+				release()
+				return
+			}
+		}
+	}()
 	v := bytes.Repeat([]byte("v"), 32<<10)
 	for i := range 200 { // 6.4 MiB: far past 4 memtables of 256 KiB
 		b := db.NewBatch()
