@@ -16,23 +16,8 @@ import (
 // later one until the next commit, which never came.
 func TestCacheStaysBoundedAfterAFailedSync_C1_D6(t *testing.T) {
 	ctx := ctxT(t)
-	fs := faultfs.New(vfs.NewMem())
 	budget := 4 * (entryOverhead + 24)
-	s := openStore(t, fs, "db", Config{Clock: newFakeClock(), CacheBytes: budget, RingBytes: -1})
-	if _, err := s.CtrAdd(ctx, "a", "first", 1); err != nil {
-		t.Fatal(err)
-	}
-	fs.HoldSyncs()
-	var pairs []KeyValue
-	for i := range 8 { // more pending bytes than the budget
-		pairs = append(pairs, KeyValue{ID: "p" + strconv.Itoa(i), Value: []byte("x")})
-	}
-	c := goCall(func() (any, error) { return s.MSet(ctx, "a", pairs, false) })
-	<-fs.Held
-	fs.FailSyncs()
-	if r := recv(t, c); r.err == nil {
-		t.Fatal("MSet acknowledged although its sync failed")
-	}
+	s := storeWithAFailedBatch(t, budget, 8) // more pending bytes than the budget
 	for i := range 5000 {
 		if _, _, err := s.Get(ctx, "a", "absent"+strconv.Itoa(i)); err != nil {
 			t.Fatal(err)
@@ -59,23 +44,7 @@ func TestCacheStaysBoundedAfterAFailedSync_C1_D6(t *testing.T) {
 // read with 200,000 pending entries). Passes are counted, not timed.
 func TestReadsAfterAFailedBatchLargerThanTheCacheDoNotEachWalkIt_C1_D6(t *testing.T) {
 	ctx := ctxT(t)
-	fs := faultfs.New(vfs.NewMem())
-	budget := 16 << 10
-	s := openStore(t, fs, "db", Config{Clock: newFakeClock(), CacheBytes: budget, RingBytes: -1})
-	if _, err := s.CtrAdd(ctx, "a", "first", 1); err != nil {
-		t.Fatal(err)
-	}
-	fs.HoldSyncs()
-	var pairs []KeyValue
-	for i := range 1000 { // ~160 KB pending against a 16 KiB budget
-		pairs = append(pairs, KeyValue{ID: "p" + strconv.Itoa(i), Value: []byte("x")})
-	}
-	c := goCall(func() (any, error) { return s.MSet(ctx, "a", pairs, false) })
-	<-fs.Held
-	fs.FailSyncs()
-	if r := recv(t, c); r.err == nil {
-		t.Fatal("MSet acknowledged although its sync failed")
-	}
+	s := storeWithAFailedBatch(t, 16<<10, 1000) // ~160 KB pending against 16 KiB
 	s.mu.Lock()
 	before := s.mu.evictPasses
 	s.mu.Unlock()
@@ -93,6 +62,30 @@ func TestReadsAfterAFailedBatchLargerThanTheCacheDoNotEachWalkIt_C1_D6(t *testin
 	if passes > reads/4 {
 		t.Fatalf("%d eviction passes over the whole cache for %d reads", passes, reads)
 	}
+}
+
+// storeWithAFailedBatch opens a store with a record cache of budget bytes
+// (and no ring) whose batch of n one-byte MSETs failed its sync (D6): the
+// n entries stay in the cache for good.
+func storeWithAFailedBatch(t *testing.T, budget, n int) *testStore {
+	ctx := ctxT(t)
+	fs := faultfs.New(vfs.NewMem())
+	s := openStore(t, fs, "db", Config{Clock: newFakeClock(), CacheBytes: budget, RingBytes: -1})
+	if _, err := s.CtrAdd(ctx, "a", "first", 1); err != nil {
+		t.Fatal(err)
+	}
+	fs.HoldSyncs()
+	var pairs []KeyValue
+	for i := range n {
+		pairs = append(pairs, KeyValue{ID: "p" + strconv.Itoa(i), Value: []byte("x")})
+	}
+	c := goCall(func() (any, error) { return s.MSet(ctx, "a", pairs, false) })
+	<-fs.Held
+	fs.FailSyncs()
+	if r := recv(t, c); r.err == nil {
+		t.Fatal("MSet acknowledged although its sync failed")
+	}
+	return s
 }
 
 // A value given as nil is an empty value, not an absent key, also while
