@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/concurrencydb/concurrencydb/internal/logtest"
@@ -48,5 +49,20 @@ func TestAWriteStallIsLogged(t *testing.T) {
 	}
 	if out := logged.String(); !strings.Contains(out, `msg="storage stalled writes"`) || !strings.Contains(out, "reason=") {
 		t.Fatalf("log after a stall of ~200 ms: %q", out)
+	}
+}
+
+// A stall's end with no begin seen (Pebble reports an end for a stall
+// that began before the listener was installed, or twice) logs nothing:
+// its length is unknown, and the zero time would make it decades long.
+func TestAStallEndWithoutItsBeginIsNotLogged(t *testing.T) {
+	logged := logtest.Capture(t)
+	var l stallLog
+	l.end()
+	l.begin(pebble.WriteStallBeginInfo{Reason: "memtable count limit reached"})
+	l.end()
+	l.end()
+	if out := logged.String(); out != "" {
+		t.Fatalf("log after ends without a begin of 50 ms or more: %q", out)
 	}
 }
