@@ -60,6 +60,7 @@ type conn struct {
 	hdrDone   bool          // its head is read into req (its body is not complete),
 	headEnd   int           // and ends at in[off+headEnd]
 	continued bool          // 100 Continue was sent for it
+	unsent    bool          // it is answered without its body (answerFromHead)
 	out       []byte        // responses built, not yet written
 	held      []held        // out's responses, in order
 	w         respWriter
@@ -260,7 +261,7 @@ func (s *Server) runOnLoop(c *conn, req *http.Request, body []byte) {
 	w.reset(true)
 	c.rctx.Reset()
 	c.rctx.Routes = s.mux
-	req.Body = bodyReader(body) // req has c.reqctx (resetRequest)
+	req.Body = c.bodyOf(body) // req has c.reqctx (resetRequest)
 	s.run(w, req)
 	pend := c.pl.Take()
 	closeIt := req.Close || s.draining.Load() || w.panicked || w.closes()
@@ -289,6 +290,26 @@ func (s *Server) run(w *respWriter, req *http.Request) {
 	}()
 	s.h.ServeHTTP(w, req)
 }
+
+// bodyOf is the body of the request next parsed on c: b, or, for one
+// answered before its client sent the body (answerFromHead), a body that
+// cannot be read, so that a route that takes none still sees that one was
+// announced (400, H2).
+func (c *conn) bodyOf(b []byte) io.ReadCloser {
+	if c.unsent {
+		c.unsent = false
+		return unsentBody{}
+	}
+	return bodyReader(b)
+}
+
+// unsentBody is the body of a request answered from its head.
+type unsentBody struct{}
+
+func (unsentBody) Read([]byte) (int, error) {
+	return 0, errors.New("httpapi: the request body was not sent (Expect: 100-continue, and no route reads it)")
+}
+func (unsentBody) Close() error { return nil }
 
 // bodyReader returns a request body over b.
 func bodyReader(b []byte) io.ReadCloser {
@@ -389,7 +410,7 @@ func (s *Server) startOffLoop(c *conn, req *http.Request, body []byte) {
 	closeIt := req.Close
 	head, http10 := req.Method == http.MethodHead, !req.ProtoAtLeast(1, 1)
 	r := req.Clone(c.ctx) // a deep copy: c's request is reused
-	r.Body = bodyReader(body)
+	r.Body = c.bodyOf(body)
 	s.workers.Add(1)
 	go func() {
 		defer s.workers.Done()
@@ -546,20 +567,34 @@ func (s *Server) setDeadline(c *conn) {
 // GET /metrics run off the loop. The path is split as chi splits it (the escaped form when
 // there is one).
 func (s *Server) mayBlock(r *http.Request) bool {
+	if r.URL.RawPath == "/metrics" || r.URL.RawPath == "" && r.URL.Path == "/metrics" {
+		return true
+	}
+	key, _, ok := resourceOf(r)
+	return ok && s.waiting[key]
+}
+
+// takesBody reports whether a route reads the body of r (kv writes).
+func (s *Server) takesBody(r *http.Request) bool {
+	key, id, ok := resourceOf(r)
+	return ok && id != "" && s.bodies[key]
+}
+
+// resourceOf splits r's path /db/{acc}/{res}/{id} into its method and
+// resource ("POST kv"), the key of waitingRoutes and bodyRoutes, and its
+// (raw) id; ok is false for a path of another form.
+func resourceOf(r *http.Request) (key, id string, ok bool) {
 	p := r.URL.RawPath
 	if p == "" {
 		p = r.URL.Path
 	}
-	if p == "/metrics" {
-		return true
-	}
 	rest, ok := strings.CutPrefix(p, "/db/")
 	if !ok {
-		return false
+		return "", "", false
 	}
 	_, rest, _ = strings.Cut(rest, "/") // the account
-	res, _, ok := strings.Cut(rest, "/")
-	return ok && s.waiting[r.Method+" "+res]
+	res, id, ok := strings.Cut(rest, "/")
+	return r.Method + " " + res, id, ok
 }
 
 // requestError is a request the transport refuses before any handler.
@@ -634,6 +669,9 @@ func (p *parser) next(c *conn, gc gnet.Conn) (*http.Request, []byte, int, error)
 		}
 		if !complete {
 			c.hdrDone, c.headEnd = true, end
+			if c.answerFromHead(req) {
+				return req, nil, end, nil
+			}
 			p.expect100(c, gc, req)
 			return nil, nil, 0, nil
 		}
@@ -644,6 +682,9 @@ func (p *parser) next(c *conn, gc gnet.Conn) (*http.Request, []byte, int, error)
 		}
 		if int64(len(buf)-end) < req.ContentLength {
 			c.hdrDone, c.headEnd = true, end
+			if c.answerFromHead(req) {
+				return req, nil, end, nil
+			}
 			p.expect100(c, gc, req)
 			return nil, nil, 0, nil
 		}
@@ -830,6 +871,25 @@ func (s *Server) authorizeBody(req *http.Request) error {
 		return nil // the handler answers the bad path, once the token passed
 	}
 	return s.auth.Allow(limited, acc)
+}
+
+// answerFromHead reports whether req, whose client waits for 100 Continue
+// before it sends the body, is to be answered from its head: no route
+// reads the body of its method and path (404, 405, a read, or a write
+// that takes no body: 400, H2). net/http sends 100 Continue only when the
+// handler reads the body, so a client that sent a large body's head to
+// the wrong place is told at once instead of after uploading it (found by
+// review). The connection is then closed after the response, as net/http
+// does: the client may send the body anyway or its next request, and the
+// two cannot be told apart. NB: a request the route reads the body of is
+// still told to send it before its query is checked (kv's ttl=abc is 400
+// once the body is in).
+func (c *conn) answerFromHead(req *http.Request) bool {
+	if c.continued || !req.ProtoAtLeast(1, 1) || !asciiEqualFold([]byte(req.Header.Get("Expect")), "100-continue") || c.s.takesBody(req) {
+		return false
+	}
+	req.Close, c.unsent = true, true
+	return true
 }
 
 // expect100 tells a client that waits for it (Expect: 100-continue) to

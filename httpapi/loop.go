@@ -58,6 +58,7 @@ type Server struct {
 	mux       *chi.Mux        // h
 	api       *API            // mux's: reports the requests refused before it (H6)
 	waiting   map[string]bool // waitingRoutes: run off the loop
+	bodies    map[string]bool // bodyRoutes: read a request body
 	lim       Limits
 	maxBody   int64
 	connState func(net.Conn, http.ConnState)
@@ -134,6 +135,7 @@ func NewServer(store *core.Store, cfg Config, lim Limits) *Server {
 		connState: cfg.ConnState,
 		auth:      cfg.Auth,
 		waiting:   waitingRoutes(),
+		bodies:    bodyRoutes(),
 	}
 	if store != nil {
 		s.maxBody = int64(store.Config().MaxValueBytes)

@@ -235,6 +235,19 @@ func waitingRoutes() map[string]bool {
 	return m
 }
 
+// bodyRoutes is the set of "METHOD resource" (as waitingRoutes) whose
+// route reads a request body, from the route table.
+func bodyRoutes() map[string]bool {
+	m := make(map[string]bool)
+	for _, rt := range (&API{}).routes() {
+		if rt.body {
+			res, _, _ := strings.Cut(strings.TrimPrefix(rt.pattern, "/"), "/")
+			m[rt.method+" "+res] = true
+		}
+	}
+	return m
+}
+
 // Routes lists every endpoint with its full path pattern.
 func Routes() []Route {
 	var out []Route
