@@ -179,7 +179,8 @@ func (s *Store) MutexLock(ctx context.Context, acc, name string, dur, wait time.
 	}
 }
 
-// MutexWait is a wait queued by MutexLockAsync.
+// MutexWait is a wait queued by MutexLockAsync, or a grant made at once
+// (GrantedWait).
 type MutexWait struct {
 	mt *mutexTable
 	k  mutexKey
@@ -239,6 +240,19 @@ func (s *Store) MutexLockAsync(acc, name string, dur, wait time.Duration, done f
 	w.elem = st.waiters.PushBack(w)
 	w.stop = mt.clock.AfterFunc(wait, func() { mt.timeout(k, w) })
 	return 0, &MutexWait{mt, k, w}, nil
+}
+
+// GrantedWait returns, for handle h that MutexLockAsync granted at once,
+// a MutexWait that was granted h: Holds and Cancel then serve a caller
+// that cannot hand h to its client at once (an event loop behind replies
+// the client has not read) as for a wait granted later: a client that
+// goes before h reached it passes the mutex on (M1).
+func (s *Store) GrantedWait(acc, name string, h uint64) (*MutexWait, error) {
+	k, err := s.mutexKey(acc, name)
+	if err != nil {
+		return nil, err
+	}
+	return &MutexWait{&s.mutexes, k, &waiter{handle: h}}, nil
 }
 
 // timeout ends w's wait, unless it was granted, cancelled or closed first.

@@ -577,6 +577,13 @@ func (s *Server) written(q *replies, gc gnet.Conn) {
 	if gc == nil || c.gone {
 		return // closed meanwhile
 	}
+	if pk := c.park; pk != nil && pk.heldBack && c.queued == 1 {
+		// The replies before a held-back grant are written (deliver):
+		// its turn. NB: deliverHeldBack writes it through written again,
+		// which goes on from there (the input behind it, a close).
+		s.deliverHeldBack(c, pk)
+		return
+	}
 	if c.closing {
 		if c.queued > 0 {
 			return
@@ -861,16 +868,23 @@ func (s *Server) deliver(g grantOutcome) {
 		return
 	}
 	gc := c.conn() // set: c's loop opened it before c could park
-	if g.err == nil && c.queued <= 1 && gc.OutboundBuffered() > 0 && !s.draining.Load() {
+	if g.err == nil && (c.queued > 1 || gc.OutboundBuffered() > 0) && !s.draining.Load() {
 		// M1: the client has not read what it was sent (gnet holds what
-		// the socket would not take). Written behind it, the grant would
+		// the socket would not take), or earlier replies are still queued
+		// (waiting for their fsync). Written behind them, the grant would
 		// count as delivered, and a client that went away without
 		// reading would hold the mutex for its whole duration; kept
 		// here, the grant is passed on when the client goes (OnClose
 		// cancels the wait, which hands a granted mutex to the next
-		// waiter). It is written once gnet's buffer is empty.
+		// waiter). It is written once the earlier replies are (written
+		// calls deliverHeldBack) and gnet's buffer is empty; then, a hold
+		// that ran out meanwhile is answered as a timeout (found by
+		// review: queued behind an fsync, a grant went out unchecked, and
+		// stale when the fsync outlasted the hold).
 		pk.heldBack, pk.h = true, g.h
-		s.later(c, gc, func() gnet.Action { s.deliverHeldBack(c, pk); return gnet.None })
+		if c.queued <= 1 {
+			s.later(c, gc, func() gnet.Action { s.deliverHeldBack(c, pk); return gnet.None })
+		}
 		return
 	}
 	pk.heldBack = false

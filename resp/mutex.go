@@ -42,6 +42,19 @@ func cmdMLock(x *call) {
 		x.s.park(c, w)
 		return
 	}
+	if err == nil && (c.queued > 0 || c.conn().OutboundBuffered() > 0) {
+		// Granted at once, but the replies before it are not all read
+		// (or written) yet: answered inline, behind them, the grant
+		// would count as delivered, and a client that went away meanwhile
+		// would hold the mutex for its whole duration (M1; found by
+		// review). Delivered as a parked wait's grant instead: held back
+		// until they are read, passed on if the client goes first.
+		if gw, gerr := x.store().GrantedWait(acc, name, h); gerr == nil {
+			x.s.park(c, gw)
+			c.onGrant(h, nil)
+			return
+		}
+	}
 	x.out = appendMLockReply(x.out, h, err)
 }
 

@@ -56,6 +56,14 @@ func TestMLockGrantQueuedBehindUnsyncedReplyPassesOnWhenClientGoes_M1(t *testing
 // them runs and parks). It returns once the MLOCK waits.
 func unreadWaiter(t *testing.T, e *env, dur string) net.Conn {
 	t.Helper()
+	nc := unreadClient(t, e, "MLOCK m "+dur+" 10\r\n")
+	eventually(t, "the waiter parked", func() bool { return e.store.MutexWaiters() == 1 })
+	return nc
+}
+
+// unreadClient is unreadWaiter's client, which sends cmd behind the GETs.
+func unreadClient(t *testing.T, e *env, cmd string) net.Conn {
+	t.Helper()
 	small := func(fd int) { _ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) }
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) { small(int(fd)) })
@@ -74,11 +82,94 @@ func unreadWaiter(t *testing.T, e *env, dur string) net.Conn {
 		}
 		return false
 	})
-	if _, err := nc.Write([]byte("GET big\r\nGET big\r\nGET big\r\nMLOCK m " + dur + " 10\r\n")); err != nil {
+	if _, err := nc.Write([]byte("GET big\r\nGET big\r\nGET big\r\n" + cmd)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the waiter parked", func() bool { return e.store.MutexWaiters() == 1 })
 	return nc
+}
+
+// An MLOCK granted at once (the mutex was free) whose reply cannot reach
+// the client yet — behind a reply that waits for its fsync, or behind
+// replies the client has not read — is passed on to the next waiter when
+// the client goes first, as a parked wait's grant is (M1; found by
+// review: answered inline behind them, it counted as delivered, and the
+// mutex stayed held by a client that was gone for its whole duration).
+func TestAGrantMadeAtOnceBehindUndeliveredRepliesPassesOnWhenTheClientGoes_M1(t *testing.T) {
+	fs := faultfs.New(vfs.Default)
+	e := newEnv(t, func(c *envConfig) { c.persist = persist.Options{FS: fs} })
+	t.Cleanup(fs.ReleaseSyncs) // a failed check must not leave the server's close held
+	must(t, e.client().Set(bg, "big", strings.Repeat("x", 300<<10), 0).Err())
+	for _, behind := range []string{"a reply waiting for its fsync", "replies the client has not read"} {
+		var gone net.Conn
+		if behind == "a reply waiting for its fsync" {
+			fs.HoldSyncs()
+			r := e.raw()
+			r.send("SET k v\r\nMLOCK m 60 10\r\n")
+			gone = r.nc
+		} else {
+			gone = unreadClient(t, e, "MLOCK m 60 10\r\n")
+		}
+		time.Sleep(100 * time.Millisecond) // its MLOCK runs: the mutex is free
+		next := e.raw()
+		next.send("MLOCK m 30 10\r\n")
+		eventually(t, "the next client waits", func() bool { return e.store.MutexWaiters() == 1 })
+		next.silentFor(100*time.Millisecond, "behind "+behind+", the next MLOCK")
+		gone.Close() // the first client goes without its grant
+		if h := next.readN(1); h[0] != ':' {
+			t.Fatalf("behind %s: once the first client went, the next got %q, want a handle (M1)", behind, h)
+		} else {
+			fs.ReleaseSyncs()
+			must(t, e.client().Do(bg, "MUNLOCK", "m", strings.TrimSpace(h[1:])).Err())
+		}
+	}
+}
+
+// A parked MLOCK granted while an earlier reply of its connection waits
+// for its fsync waits for that reply to be written, and then for the
+// client to read what it was sent, before it is written; a client that
+// goes before passes it on (M1), and a hold that ran out meanwhile is
+// answered as a timed-out wait, not with a handle another client's grant
+// has made stale (found by review: queued behind the fsync, the grant was
+// written unchecked).
+func TestAGrantBehindAReplyWaitingForItsFsyncIsCheckedWhenItsTurnComes_M1(t *testing.T) {
+	fs := faultfs.New(vfs.Default)
+	e := newEnv(t, func(c *envConfig) { c.persist = persist.Options{FS: fs} })
+	t.Cleanup(fs.ReleaseSyncs)
+	holder := e.client()
+	must(t, holder.Set(bg, "big", strings.Repeat("x", 300<<10), 0).Err())
+
+	// Behind unread replies: passed on when the client goes.
+	h, err := holder.Do(bg, "MLOCK", "m", "30", "0").Int64()
+	must(t, err)
+	fs.HoldSyncs()
+	nc := unreadClient(t, e, "SET k v\r\nMLOCK m 30 10\r\n")
+	eventually(t, "the waiter parked", func() bool { return e.store.MutexWaiters() == 1 })
+	must(t, holder.Do(bg, "MUNLOCK", "m", h).Err()) // granted while SET's reply waits for its fsync
+	time.Sleep(50 * time.Millisecond)               // let deliverGrants run
+	fs.ReleaseSyncs()
+	time.Sleep(200 * time.Millisecond) // the GETs' and SET's replies are written, unread
+	before := e.srv.Clients()
+	nc.Close()
+	eventually(t, "the server noticed", func() bool { return e.srv.Clients() == before-1 })
+	next := e.client(func(o *redis.Options) { o.PoolSize = 1 })
+	h2, err := next.Do(bg, "MLOCK", "m", "30", "2").Int64()
+	if err != nil {
+		t.Fatalf("MLOCK after the granted client went away unread: %v; its grant was written behind replies it never read (M1)", err)
+	}
+
+	// Its hold runs out before its turn: answered nil.
+	fs.HoldSyncs()
+	a := e.raw()
+	a.send("SET k v\r\nMLOCK m 0.3 10\r\n")
+	eventually(t, "a parked", func() bool { return e.store.MutexWaiters() == 1 })
+	must(t, next.Do(bg, "MUNLOCK", "m", h2).Err()) // granted to a for 0.3 s, behind SET's reply
+	time.Sleep(500 * time.Millisecond)             // a's hold runs out
+	b, err := next.Do(bg, "MLOCK", "m", "30", "0").Int64()
+	must(t, err)
+	fs.ReleaseSyncs()
+	if out := a.readN(2); out != "+OK\r\n$-1\r\n" {
+		t.Fatalf("a, whose hold ran out while its grant waited behind SET's fsync, was answered %q while b holds the mutex (%d): want nil", out, b)
+	}
 }
 
 // A grant for a client that has not read what it was sent (gnet holds
