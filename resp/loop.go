@@ -716,6 +716,17 @@ func (s *Server) closeWhenIdle(c *client, gc gnet.Conn) gnet.Action {
 		return gnet.None // written or the pass calls again
 	}
 	if gc.OutboundBuffered() == 0 {
+		if s.draining.Load() && !c.quit {
+			// R8: input that came while the replies before it drained
+			// (kept as one byte: checkBacklog) gets its error reply, not
+			// the silence of a close (found by review: a command sent
+			// after SIGTERM, behind replies the client had not read yet,
+			// was neither run nor answered). NB: not after a QUIT, nor
+			// twice: refuseInput sets quit.
+			if c.takeInput(gc); len(c.in) > 0 {
+				return s.refuseInput(c, gc)
+			}
+		}
 		return gnet.Close
 	}
 	now := time.Now()

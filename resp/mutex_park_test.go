@@ -64,6 +64,17 @@ func unreadWaiter(t *testing.T, e *env, dur string) net.Conn {
 // unreadClient is unreadWaiter's client, which sends cmd behind the GETs.
 func unreadClient(t *testing.T, e *env, cmd string) net.Conn {
 	t.Helper()
+	nc := smallBufferedConn(t, e)
+	if _, err := nc.Write([]byte("GET big\r\nGET big\r\nGET big\r\n" + cmd)); err != nil {
+		t.Fatal(err)
+	}
+	return nc
+}
+
+// smallBufferedConn connects with 4 KiB socket buffers at both ends, so
+// that replies the client does not read stay in gnet's buffer.
+func smallBufferedConn(t *testing.T, e *env) net.Conn {
+	t.Helper()
 	small := func(fd int) { _ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) }
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) { small(int(fd)) })
@@ -82,9 +93,6 @@ func unreadClient(t *testing.T, e *env, cmd string) net.Conn {
 		}
 		return false
 	})
-	if _, err := nc.Write([]byte("GET big\r\nGET big\r\nGET big\r\n" + cmd)); err != nil {
-		t.Fatal(err)
-	}
 	return nc
 }
 
