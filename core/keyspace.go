@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -447,7 +448,18 @@ func (s *Store) Keys(ctx context.Context, acc, pattern string) ([]string, error)
 	start, end := accountRange(acc)
 	ids := []string{}
 	err := s.view(ctx, func(t *txn) error {
+		var ctxErr error
+		n := 0
 		_, err := t.scan(start, end, nil, func(k []byte, rec *persist.Record) bool {
+			// A client that went away (its connection's ctx ends) stops
+			// the walk, which holds the apply lock: found by review, 20
+			// clients that sent KEYS * over 1.16M keys and left held
+			// every other client back for 11 s.
+			if n++; n%4096 == 0 {
+				if ctxErr = ctx.Err(); ctxErr != nil {
+					return false
+				}
+			}
 			if recLive(rec, t.now) {
 				_, id, _ := persist.SplitDataKey(k)
 				if pattern == "*" || MatchGlob(pattern, id) { // "*": all, "" too
@@ -456,7 +468,7 @@ func (s *Store) Keys(ctx context.Context, acc, pattern string) ([]string, error)
 			}
 			return true
 		})
-		return err
+		return cmp.Or(err, ctxErr)
 	})
 	return ids, err
 }

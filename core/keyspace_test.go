@@ -418,3 +418,39 @@ func TestALargeBatchsKeyListIsNotKeptForReuse(t *testing.T) {
 		t.Fatalf("a key list of capacity %d is kept after a large batch", c)
 	}
 }
+
+// errAfterFirst is a context whose Err is nil once, then Canceled: its
+// client goes while the call that checks it runs.
+type errAfterFirst struct {
+	context.Context
+	calls int
+}
+
+func (c *errAfterFirst) Err() error {
+	if c.calls++; c.calls > 1 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// A KEYS whose client goes stops its walk, which holds the apply lock,
+// instead of walking on for nobody (found by review: 20 clients that sent
+// KEYS * over 1.16M keys and left held every other client back for 11 s).
+func TestKeysStopsWhenItsClientGoes(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := ctxT(t)
+	var kvs []KeyValue
+	for i := range 12000 { // past two of Keys' looks at ctx (every 4096 keys)
+		kvs = append(kvs, KeyValue{ID: fmt.Sprintf("k%05d", i), Value: []byte("v")})
+	}
+	if _, err := s.MSet(ctx, "a", kvs, false); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.Keys(&errAfterFirst{Context: ctx}, "a", "*")
+	if !errors.Is(err, context.Canceled) || len(ids) >= 12000 {
+		t.Fatalf("KEYS whose client went = %d ids, %v; want context.Canceled, the walk cut short", len(ids), err)
+	}
+	if ids, err := s.Keys(ctx, "a", "*"); err != nil || len(ids) != 12000 {
+		t.Fatalf("KEYS = %d ids, %v; want 12000", len(ids), err)
+	}
+}
