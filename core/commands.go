@@ -108,7 +108,7 @@ func Commands() []CommandSpec {
 		{"GETRANGE", 4, ro, 1, 1, 1, "string", "2.4.0", "key start end", "A substring of the value.", ""},
 		{"SETRANGE", 4, rw, 1, 1, 1, "string", "2.2.0", "key offset value", "Overwrites part of the value; answers the new length.", ""},
 		{"INCR", 2, rwf, 1, 1, 1, "string", "1.0.0", "key", "Adds 1. On a sequence: advances it (over HTTP, POST /sequence does; POST /counter refuses a sequence).", "POST /db/{acc}/counter/{id}"},
-		{"INCRBY", 3, rwf, 1, 1, 1, "string", "1.0.0", "key increment", "Adds increment. On a sequence: advances it (negative: WRONGTYPE; over HTTP, POST /sequence?count= does).", "POST /db/{acc}/counter/{id}"},
+		{"INCRBY", 3, rwf, 1, 1, 1, "string", "1.0.0", "key increment", "Adds increment. On a sequence: advances it (0 or negative: WRONGTYPE; over HTTP, POST /sequence?count= does).", "POST /db/{acc}/counter/{id}"},
 		{"DECR", 2, rwf, 1, 1, 1, "string", "1.0.0", "key", "Subtracts 1 (WRONGTYPE on a sequence).", "POST /db/{acc}/counter/{id}"},
 		{"DECRBY", 3, rwf, 1, 1, 1, "string", "1.0.0", "key decrement", "Subtracts decrement (WRONGTYPE on a sequence).", "POST /db/{acc}/counter/{id}"},
 		{"INCRBYFLOAT", 3, rwf, 1, 1, 1, "string", "2.6.0", "key increment", "Adds a float.", ""},
@@ -144,7 +144,7 @@ func Commands() []CommandSpec {
 		{"KV.SET", -3, rwf, 1, 1, 1, "kv", "ext", "key value [VER n] [TTL seconds]", "Stores a value if the version matches (VER 0: create only); answers the new version, or a VERSION error.", "PUT /db/{acc}/kv/{id}"},
 		{"KV.DEL", -2, rwf, 1, 1, 1, "kv", "ext", "key [VER n]", "Deletes if the version matches; answers 1 deleted or 0 absent, or a VERSION error.", "DELETE /db/{acc}/kv/{id}"},
 		// extension: persistent locks
-		{"LOCK.ACQUIRE", 4, rwf, 1, 1, 1, "lock", "ext", "key owner seconds", "Takes or extends the lock; answers its fencing token, or nil when another owner holds it.", "POST /db/{acc}/lock/{id}"},
+		{"LOCK.ACQUIRE", 4, rwf, 1, 1, 1, "lock", "ext", "key owner seconds", "Takes or extends the lock; answers its fencing token, or nil when another owner holds it (WRONGTYPE on a sequence).", "POST /db/{acc}/lock/{id}"},
 		{"LOCK.GET", 2, rof, 1, 1, 1, "lock", "ext", "key", "[owner, remaining ms (-1 without TTL), fencing token], or nil.", "GET /db/{acc}/lock/{id}"},
 		{"LOCK.RELEASE", 3, rwf, 1, 1, 1, "lock", "ext", "key owner", "Releases the owner's lock: 1 released, 0 already free, LOCKED error when another owner holds it.", "DELETE /db/{acc}/lock/{id}"},
 		// extension: in-memory mutexes

@@ -683,11 +683,11 @@ func (s *Store) Rename(ctx context.Context, acc, src, dst string, nx bool) (bool
 			moved = !nx
 			return nil
 		}
+		if nx && dlive {
+			return nil // NB: before the type: NX never replaces (review: RENAMENX onto a sequence was WRONGTYPE, not 0)
+		}
 		if dlive && de.rec.Type == persist.TypeSequence {
 			return ErrWrongType
-		}
-		if nx && dlive {
-			return nil
 		}
 		rec := se.rec
 		rec.Create = 0

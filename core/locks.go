@@ -14,6 +14,12 @@ import (
 // revision is the fencing token: a new holder always gets a higher one (D3),
 // an extension by the holder keeps it.
 
+// notALock: a sequence is never a lock, on every lock call (ErrWrongType).
+// NB: reported as a lock held by its value, an acquire by "10" of a
+// sequence at 10 was refused as held by "10", and a release of the same
+// key was WRONGTYPE (found by review). A plain value, a counter included,
+// is a held lock, as SET NX finds it.
+
 // LockInfo describes a held lock.
 type LockInfo struct {
 	Owner       string
@@ -45,7 +51,10 @@ func (s *Store) LockAcquire(ctx context.Context, acc, id, owner string, dur time
 	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		rec := persist.Record{Type: persist.TypeString, Value: []byte(owner), ExpireAt: deadline(t.now, dur)}
 		if e.live(t.now) {
-			if e.rec.Type != persist.TypeString || string(e.rec.Value) != owner {
+			if e.rec.Type != persist.TypeString {
+				return ErrWrongType // see notALock
+			}
+			if string(e.rec.Value) != owner {
 				li := lockInfo(&e.rec, t.now)
 				return &LockedError{Owner: li.Owner, RemainingMs: li.RemainingMs}
 			}
@@ -64,6 +73,9 @@ func (s *Store) LockGet(ctx context.Context, acc, id string) (LockInfo, error) {
 	err := s.viewKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if !e.live(t.now) {
 			return ErrNotFound
+		}
+		if e.rec.Type != persist.TypeString {
+			return ErrWrongType // see notALock
 		}
 		info = lockInfo(&e.rec, t.now)
 		return nil

@@ -29,9 +29,11 @@ func TestLockAcquire(t *testing.T) {
 			owner: "me", dur: time.Second, wantErr: ErrLocked, wantOwner: "job-7", wantRem: -1,
 		},
 		{
-			name:  "a sequence is a held lock",
+			// Not "held by 3": an acquire by "3" was refused as held by
+			// "3" (found by review).
+			name:  "a sequence is not a lock",
 			setup: func(t *testing.T, s *testStore) { mustSeq(t, s, "l", 3) },
-			owner: "3", dur: time.Second, wantErr: ErrLocked, wantOwner: "3", wantRem: -1,
+			owner: "3", dur: time.Second, wantErr: ErrWrongType,
 		},
 		{
 			name: "an expired lock is free",
@@ -184,7 +186,8 @@ func TestLockRelease(t *testing.T) {
 				t.Fatalf("LockRelease = (%v, %v), want (%v, %v)", got, err, tt.want, tt.wantErr)
 			}
 			_, gerr := s.LockGet(ctx, "a", "l")
-			if held := gerr == nil; held != tt.stillHeld {
+			// A sequence, never a lock, is still there as WRONGTYPE.
+			if held := gerr == nil || errors.Is(gerr, ErrWrongType); held != tt.stillHeld {
 				t.Fatalf("after release: LockGet err %v, want held=%v", gerr, tt.stillHeld)
 			}
 		})

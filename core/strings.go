@@ -379,7 +379,9 @@ func (s *Store) incrBy(ctx context.Context, acc, id string, delta int64, decr bo
 	var v int64
 	err := s.updateKey(ctx, acc, id, func(t *txn, k []byte, e *entry) error {
 		if e.live(t.now) && e.rec.Type == persist.TypeSequence {
-			if delta < 0 || decr {
+			// NB: 0 too: it would answer a value already handed out, and a
+			// sequence never answers one twice (found by review).
+			if delta <= 0 || decr {
 				return ErrWrongType
 			}
 			n, err := t.seqAdd(k, e, uint64(delta))

@@ -191,15 +191,17 @@ func TestLockOnAKeyHoldingAValueIsHeld(t *testing.T) {
 	s.do(t, "PUT", "/db/acme/kv/j?ver=0", []byte("x"), nil).wantError(t, http.StatusConflict, "version_mismatch")
 }
 
-// A sequence's key is taken, as any key is (acquiring it is 409 locked,
-// as SET NX fails), but it is never a lock: releasing and force-releasing
-// it are 409 wrongtype (documented with the lock routes' 409) and leave
-// it as it was (D3).
+// A sequence's key is never a lock: acquiring, reading, releasing and
+// force-releasing it are 409 wrongtype (documented with the lock routes'
+// 409) and leave it as it was (D3). NB: acquiring was "409 locked, held
+// by its value", so an acquire by owner=7 was refused as held by "7"
+// (found by review).
 func TestLockReleaseOfASequenceIsWrongType(t *testing.T) {
 	s := newServer(t)
 	const p = "/db/acme/lock/seq"
 	s.post(t, "/db/acme/sequence/seq?count=7").wantText(t, "7\n")
-	s.post(t, p+"?owner=me&dur=10").wantError(t, http.StatusConflict, "locked")
+	s.post(t, p+"?owner=7&dur=10").wantError(t, http.StatusConflict, "wrongtype")
+	s.get(t, p).wantError(t, http.StatusConflict, "wrongtype")
 	s.del(t, p+"?owner=me").wantError(t, http.StatusConflict, "wrongtype")
 	s.del(t, p).wantError(t, http.StatusConflict, "wrongtype")
 	s.post(t, "/db/acme/sequence/seq").wantText(t, "8\n")

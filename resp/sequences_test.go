@@ -35,7 +35,7 @@ func TestSeqCommands(t *testing.T) {
 	wantErr(t, c.Do(bg, "SEQ.NEXT", "str").Err(), "WRONGTYPE")
 }
 
-// A sequence never goes backwards (D3): INCR/INCRBY n>=0 advance it, reads
+// A sequence never goes backwards (D3): INCR/INCRBY n>=1 advance it, reads
 // see its decimal value, deletes reset it, and everything that could move
 // it back or make it expire answers WRONGTYPE and changes nothing.
 func TestSequenceNeverGoesBackwardsThroughRedisCommands_D3(t *testing.T) {
@@ -48,9 +48,9 @@ func TestSequenceNeverGoesBackwardsThroughRedisCommands_D3(t *testing.T) {
 	if n := c.IncrBy(bg, "s", 4).Val(); n != 10 {
 		t.Fatalf("INCRBY 4 on a sequence = %d", n)
 	}
-	if n := c.IncrBy(bg, "s", 0).Val(); n != 10 {
-		t.Fatalf("INCRBY 0 on a sequence = %d", n)
-	}
+	// INCRBY 0 would answer 10 again, a value already handed out (found
+	// by review).
+	wantErr(t, c.IncrBy(bg, "s", 0).Err(), "WRONGTYPE")
 	if v := c.Get(bg, "s").Val(); v != "10" {
 		t.Fatalf("GET of a sequence = %q", v)
 	}
@@ -124,4 +124,21 @@ func TestSequenceNeverGoesBackwardsThroughRedisCommands_D3(t *testing.T) {
 	if n, _ := c.Do(bg, "SEQ.GET", "s2").Int64(); n != 7 {
 		t.Fatalf("renamed sequence = %d", n)
 	}
+}
+
+// RENAMENX onto a sequence answers 0 and changes nothing, as onto any
+// existing key: NX never replaces, so it cannot move the sequence back
+// (found by review: it answered WRONGTYPE).
+func TestRenameNXOntoASequenceAnswersZero(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	must(t, c.Do(bg, "SEQ.NEXT", "s", "COUNT", "10").Err())
+	must(t, c.Set(bg, "str", "hi", 0).Err())
+	if ok, err := c.RenameNX(bg, "str", "s").Result(); ok || err != nil {
+		t.Fatalf("RENAMENX onto a sequence = %v, %v; want 0", ok, err)
+	}
+	if s, str := c.Get(bg, "s").Val(), c.Get(bg, "str").Val(); s != "10" || str != "hi" {
+		t.Fatalf("after a refused RENAMENX: s = %q, str = %q", s, str)
+	}
+	wantErr(t, c.Rename(bg, "str", "s").Err(), "WRONGTYPE")
 }
