@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -135,6 +136,19 @@ func Open(dir string, o Options) (*DB, error) {
 			err = formatError(v)
 		}
 		return nil, err
+	} else if !ok {
+		// P8: no format key, yet keys outside our meta keys: another
+		// program's Pebble store, given by mistake (checkDir lets any
+		// store through). A new store of ours has none: the format key
+		// is its first write (found by review: such a directory was
+		// opened and written into).
+		if k, err := db.firstForeignKey(); err != nil || k != nil {
+			pdb.Close()
+			if err == nil {
+				err = fmt.Errorf("%w: %s is a Pebble store of another program (it holds %q and no concurrencydb format key); give an empty or a new directory", ErrNotStore, dir, k)
+			}
+			return nil, err
+		}
 	}
 	if db.wal, err = openWAL(o.FS, dir, pdb, o.WALFileBytes, bg); err != nil {
 		if !errors.Is(err, errOpenStalled) {
@@ -228,6 +242,22 @@ func (db *DB) checkFormat() error {
 		return formatError(v) // written by the log just replayed
 	}
 	return nil
+}
+
+// firstForeignKey returns the first key of Pebble that is not one of our
+// meta keys, or nil.
+func (db *DB) firstForeignKey() ([]byte, error) {
+	it, err := db.pdb.NewIter(nil)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if !bytes.HasPrefix(it.Key(), metaKey("")) {
+			return bytes.Clone(it.Key()), nil
+		}
+	}
+	return nil, it.Error()
 }
 
 // formatError refuses a data format this build does not read (P4).

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 )
@@ -219,6 +220,40 @@ func TestOpenRefusesADirectoryThatIsNotAStore_P8(t *testing.T) {
 		}
 		if got := list(t, dir); !slices.Equal(got, []string{"notes.txt", "photos"}) {
 			t.Errorf("directory after the refused Open: %v, want it untouched", got)
+		}
+	})
+	// Found by review: another program's Pebble store was opened, and
+	// our format, epoch and checkpoint keys and a log were written into it.
+	t.Run("another program's Pebble store", func(t *testing.T) {
+		dir := t.TempDir()
+		other, err := pebble.Open(dir, &pebble.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Set([]byte("user/alice"), []byte("x"), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err := Open(dir, Options{})
+		if !errors.Is(err, ErrNotStore) {
+			if err == nil {
+				db.Close()
+			}
+			t.Fatalf("Open of another program's Pebble store = %v, want ErrNotStore", err)
+		}
+		other, err = pebble.Open(dir, &pebble.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if _, closer, err := other.Get(metaFormat); err == nil {
+			closer.Close()
+			t.Fatal("the refused Open wrote its format key into the other store")
+		}
+		if slices.ContainsFunc(list(t, dir), func(n string) bool { return strings.HasPrefix(n, "wal-") }) {
+			t.Fatal("the refused Open created a log file in the other store")
 		}
 	})
 	t.Run("a store without its manifest", func(t *testing.T) {

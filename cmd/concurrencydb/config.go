@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -350,7 +352,10 @@ func checkToken(tok string) error {
 		return errors.New("token must not be empty")
 	}
 	for _, r := range tok {
-		if r <= ' ' || r == 0x7f {
+		// NB: Unicode spaces and C1 controls too: HTTP's bearer() trims
+		// them (strings.TrimSpace), so such a token worked over RESP only
+		// (found by review).
+		if r <= ' ' || unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
 			return errors.New("token must not contain spaces or control characters")
 		}
 	}

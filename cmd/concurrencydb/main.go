@@ -112,6 +112,12 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	slog.SetDefault(log)
+	// SIGHUP (a closed terminal, an operator's kill -HUP) and SIGPIPE (a
+	// log reader that went away) are ignored, as Redis ignores them: by
+	// Go's default either killed the process at once, with no shutdown,
+	// no log line and the client in flight unanswered (found by review).
+	// A log write to a closed pipe then fails instead.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go func() {

@@ -56,6 +56,10 @@ func TestBadConfigExits2AndTouchesNothing(t *testing.T) {
 		{"shared account token", []string{"-config", write("l.yml", "auth:\n  accounts: {alpha: dup, beta: dup}\n")}, "auth.accounts."},
 		{"account token is the global one", []string{"-config", write("m.yml", "auth:\n  token: t0k\n  accounts: {alpha: t0k}\n")}, "auth.accounts.alpha"},
 		{"token with spaces", []string{"-config", write("n.yml", "auth:\n  token: \" spaced \"\n")}, "auth.token"},
+		// Found by review: HTTP trims Unicode spaces from a bearer token,
+		// so these worked over RESP only.
+		{"token with a no-break space", []string{"-config", write("n2.yml", "auth:\n  token: \"tok\\u00a0\"\n")}, "auth.token"},
+		{"token with a C1 control", []string{"-config", write("n3.yml", "auth:\n  accounts: {alpha: \"a\\u0085b\"}\n")}, "auth.accounts.alpha"},
 		{"account with braces", []string{"-config", write("o.yml", "default_account: \"a{b}\"\n")}, "default_account"},
 		{"port out of range", []string{"-http", "127.0.0.1:99999"}, "http.addr"},
 		{"named port", []string{"-resp", "127.0.0.1:http2"}, "resp.addr"},
@@ -350,6 +354,14 @@ func TestBinarySurvivesKill9AndSIGTERM(t *testing.T) {
 	if code, body := p.get(t, "/db/acme/lock/job"); code != 200 || !strings.Contains(body, `"owner":"me"`) {
 		t.Fatalf("lock lost across kill -9: %d %s", code, body)
 	}
+	// SIGHUP (a closed terminal) is ignored, as Redis ignores it: by Go's
+	// default it killed the process with no shutdown (found by review).
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(100 * time.Millisecond)
+	if code, body := p.post(t, "/db/acme/sequence/ids"); code != 200 {
+		t.Fatalf("after SIGHUP: %d %s\n%s", code, body, p.stderr.String())
+	}
+	last++
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
