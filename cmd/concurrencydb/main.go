@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -366,12 +367,16 @@ func fileBudget(cfg fileConfig, log *slog.Logger) (tables int, conns *fdbudget.B
 		return 0, nil
 	}
 	tables, n := fdbudget.Split(limit)
+	// NB: saturating: two max_conns near 2^63 overflowed the sum, which
+	// hid the warning (found by review).
 	want := 0
-	if cfg.RESP.Addr != "" {
-		want += cfg.RESP.MaxConns
-	}
-	if cfg.HTTP.Addr != "" {
-		want += cfg.HTTP.MaxConns
+	for _, l := range []struct {
+		addr string
+		max  int
+	}{{cfg.RESP.Addr, cfg.RESP.MaxConns}, {cfg.HTTP.Addr, cfg.HTTP.MaxConns}} {
+		if l.addr != "" {
+			want = min(want, math.MaxInt-l.max) + l.max
+		}
 	}
 	if want > n {
 		log.Warn("the open-file limit leaves fewer descriptors than max_conns asks for: beyond that many connections in all, new ones are refused (raise it: ulimit -n, systemd LimitNOFILE)",
