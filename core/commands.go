@@ -145,8 +145,8 @@ func Commands() []CommandSpec {
 		{"KV.DEL", -2, rwf, 1, 1, 1, "kv", "ext", "key [VER n]", "Deletes if the version matches; answers 1 deleted or 0 absent, or a VERSION error.", "DELETE /db/{acc}/kv/{id}"},
 		// extension: persistent locks
 		{"LOCK.ACQUIRE", 4, rwf, 1, 1, 1, "lock", "ext", "key owner seconds", "Takes or extends the lock; answers its fencing token, or nil when another owner holds it (WRONGTYPE on a sequence).", "POST /db/{acc}/lock/{id}"},
-		{"LOCK.GET", 2, rof, 1, 1, 1, "lock", "ext", "key", "[owner, remaining ms (-1 without TTL), fencing token], or nil.", "GET /db/{acc}/lock/{id}"},
-		{"LOCK.RELEASE", 3, rwf, 1, 1, 1, "lock", "ext", "key owner", "Releases the owner's lock: 1 released, 0 already free, LOCKED error when another owner holds it.", "DELETE /db/{acc}/lock/{id}"},
+		{"LOCK.GET", 2, rof, 1, 1, 1, "lock", "ext", "key", "[owner, remaining ms (-1 without TTL), fencing token], or nil (WRONGTYPE on a sequence).", "GET /db/{acc}/lock/{id}"},
+		{"LOCK.RELEASE", 3, rwf, 1, 1, 1, "lock", "ext", "key owner", "Releases the owner's lock: 1 released, 0 already free, LOCKED error when another owner holds it (WRONGTYPE on a sequence).", "DELETE /db/{acc}/lock/{id}"},
 		// extension: in-memory mutexes
 		{"MLOCK", 4, CmdWrite | CmdBlocking, 1, 1, 1, "mutex", "ext", "name seconds wait", "Blocks until the mutex is granted (answers its handle) or wait seconds pass (nil); first come, first served.", "POST /db/{acc}/mlock/{id}"},
 		{"MUNLOCK", 3, rwf, 1, 1, 1, "mutex", "ext", "name handle", "Releases the mutex: OK, or NOTHELD.", "POST /db/{acc}/munlock/{id}"},

@@ -10,15 +10,15 @@ import (
 // A persistent lock is a string key whose value is the owner id, with an
 // absolute expiry: exactly what `SET key owner NX PX ms` writes, so Redis
 // lock libraries, the RESP LOCK.* commands and the HTTP lock API act on the
-// same locks. A key holding any value is a held lock. The key's create
+// same locks. A key holding any value but a sequence is a held lock. The key's create
 // revision is the fencing token: a new holder always gets a higher one (D3),
 // an extension by the holder keeps it.
-
-// notALock: a sequence is never a lock, on every lock call (ErrWrongType).
-// NB: reported as a lock held by its value, an acquire by "10" of a
-// sequence at 10 was refused as held by "10", and a release of the same
-// key was WRONGTYPE (found by review). A plain value, a counter included,
-// is a held lock, as SET NX finds it.
+//
+// notALock: a sequence is never a lock: every lock call on one is
+// ErrWrongType. NB: reported as a lock held by its value, an acquire by
+// "10" of a sequence at 10 was refused as held by "10", and a release of
+// the same key was WRONGTYPE (found by review). A plain value, a counter
+// included, is a held lock, as SET NX finds it.
 
 // LockInfo describes a held lock.
 type LockInfo struct {

@@ -570,20 +570,23 @@ func (s *Server) mayBlock(r *http.Request) bool {
 	if r.URL.RawPath == "/metrics" || r.URL.RawPath == "" && r.URL.Path == "/metrics" {
 		return true
 	}
-	key, _, ok := resourceOf(r)
-	return ok && s.waiting[key]
+	res, _, ok := resourceOf(r)
+	return ok && s.waiting[r.Method+" "+res]
 }
 
 // takesBody reports whether a route reads the body of r (kv writes).
 func (s *Server) takesBody(r *http.Request) bool {
-	key, id, ok := resourceOf(r)
-	return ok && id != "" && s.bodies[key]
+	res, id, ok := resourceOf(r)
+	return ok && id != "" && s.bodies[r.Method+" "+res]
 }
 
-// resourceOf splits r's path /db/{acc}/{res}/{id} into its method and
-// resource ("POST kv"), the key of waitingRoutes and bodyRoutes, and its
-// (raw) id; ok is false for a path of another form.
-func resourceOf(r *http.Request) (key, id string, ok bool) {
+// resourceOf splits r's path /db/{acc}/{res}/{id} into its resource
+// ("kv": with the method, "POST kv", the key of waitingRoutes and
+// bodyRoutes) and its (raw) id; ok is false for a path of another form.
+// NB: the caller joins method and resource in the map index itself, where
+// the joined string needs no allocation; returned, it would be one per
+// request.
+func resourceOf(r *http.Request) (res, id string, ok bool) {
 	p := r.URL.RawPath
 	if p == "" {
 		p = r.URL.Path
@@ -593,8 +596,7 @@ func resourceOf(r *http.Request) (key, id string, ok bool) {
 		return "", "", false
 	}
 	_, rest, _ = strings.Cut(rest, "/") // the account
-	res, id, ok := strings.Cut(rest, "/")
-	return r.Method + " " + res, id, ok
+	return strings.Cut(rest, "/")
 }
 
 // requestError is a request the transport refuses before any handler.
